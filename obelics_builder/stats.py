@@ -1,0 +1,187 @@
+"""Counting: every stage says how many documents (and nodes, images) came in, went out, and why the rest left.
+
+``Stats`` is a plain, picklable, mergeable container: a per-WARC task fills one and returns it, the engine merges
+them and writes ``stats.json``.  The invariant the engine checks at the end of a run is, per stage::
+
+    documents_in == documents_out + sum(removed[reason]) + sum(errors[reason])
+
+``StageContext`` is what a stage function receives besides its batch: its name, its config section and the
+``Stats`` to count into.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("obelics_builder")
+
+#: How many error/rejection examples (file, offset, message) each stage keeps in stats.json.
+MAX_EXAMPLES = 50
+
+
+def _stage_dict() -> dict:
+    return {
+        "documents_in": 0,
+        "documents_out": 0,
+        "nodes_in": 0,
+        "nodes_out": 0,
+        "images_in": 0,
+        "images_out": 0,
+        "removed": defaultdict(int),  # documents removed, by reason
+        "nodes_removed": defaultdict(int),  # text paragraphs (nodes) removed, by reason
+        "images_removed": defaultdict(int),  # image positions removed, by reason
+        "errors": defaultdict(int),  # documents / records lost to an error, by reason
+        "examples": [],  # a few {"reason", "file", "offset", "url", "message"} for errors and rejections
+        "seconds": 0.0,
+        "notes": [],  # e.g. "perplexity filter disabled: no model configured"
+    }
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.stages: dict[str, dict] = {}
+
+    def stage(self, name: str) -> dict:
+        if name not in self.stages:
+            self.stages[name] = _stage_dict()
+        return self.stages[name]
+
+    # ---- counting helpers -------------------------------------------------------------------------------
+    def add(self, stage: str, key: str, n: int | float = 1) -> None:
+        self.stage(stage)[key] += n
+
+    def remove(self, stage: str, reason: str, n: int = 1, unit: str = "documents") -> None:
+        key = {"documents": "removed", "nodes": "nodes_removed", "images": "images_removed"}[unit]
+        self.stage(stage)[key][reason] += n
+
+    def error(self, stage: str, reason: str, n: int = 1, **example: Any) -> None:
+        """Count ``n`` records/documents lost to an error; keep an example (file, offset, url, message)."""
+        s = self.stage(stage)
+        s["errors"][reason] += n
+        self.example(stage, reason, **example)
+
+    def example(self, stage: str, reason: str, **example: Any) -> None:
+        s = self.stage(stage)
+        if len(s["examples"]) < MAX_EXAMPLES:
+            s["examples"].append({"reason": reason, **{k: v for k, v in example.items() if v is not None}})
+
+    def note(self, stage: str, message: str) -> None:
+        s = self.stage(stage)
+        if message not in s["notes"]:
+            s["notes"].append(message)
+
+    # ---- merging / serialisation -----------------------------------------------------------------------------
+    def merge(self, other: "Stats | dict") -> "Stats":
+        stages = other.stages if isinstance(other, Stats) else other
+        for name, src in stages.items():
+            dst = self.stage(name)
+            for key, value in src.items():
+                if key in ("removed", "nodes_removed", "images_removed", "errors"):
+                    for reason, n in value.items():
+                        dst[key][reason] += n
+                elif key == "examples":
+                    room = MAX_EXAMPLES - len(dst["examples"])
+                    if room > 0:
+                        dst["examples"].extend(value[:room])
+                elif key == "notes":
+                    for m in value:
+                        if m not in dst["notes"]:
+                            dst["notes"].append(m)
+                elif key in dst:
+                    dst[key] += value
+                else:
+                    dst[key] = value
+        return self
+
+    def to_dict(self) -> dict:
+        out = {}
+        for name, s in self.stages.items():
+            d = {}
+            for key, value in s.items():
+                if isinstance(value, defaultdict):
+                    value = dict(sorted(value.items()))
+                if key == "seconds":
+                    value = round(value, 3)
+                d[key] = value
+            out[name] = d
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Stats":
+        return cls().merge(data)
+
+    def balance_problems(self, stage_names: list[str] | None = None) -> list[str]:
+        """Stages whose documents_in != out + removed + errors (an empty list means every record is accounted)."""
+        problems = []
+        for name, s in self.stages.items():
+            if stage_names is not None and name not in stage_names:
+                continue
+            accounted = s["documents_out"] + sum(s["removed"].values()) + sum(s["errors"].values())
+            if s["documents_in"] != accounted:
+                problems.append(
+                    f"{name}: {s['documents_in']} in != {s['documents_out']} out + "
+                    f"{sum(s['removed'].values())} removed + {sum(s['errors'].values())} errors"
+                )
+        return problems
+
+
+@dataclass
+class StageContext:
+    """What a stage gets besides its batch."""
+
+    stage: str
+    config: dict = field(default_factory=dict)
+    stats: Stats = field(default_factory=Stats)
+    #: free-form resources set up once per worker (loaded models, word lists); stages may cache in here
+    resources: dict = field(default_factory=dict)
+
+    def remove(self, reason: str, n: int = 1, unit: str = "documents") -> None:
+        self.stats.remove(self.stage, reason, n, unit)
+
+    def error(self, reason: str, n: int = 1, **example: Any) -> None:
+        self.stats.error(self.stage, reason, n, **example)
+
+    def add(self, key: str, n: int | float = 1) -> None:
+        self.stats.add(self.stage, key, n)
+
+    def note(self, message: str, level: int = logging.WARNING) -> None:
+        """A run-level remark that must not be missed (e.g. a disabled filter): logged and kept in stats."""
+        if message not in self.stats.stage(self.stage)["notes"]:
+            log.log(level, "%s: %s", self.stage, message)
+        self.stats.note(self.stage, message)
+
+
+class timed:
+    """``with timed(ctx): ...`` adds the elapsed seconds to the stage's ``seconds``."""
+
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.ctx.add("seconds", time.perf_counter() - self.t0)
+        return False
+
+
+def run_stage(fn, docs: list[dict], ctx: StageContext) -> list[dict]:
+    """Run one document stage, counting documents/nodes/images in and out and the time taken.
+
+    The stage itself counts its removals with reasons (``ctx.remove``/``ctx.error``).
+    """
+    from .schema import n_images, n_paragraphs
+
+    ctx.add("documents_in", len(docs))
+    ctx.add("nodes_in", sum(n_paragraphs(d) for d in docs))
+    ctx.add("images_in", sum(n_images(d) for d in docs))
+    with timed(ctx):
+        out = fn(docs, ctx)
+    ctx.add("documents_out", len(out))
+    ctx.add("nodes_out", sum(n_paragraphs(d) for d in out))
+    ctx.add("images_out", sum(n_images(d) for d in out))
+    return out
