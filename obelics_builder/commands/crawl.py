@@ -1,0 +1,125 @@
+"""``obelics-build crawl``: Common Crawl dump (or local WARCs) -> OUT/documents/*.parquet and OUT/stats.json."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DESCRIPTION = """\
+Build a dataset: read WARCs, extract interleaved documents, score and filter text, deduplicate URLs, fetch and
+filter images (archive first, then the web), clean, and write OUT/documents/part-NNNNN.parquet and OUT/stats.json.
+
+Examples:
+  obelics-build crawl --dump 2023-06 --mirror sample --out ./out          # the bundled offline sample
+  obelics-build crawl --dump CC-MAIN-2023-06 --warcs 10 --out ./out        # 10 WARCs from data.commoncrawl.org
+  obelics-build crawl --dump 2023-06 --shard 3/100 --mirror s3://commoncrawl --out ./out
+  obelics-build crawl --warc a.warc.gz b.warc.gz --out ./out               # local WARC files
+  obelics-build crawl --dump 2023-06 --scheduler tcp://10.0.0.5:8786 --out s3-mounted/out
+
+Rerunning the same command resumes: finished WARCs and stages are skipped (completion markers in OUT).
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("input")
+    src.add_argument("--dump", help="Common Crawl dump id: 2023-06 or CC-MAIN-2023-06")
+    src.add_argument("--mirror", default=None,
+                     help="mirror root: https://data.commoncrawl.org (default), s3://commoncrawl, a local folder laid "
+                          "out like Common Crawl, or 'sample' (the bundled offline sample)")
+    src.add_argument("--warcs", type=int, default=None, metavar="N", help="take the first N WARCs of the dump")
+    src.add_argument("--shard", default=None, metavar="I/N", help="take every N-th WARC starting at I (0-based)")
+    src.add_argument("--warc", nargs="+", default=None, metavar="PATH",
+                     help="explicit WARC files or paths relative to the mirror root, instead of the dump's listing")
+    src.add_argument("--image-archive", nargs="*", default=None, metavar="WARC",
+                     help="WARC files holding image captures, served before the network (the sample has its own)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--recipe", default="obelics", help="recipe name or YAML path (default: pipelines/obelics.yaml)")
+    p.add_argument("--filters", default=None, help="filter config name or YAML path (default: the recipe's)")
+    p.add_argument("--no-network", action="store_true", help="fetch images only from archives, never from the web")
+    p.add_argument("--allow-private-addresses", action="store_true",
+                   help="allow image fetches to loopback/private addresses (tests and local mirrors only)")
+    eng = p.add_argument_group("execution")
+    eng.add_argument("--scheduler", default=None,
+                     help="Dask scheduler address (tcp://HOST:PORT) of an existing cluster; 'sync' runs in-process; "
+                          "default: a LocalCluster on this machine")
+    eng.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: CPU count)")
+    eng.add_argument("--threads-per-worker", type=int, default=1, help="threads per LocalCluster worker (default 1)")
+    p.add_argument("--quiet", action="store_true", help="print only the final summary line")
+
+
+def _parse_shard(text: str | None):
+    if not text:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard must look like I/N, got {text!r}")
+    if not (n > 0 and 0 <= i < n):
+        raise SystemExit(f"--shard {text}: need 0 <= I < N")
+    return i, n
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine import Engine
+    from ..pipeline import run_pipeline
+    from ..recipe import load_filters, load_recipe
+    from ..sources import commoncrawl as cc
+
+    if not args.dump and not args.warc:
+        print("crawl: give --dump (a Common Crawl dump) or --warc FILE...", file=sys.stderr)
+        return 2
+    dump = cc.normalize_dump(args.dump) if args.dump else None
+    mirror = cc.resolve_mirror(args.mirror) if (args.dump or args.mirror) else None
+    if args.warc:
+        paths = args.warc
+        if mirror:
+            paths = [p if Path(p).exists() or "://" in p else f"{mirror.rstrip('/')}/{p}" for p in paths]
+        refs = cc.warc_refs_from_paths(paths)
+    else:
+        refs = cc.list_warcs(dump, mirror, limit=args.warcs, shard=_parse_shard(args.shard))
+    if not refs:
+        print("crawl: no WARC selected", file=sys.stderr)
+        return 2
+    archive_refs = list(cc.image_archive_refs(dump, mirror)) if (dump and mirror) else []
+    if args.image_archive:
+        archive_refs += cc.warc_refs_from_paths(args.image_archive)
+
+    recipe = load_recipe(args.recipe)
+    if args.filters:
+        recipe["filters_config"] = load_filters(args.filters)
+    overrides = {}
+    if args.no_network:
+        overrides["network"] = False
+    if args.allow_private_addresses:
+        overrides["allow_private_addresses"] = True
+
+    with Engine(scheduler=args.scheduler, workers=args.workers, threads_per_worker=args.threads_per_worker,
+                quiet=args.quiet) as engine:
+        result = run_pipeline(refs, recipe, args.out, engine, dump=dump, archive_refs=archive_refs,
+                              fetch_overrides=overrides,
+                              run_info={"mirror": mirror, "scheduler": args.scheduler or "LocalCluster"})
+    print_summary(result, args.out, quiet=args.quiet)
+    return 0 if result["summary"]["accounted"] else 1
+
+
+def print_summary(result: dict, out: str, quiet: bool = False) -> None:
+    s = result["summary"]
+    line = (f"{s['documents']} documents, {s['images']} images, {s['paragraphs']} paragraphs "
+            f"from {s['records_in']} WARC records of {len(result['run']['warcs'])} WARC(s) -> {out}")
+    if quiet:
+        print(line)
+        return
+    print(line)
+    print(f"{'stage':<12} {'docs in':>8} {'docs out':>8}  top removals")
+    for name, st in result["stages"].items():
+        reasons = {**st["removed"], **{f"error:{k}": v for k, v in st["errors"].items()}}
+        for key in ("nodes_removed", "images_removed"):
+            for k, v in st[key].items():
+                reasons[f"{k} ({key.split('_')[0]})"] = v
+        top = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+        print(f"{name:<12} {st['documents_in']:>8} {st['documents_out']:>8}  {top}")
+    for note in result["notes"]:
+        print(f"note: {note}")
+    if not s["accounted"]:
+        print("ACCOUNTING PROBLEM: " + "; ".join(s["accounting_problems"]), file=sys.stderr)
+    print(f"stats: {Path(out) / 'stats.json'}")

@@ -1,0 +1,1 @@
+"""Deduplication stages (engine-neutral functions; the engine does the global reductions)."""

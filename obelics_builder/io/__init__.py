@@ -1,0 +1,1 @@
+"""Reading and writing: Parquet parts, completion markers, stats."""

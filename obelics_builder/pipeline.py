@@ -1,0 +1,154 @@
+"""The crawl pipeline: WARCs -> documents/ and stats.json, composed from the units in ``tasks`` on an ``Engine``.
+
+Per WARC (parallel, resumable per WARC): read -> extract -> text scores.
+Run-wide: text decisions -> URL dedup (Dask groupby) -> image-URL counts (Dask groupby) -> fetch each unique image
+URL once (archive first) -> image rules, image results and final cleaning per part -> ``documents/``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import time
+from pathlib import Path
+
+from . import __version__
+from .engine import Engine
+from .engine.reductions import fetch_bucket_urls, image_url_plan, url_losers
+from .io.markers import read_marker, write_json_atomic
+from .stats import Stats
+from .tasks import (dedup_part, fetch_partition, filter_part, fingerprint, finalize_part, process_warc,
+                    warc_key)
+
+log = logging.getLogger("obelics_builder")
+
+#: Stages in funnel order (``image_fetch`` counts unique image URLs, not documents, and is reported apart).
+DOC_STAGES = ["read", "extract", "text_scores", "text_filter", "url_dedup", "image_rules", "images", "final"]
+
+
+def run_pipeline(refs: list, recipe: dict, out: str | Path, engine: Engine, dump: str | None = None,
+                 archive_refs: list | None = None, fetch_overrides: dict | None = None,
+                 run_info: dict | None = None) -> dict:
+    """Run (or resume) the whole pipeline; returns the stats.json content."""
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    refs = list(refs)
+    if len({r.name for r in refs}) != len(refs):
+        raise ValueError("the same WARC is listed twice")
+    keys = [warc_key(r.name) for r in refs]
+    archive_refs = tuple(archive_refs or ())
+    fetch_overrides = dict(fetch_overrides or {})
+    fcfg = recipe["filters_config"]
+    stats = Stats()
+
+    # 1. per WARC
+    for s in engine.map(process_warc, refs, recipe, str(out), dump, desc="WARCs"):
+        stats.merge(s)
+    # 2. text decisions per part
+    for s in engine.map(filter_part, keys, recipe, str(out), desc="text filters"):
+        stats.merge(s)
+    # 3. URL dedup: run-wide groupby, then per part
+    text_dir = out / "parts" / "text"
+    text_fp = fingerprint([(k, (read_marker(text_dir, k) or {}).get("fingerprint")) for k in keys])
+    losers_dir = out / "parts" / "url_dedup" / "_losers"
+    url_losers([text_dir / f"{k}.keys.parquet" for k in keys], losers_dir, text_fp, engine.dask_scheduler)
+    for s in engine.map(dedup_part, keys, str(losers_dir), text_fp, str(out), desc="URL dedup"):
+        stats.merge(s)
+    # 4. image URLs: run-wide counts, then fetch each unique URL once (hash partitions)
+    dedup_dir = out / "parts" / "url_dedup"
+    dedup_fp = fingerprint([(k, (read_marker(dedup_dir, k) or {}).get("fingerprint")) for k in keys])
+    img_cfg = fcfg.get("image") or {}
+    plan_dir = out / "images" / "plan"
+    plan_fp = fingerprint(dedup_fp, img_cfg.get("max_documents_per_url", 10))
+    partitions = image_url_plan([dedup_dir / f"{k}.pairs.parquet" for k in keys], plan_dir, plan_fp,
+                                int(img_cfg.get("max_documents_per_url", 10)), engine.dask_scheduler)
+    banned = _banned_words(fcfg)
+    buckets = []
+    for b in range(partitions):
+        urls = [u for u in fetch_bucket_urls(plan_dir, b) if not any(w in u for w in banned)]
+        buckets.append(urls)
+    _prune(out / "images" / "table", {f"part-{i:05d}" for i in range(partitions)})
+    fetch_stats = engine.map(_fetch_bucket, list(enumerate(buckets)), recipe, str(out), archive_refs,
+                             fetch_overrides, desc="image fetch")
+    for s in fetch_stats:
+        stats.merge(s)
+    # 5. image rules + final cleaning per part
+    img_fp = fingerprint(plan_fp, [(read_marker(out / "images" / "table", f"part-{i:05d}") or {}).get("fingerprint")
+                                   for i in range(partitions)])
+    _prune(out / "documents", {f"part-{i:05d}" for i in range(len(keys))})
+    for s in engine.map(_finalize, list(enumerate(keys)), recipe, str(out), str(plan_dir / "too_frequent"), img_fp,
+                        desc="final"):
+        stats.merge(s)
+
+    result = _stats_json(stats, refs, recipe, dump, started, time.time() - t0, run_info)
+    write_json_atomic(out / "stats.json", result)
+    return result
+
+
+def _fetch_bucket(item: tuple, recipe: dict, out: str, archive_refs: tuple, fetch_overrides: dict) -> dict:
+    index, urls = item
+    return fetch_partition(index, urls, recipe, out, archive_refs, fetch_overrides)
+
+
+def _finalize(item: tuple, recipe: dict, out: str, too_frequent_dir: str, upstream_fp: str) -> dict:
+    index, key = item
+    return finalize_part(index, key, recipe, out, too_frequent_dir, upstream_fp)
+
+
+def _banned_words(fcfg: dict) -> list[str]:
+    img = fcfg.get("image") or {}
+    path = (fcfg.get("wordlists") or {}).get("url_ban_words")
+    if not img.get("banned_url_substrings", True) or not path:
+        return []
+    from .quality.wordlists import load_wordlist
+
+    return sorted(load_wordlist(path))
+
+
+def _prune(folder: Path, keep: set[str]) -> None:
+    """Remove outputs (and their markers) of an earlier run that this run no longer produces."""
+    if not folder.exists():
+        return
+    for f in folder.glob("part-*.parquet"):
+        if f.stem not in keep:
+            f.unlink()
+            (folder / "_done" / f"{f.stem}.json").unlink(missing_ok=True)
+
+
+def _stats_json(stats: Stats, refs: list, recipe: dict, dump: str | None, started: str, seconds: float,
+                run_info: dict | None) -> dict:
+    stages = stats.to_dict()
+    ordered = {name: stages[name] for name in DOC_STAGES if name in stages}
+    ordered.update({k: v for k, v in stages.items() if k not in ordered})
+    problems = stats.balance_problems(DOC_STAGES)
+    chain = [n for n in DOC_STAGES if n in stages]
+    for a, b in zip(chain, chain[1:]):
+        if stages[a]["documents_out"] != stages[b]["documents_in"]:
+            problems.append(f"{a} out ({stages[a]['documents_out']}) != {b} in ({stages[b]['documents_in']})")
+    final = stages.get("final", {})
+    notes = sorted({f"{name}: {n}" for name, s in stages.items() for n in s.get("notes", [])})
+    return {
+        "run": {
+            "obelics_builder_version": __version__,
+            "dump": dump,
+            "warcs": [r.name for r in refs],
+            "recipe": recipe.get("_path"),
+            "filters": recipe["filters_config"].get("_path"),
+            "started": started,
+            "seconds": round(seconds, 2),
+            **(run_info or {}),
+        },
+        "summary": {
+            "records_in": stages.get("read", {}).get("documents_in", 0),
+            "documents": final.get("documents_out", 0),
+            "images": final.get("images_out", 0),
+            "paragraphs": final.get("nodes_out", 0),
+            "unique_image_urls": stages.get("image_fetch", {}).get("documents_in", 0),
+            "image_urls_usable": stages.get("image_fetch", {}).get("documents_out", 0),
+            "accounted": not problems,
+            "accounting_problems": problems,
+        },
+        "notes": notes,
+        "stages": ordered,
+    }

@@ -1,0 +1,314 @@
+"""Units of work the engine schedules: one per WARC, one per part, one per image-URL partition.
+
+Each unit composes plain stages (functions over a batch of documents), reads and writes its own files, is safe to
+rerun (outputs under a temporary name, renamed when complete, then a completion marker holding its stats and an
+input fingerprint) and returns its ``Stats`` as a dict.  Nothing here imports Dask.
+
+Output folder::
+
+    OUT/parts/scored/<warc>.parquet      documents with every text score, before any decision (per WARC)
+    OUT/parts/text/<warc>.parquet        after the text decisions (+ <warc>.keys.parquet: url, rank, row, part)
+    OUT/parts/url_dedup/<warc>.parquet   after URL dedup (+ <warc>.pairs.parquet: image_url, doc_url)
+    OUT/images/table/part-NNNNN.parquet  one row per unique image URL: ledger (status, error, bytes, seconds...),
+                                         image info and bytes
+    OUT/documents/part-NNNNN.parquet     final documents (OBELICS columns + score columns)
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .dedup.image_urls import image_url_doc_pairs, image_url_prefilter
+from .dedup.urls import drop_duplicate_urls, url_keys
+from .io.markers import read_marker, write_marker
+from .io.parquet import DocumentWriter, iter_document_batches, write_table_atomic
+from .stats import StageContext, Stats, run_stage
+
+log = logging.getLogger("obelics_builder")
+
+BATCH = 512
+
+
+def fingerprint(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:16]
+
+
+def warc_key(name: str) -> str:
+    """A file-name-safe, unique, readable key for a WARC name."""
+    base = re.sub(r"\.(warc|arc)(\.gz)?$", "", Path(name).name)
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base)[:80]
+    return f"{base}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+def _ctx(stage: str, config: dict, stats: Stats, resources: dict | None = None) -> StageContext:
+    return StageContext(stage=stage, config=config or {}, stats=stats, resources=resources or {})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per WARC: read -> extract -> text scores
+# ---------------------------------------------------------------------------------------------------------------
+
+def process_warc(ref, recipe: dict, out: str, dump: str | None = None) -> dict:
+    """Read one WARC, extract documents and score their text; write ``parts/scored/<key>.parquet``."""
+    from .extract import extract_stage
+    from .quality.score import text_score_stage
+    from .sources.warc import iter_html_records
+
+    folder = Path(out) / "parts" / "scored"
+    key = warc_key(ref.name)
+    fp = fingerprint(ref.name, dump, recipe.get("read"), recipe.get("extract"), recipe.get("text_scores"),
+                     recipe["filters_config"].get("wordlists"), recipe["filters_config"].get("lang_id"),
+                     recipe["filters_config"].get("perplexity"))
+    done = read_marker(folder, key, fp)
+    if done is not None:
+        return done["stats"]
+
+    stats = Stats()
+    read_cfg = recipe.get("read") or {}
+    c_read = _ctx("read", read_cfg, stats)
+    c_extract = _ctx("extract", recipe.get("extract"), stats)
+    c_score = _ctx("text_scores", recipe["filters_config"], stats)
+    batch_size = int(read_cfg.get("batch_size", 256))
+
+    def flush(records: list[dict], writer: DocumentWriter) -> None:
+        docs = run_stage(extract_stage, records, c_extract)
+        docs = run_stage(text_score_stage, docs, c_score)
+        writer.write(docs)
+
+    with DocumentWriter(folder / f"{key}.parquet") as writer:
+        records: list[dict] = []
+        for rec in iter_html_records(ref, c_read, dump=dump, max_record_bytes=int(read_cfg.get("max_record_bytes", 20_000_000))):
+            records.append(rec)
+            if len(records) >= batch_size:
+                flush(records, writer)
+                records = []
+        if records:
+            flush(records, writer)
+    result = stats.to_dict()
+    write_marker(folder, key, {"fingerprint": fp, "warc": ref.name, "stats": result})
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per part: text decisions (from stored scores)
+# ---------------------------------------------------------------------------------------------------------------
+
+def filter_part(key: str, recipe: dict, out: str) -> dict:
+    from .quality.decide import text_filter_stage
+
+    src = Path(out) / "parts" / "scored" / f"{key}.parquet"
+    folder = Path(out) / "parts" / "text"
+    fcfg = recipe["filters_config"]
+    fp = fingerprint(key, _marker_fp(Path(out) / "parts" / "scored", key), fcfg.get("node"), fcfg.get("doc"),
+                     fcfg.get("perplexity"), fcfg.get("lang_id"))
+    done = read_marker(folder, key, fp)
+    if done is not None:
+        return done["stats"]
+    stats = Stats()
+    ctx = _ctx("text_filter", fcfg, stats)
+    keys: dict[str, list] = {"url": [], "rank": [], "row": []}
+    with DocumentWriter(folder / f"{key}.parquet") as writer:
+        for docs in iter_document_batches(src, BATCH):
+            docs = run_stage(text_filter_stage, docs, ctx)
+            k = url_keys(docs)
+            keys["url"] += k["url"]
+            keys["rank"] += k["rank"]
+            keys["row"] += [r + writer.rows for r in k["row"]]
+            writer.write(docs)
+    keys["part"] = [key] * len(keys["url"])
+    write_table_atomic(pa.table(keys, schema=KEYS_SCHEMA), folder / f"{key}.keys.parquet")
+    result = stats.to_dict()
+    write_marker(folder, key, {"fingerprint": fp, "stats": result})
+    return result
+
+
+KEYS_SCHEMA = pa.schema([("url", pa.string()), ("rank", pa.string()), ("row", pa.int64()), ("part", pa.string())])
+PAIRS_SCHEMA = pa.schema([("image_url", pa.string()), ("doc_url", pa.string())])
+
+
+def _marker_fp(folder: Path, key: str) -> str | None:
+    m = read_marker(folder, key)
+    return None if m is None else m.get("fingerprint")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per part: URL dedup (rows to drop were computed run-wide by the engine)
+# ---------------------------------------------------------------------------------------------------------------
+
+def dedup_part(key: str, losers_dir: str, losers_fp: str, out: str) -> dict:
+    src = Path(out) / "parts" / "text" / f"{key}.parquet"
+    folder = Path(out) / "parts" / "url_dedup"
+    fp = fingerprint(key, losers_fp, _marker_fp(Path(out) / "parts" / "text", key))
+    done = read_marker(folder, key, fp)
+    if done is not None:
+        return done["stats"]
+    drop_rows = _rows_to_drop(losers_dir, key)
+    stats = Stats()
+    ctx = _ctx("url_dedup", {}, stats)
+    pairs: dict[str, list] = {"image_url": [], "doc_url": []}
+    row0 = 0
+
+    def stage(docs, c):
+        kept = []
+        for i, d in enumerate(docs):
+            if row0 + i in drop_rows:
+                c.remove("duplicate_url")
+            else:
+                kept.append(d)
+        return drop_duplicate_urls(kept, c)  # duplicates inside the part (already resolved run-wide, kept as a guard)
+
+    with DocumentWriter(folder / f"{key}.parquet") as writer:
+        for docs in iter_document_batches(src, BATCH):
+            n = len(docs)
+            docs = run_stage(stage, docs, ctx)
+            row0 += n
+            p = image_url_doc_pairs(docs)
+            pairs["image_url"] += p["image_url"]
+            pairs["doc_url"] += p["doc_url"]
+            writer.write(docs)
+    write_table_atomic(pa.table(pairs, schema=PAIRS_SCHEMA), folder / f"{key}.pairs.parquet")
+    result = stats.to_dict()
+    write_marker(folder, key, {"fingerprint": fp, "stats": result})
+    return result
+
+
+def _rows_to_drop(losers_dir: str, key: str) -> set[int]:
+    path = Path(losers_dir)
+    if not path.exists():
+        return set()
+    files = sorted(path.glob("*.parquet"))
+    rows: set[int] = set()
+    for f in files:
+        t = pq.read_table(f, columns=["part", "row"], filters=[("part", "=", key)])
+        rows.update(t.column("row").to_pylist())
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per image-URL partition: fetch (archive first), decode, image filters
+# ---------------------------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=4)
+def _archive(refs: tuple) -> object | None:
+    if not refs:
+        return None
+    from .sources.archive import ImageArchive
+
+    return ImageArchive(list(refs))
+
+
+IMAGE_TABLE_COLUMNS = ["url", "status", "error", "source", "bytes", "seconds", "attempts", "sha256", "width",
+                       "height", "format", "reason", "data"]
+IMAGE_TABLE_SCHEMA = pa.schema([
+    ("url", pa.string()), ("status", pa.int32()), ("error", pa.string()), ("source", pa.string()),
+    ("bytes", pa.int64()), ("seconds", pa.float64()), ("attempts", pa.int32()), ("sha256", pa.string()),
+    ("width", pa.int32()), ("height", pa.int32()), ("format", pa.string()), ("reason", pa.string()),
+    ("data", pa.binary()),
+])
+
+
+def fetch_partition(index: int, urls: list[str], recipe: dict, out: str, archive_refs: tuple, fetch_overrides: dict) -> dict:
+    from .images.table import build_image_table
+
+    folder = Path(out) / "images" / "table"
+    key = f"part-{index:05d}"
+    urls = sorted(set(urls))
+    fetch_cfg = {**(recipe.get("images") or {}), **fetch_overrides}
+    fp = fingerprint(urls, fetch_cfg, recipe["filters_config"].get("image"), [r.name for r in archive_refs])
+    done = read_marker(folder, key, fp)
+    if done is not None:
+        return done["stats"]
+    stats = Stats()
+    rows = build_image_table(urls, _archive(archive_refs), fetch_cfg, recipe["filters_config"]) if urls else []
+    s = stats.stage("image_fetch")
+    s["documents_in"] += len(urls)  # for this stage the unit is the unique image URL
+    for r in rows:
+        if r.get("reason"):
+            s["removed"][r["reason"]] += 1
+        else:
+            s["documents_out"] += 1
+        s["seconds"] += float(r.get("seconds") or 0.0)
+    table = pa.table({c: [r.get(c) for r in rows] for c in IMAGE_TABLE_COLUMNS}, schema=IMAGE_TABLE_SCHEMA)
+    write_table_atomic(table, folder / f"{key}.parquet")
+    result = stats.to_dict()
+    write_marker(folder, key, {"fingerprint": fp, "stats": result})
+    return result
+
+
+def load_image_rows(out: str, urls: set[str]) -> dict[str, dict]:
+    """Image-table rows (without the bytes) for the given URLs."""
+    folder = Path(out) / "images" / "table"
+    found: dict[str, dict] = {}
+    if not urls:
+        return found
+    wanted = pa.array(sorted(urls), pa.string())
+    cols = [c for c in IMAGE_TABLE_COLUMNS if c != "data"]
+    import pyarrow.compute as pc
+
+    for f in sorted(folder.glob("part-*.parquet")):
+        t = pq.read_table(f, columns=cols)
+        t = t.filter(pc.is_in(t.column("url"), value_set=wanted))
+        for row in t.to_pylist():
+            found[row["url"]] = row
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per part: image rules, image results, final cleaning -> documents/
+# ---------------------------------------------------------------------------------------------------------------
+
+def finalize_part(index: int, key: str, recipe: dict, out: str, too_frequent_dir: str, upstream_fp: str) -> dict:
+    from .images.apply import apply_image_table
+    from .quality.final import final_cleaning_stage
+    from .quality.wordlists import load_wordlist
+
+    src = Path(out) / "parts" / "url_dedup" / f"{key}.parquet"
+    folder = Path(out) / "documents"
+    fcfg = recipe["filters_config"]
+    name = f"part-{index:05d}"
+    fp = fingerprint(key, upstream_fp, _marker_fp(Path(out) / "parts" / "url_dedup", key), fcfg.get("image"),
+                     fcfg.get("final"), fcfg.get("doc", {}).get("number_images"))
+    done = read_marker(folder, name, fp)
+    if done is not None:
+        return done["stats"]
+    stats = Stats()
+    img_cfg = fcfg.get("image") or {}
+    words = ()
+    if img_cfg.get("banned_url_substrings", True) and fcfg.get("wordlists", {}).get("url_ban_words"):
+        words = sorted(load_wordlist(fcfg["wordlists"]["url_ban_words"]))
+    too_frequent = _read_url_set(too_frequent_dir)
+    c_pre = _ctx("image_rules", fcfg, stats, {"url_ban_words": words, "too_frequent": too_frequent})
+    c_img = _ctx("images", fcfg, stats)
+    c_final = _ctx("final", fcfg, stats)
+    with DocumentWriter(folder / f"{name}.parquet", compression=(recipe.get("write") or {}).get("compression", "zstd")) as writer:
+        for docs in iter_document_batches(src, BATCH):
+            docs = run_stage(image_url_prefilter, docs, c_pre)
+            urls = {u for d in docs for u in d["images"] if u}
+            table = load_image_rows(out, urls)
+            docs = run_stage(lambda b, c: apply_image_table(b, table, c), docs, c_img)
+            docs = run_stage(final_cleaning_stage, docs, c_final)
+            writer.write(docs)
+    result = stats.to_dict()
+    write_marker(folder, name, {"fingerprint": fp, "part": key, "stats": result})
+    return result
+
+
+def _read_url_set(folder: str) -> set[str]:
+    path = Path(folder)
+    if not path.exists():
+        return set()
+    urls: set[str] = set()
+    for f in sorted(path.glob("*.parquet")):
+        urls.update(pq.read_table(f, columns=["image_url"]).column("image_url").to_pylist())
+    return urls
