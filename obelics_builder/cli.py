@@ -11,6 +11,8 @@ from . import __version__
 #: subcommand -> (module, one-line help)
 COMMANDS = {
     "crawl": ("obelics_builder.commands.crawl", "build a dataset from a Common Crawl dump or local WARC files"),
+    "filter": ("obelics_builder.commands.filter", "reapply filter thresholds to a crawl output from its stored scores"),
+    "status": ("obelics_builder.commands.status", "show done, failed and pending work of a crawl output"),
     "extract": ("obelics_builder.commands.extract", "print the interleaved documents of WARC or HTML files as JSON lines"),
 }
 

@@ -41,6 +41,15 @@ def run_pipeline(refs: list, recipe: dict, out: str | Path, engine: Engine, dump
     fetch_overrides = dict(fetch_overrides or {})
     fcfg = recipe["filters_config"]
     stats = Stats()
+    write_json_atomic(out / "run.json", {
+        "dump": dump,
+        "warcs": [{"uri": r.uri, "name": r.name} for r in refs],
+        "image_archive": [{"uri": r.uri, "name": r.name} for r in archive_refs],
+        "recipe": recipe.get("_path"),
+        "filters": fcfg.get("_path"),
+        "fetch_overrides": fetch_overrides,
+        "run_info": run_info or {},
+    })
 
     # 1. per WARC
     for s in engine.map(process_warc, refs, recipe, str(out), dump, desc="WARCs"):

@@ -59,8 +59,35 @@ def _ctx(stage: str, config: dict, stats: Stats, resources: dict | None = None) 
 # Per WARC: read -> extract -> text scores
 # ---------------------------------------------------------------------------------------------------------------
 
+def _record_failure(folder: Path, key: str, exc: BaseException) -> None:
+    """A ``_failed`` marker (for ``obelics-build status``); it is removed when the unit later completes."""
+    p = folder / "_failed" / f"{key}.json"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"[:2000]}), encoding="utf-8")
+
+
+def _clear_failure(folder: Path, key: str) -> None:
+    (folder / "_failed" / f"{key}.json").unlink(missing_ok=True)
+
+
 def process_warc(ref, recipe: dict, out: str, dump: str | None = None) -> dict:
-    """Read one WARC, extract documents and score their text; write ``parts/scored/<key>.parquet``."""
+    """Read one WARC, extract documents and score their text; write ``parts/scored/<key>.parquet``.
+
+    A WARC that cannot be read to its end (the source failed after retries) raises: its part is not marked done, a
+    ``_failed`` marker says why, and a rerun retries it.  Damaged records inside a readable WARC are counted, not
+    raised.
+    """
+    folder = Path(out) / "parts" / "scored"
+    try:
+        result = _process_warc(ref, recipe, out, dump)
+    except Exception as e:
+        _record_failure(folder, warc_key(ref.name), e)
+        raise
+    _clear_failure(folder, warc_key(ref.name))
+    return result
+
+
+def _process_warc(ref, recipe: dict, out: str, dump: str | None = None) -> dict:
     from .extract import extract_stage
     from .quality.score import text_score_stage
     from .sources.warc import iter_html_records

@@ -1,0 +1,123 @@
+"""End to end: `obelics-build crawl` on the bundled sample mirror, resume, and bad-input WARCs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from obelics_builder import schema
+from obelics_builder.io.parquet import read_documents
+
+pytestmark = pytest.mark.slow
+
+
+def crawl(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "obelics_builder.cli", "crawl", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("part-*.parquet"))}
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample") / "out"
+    r = crawl("--dump", "2023-06", "--mirror", "sample", "--out", str(out), "--workers", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return out, r
+
+
+def test_sample_crawl_yields_interleaved_documents(sample_run):
+    out, r = sample_run
+    assert "documents" in r.stdout and "stats.json" in r.stdout
+    docs = [d for f in sorted((out / "documents").glob("part-*.parquet")) for d in read_documents(f)]
+    good = [d for d in docs if schema.n_images(d) >= 1 and schema.n_text_positions(d) >= 1]
+    assert len(good) >= 30, f"only {len(good)} documents with an image and a text"
+    for d in docs:
+        schema.validate(d)
+        for u in d["images"]:
+            if u is not None:
+                assert u.startswith(("http://", "https://")), u
+        for m in d["metadata"]:
+            if m is not None:
+                assert {"src", "original_width", "original_height", "format", "sha256"} <= set(m)
+        gm = d["general_metadata"]
+        assert {"url", "warc_filename", "warc_record_offset", "warc_record_length", "dump"} <= set(gm)
+    # the published columns keep their published types
+    t = pq.read_table(next((out / "documents").glob("part-*.parquet")))
+    assert [str(t.schema.field(c).type) for c in ("images", "metadata", "general_metadata", "texts")] == [
+        "list<item: string>", "string", "string", "list<item: string>"]
+
+
+def test_stats_account_for_every_record(sample_run):
+    out, _ = sample_run
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["summary"]["accounted"], stats["summary"]["accounting_problems"]
+    stages = stats["stages"]
+    for name, st in stages.items():
+        if name == "image_fetch":
+            continue
+        assert st["documents_in"] == st["documents_out"] + sum(st["removed"].values()) + sum(st["errors"].values()), name
+    names = [n for n in stages if n != "image_fetch"]
+    for a, b in zip(names, names[1:]):
+        assert stages[a]["documents_out"] == stages[b]["documents_in"], (a, b)
+    assert stages["read"]["documents_in"] > 1000  # every WARC record, HTML or not
+    docs = sum(pq.read_metadata(f).num_rows for f in (out / "documents").glob("part-*.parquet"))
+    assert docs == stats["summary"]["documents"] == stages["final"]["documents_out"]
+    # images come from the sample's archive, never from the network
+    fetch = stages["image_fetch"]
+    assert fetch["documents_out"] > 30
+    assert any("perplexity" in n for n in stats["notes"]), "a disabled perplexity filter must be reported"
+
+
+def test_rerun_skips_finished_work_and_keeps_identical_shards(sample_run):
+    out, _ = sample_run
+    before = digest(out / "documents")
+    r = crawl("--dump", "2023-06", "--mirror", "sample", "--out", str(out), "--workers", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert digest(out / "documents") == before
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["summary"]["documents"] == sum(pq.read_metadata(out / "documents" / n).num_rows for n in before)
+
+
+def test_partial_files_are_not_taken_as_complete(tmp_path, shared_data):
+    """A WARC part without its completion marker is recomputed, whatever file sits under its name."""
+    warc = shared_data / "warc" / "commoncrawl-2020-34-excerpt" / "warcfile.warc.gz"
+    out = tmp_path / "out"
+    r = crawl("--warc", str(warc), "--out", str(out), "--scheduler", "sync", "--no-network", "--quiet")
+    assert r.returncode == 0, r.stderr
+    scored = next((out / "parts" / "scored").glob("*.parquet"))
+    good = scored.read_bytes()
+    scored.write_bytes(good[: len(good) // 2])  # a torn file...
+    next((out / "parts" / "scored" / "_done").glob("*.json")).unlink()  # ...whose marker never got written
+    r = crawl("--warc", str(warc), "--out", str(out), "--scheduler", "sync", "--no-network", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert pq.read_table(scored).num_rows == pq.read_table(out / "parts" / "scored" / scored.name).num_rows
+    assert scored.read_bytes() == good
+
+
+EDGE = ["warcio/example-trunc.warc", "warcio/example-bad-non-chunked.warc.gz", "warcio/example-wrong-chunks.warc.gz",
+        "clipped.warc.gz", "block-sized-records.warc.gz", "clueweb-quirk.warc.gz", "warcio/bad.arc",
+        "warcio/example.arc.gz", "warcio/example-space-in-target-uri.warc.gz", "warcio/example.warc.gz"]
+
+
+def test_bad_input_warcs_are_counted_not_fatal(tmp_path, shared_data):
+    paths = [str(shared_data / "warc" / "edge-cases" / p) for p in EDGE]
+    paths.append(str(shared_data / "warc" / "wget-2024-samples" / "sample-0000.warc.gz"))
+    out = tmp_path / "out"
+    r = crawl("--warc", *paths, "--out", str(out), "--scheduler", "sync", "--no-network", "--quiet")
+    assert r.returncode == 0, r.stdout + r.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["summary"]["accounted"], stats["summary"]["accounting_problems"]
+    read = stats["stages"]["read"]
+    assert sum(read["errors"].values()) >= 1, read
+    for ex in read["examples"]:
+        assert "file" in ex and "reason" in ex
+    # the good WARC beside the bad ones still produced its documents
+    assert stats["stages"]["extract"]["documents_out"] >= 10
