@@ -14,6 +14,9 @@ COMMANDS = {
     "filter": ("obelics_builder.commands.filter", "reapply filter thresholds to a crawl output from its stored scores"),
     "status": ("obelics_builder.commands.status", "show done, failed and pending work of a crawl output"),
     "extract": ("obelics_builder.commands.extract", "print the interleaved documents of WARC or HTML files as JSON lines"),
+    "shards": ("obelics_builder.commands.shards", "write OUT/dataset: Parquet and WebDataset shards, dataset card, funnel chart"),
+    "convert": ("obelics_builder.commands.convert", "convert shards between Parquet (embedded images) and WebDataset"),
+    "publish": ("obelics_builder.commands.publish", "upload OUT/dataset to the Hugging Face Hub"),
 }
 
 

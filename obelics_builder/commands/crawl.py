@@ -44,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "default: a LocalCluster on this machine")
     eng.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: CPU count)")
     eng.add_argument("--threads-per-worker", type=int, default=1, help="threads per LocalCluster worker (default 1)")
+    out = p.add_argument_group("dataset shards (OUT/dataset)")
+    out.add_argument("--shard-size", default="500MB", help="target size of each shard (default 500MB)")
+    out.add_argument("--embed-images", action="store_true",
+                     help="add the image bytes to the Parquet shards (a parallel image_bytes column)")
+    out.add_argument("--no-webdataset", action="store_true", help="do not write WebDataset tar shards")
+    out.add_argument("--no-dataset", action="store_true", help="stop after OUT/documents (no OUT/dataset)")
     p.add_argument("--quiet", action="store_true", help="print only the final summary line")
 
 
@@ -98,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
         result = run_pipeline(refs, recipe, args.out, engine, dump=dump, archive_refs=archive_refs,
                               fetch_overrides=overrides,
                               run_info={"mirror": mirror, "scheduler": args.scheduler or "LocalCluster"})
+    if not args.no_dataset:
+        from ..dataset import write_dataset
+
+        shards = write_dataset(args.out, shard_size_bytes=args.shard_size, embed_images=args.embed_images,
+                               webdataset=not args.no_webdataset)
+        result["dataset"] = shards
     print_summary(result, args.out, quiet=args.quiet)
     return 0 if result["summary"]["accounted"] else 1
 
@@ -122,4 +134,6 @@ def print_summary(result: dict, out: str, quiet: bool = False) -> None:
         print(f"note: {note}")
     if not s["accounted"]:
         print("ACCOUNTING PROBLEM: " + "; ".join(s["accounting_problems"]), file=sys.stderr)
+    if "dataset" in result:
+        print(f"dataset: {Path(out) / 'dataset'} (Parquet + WebDataset shards, README.md card, funnel.png)")
     print(f"stats: {Path(out) / 'stats.json'}")

@@ -1,0 +1,330 @@
+"""The dataset card (``OUT/dataset/README.md``, Hub format) and the funnel chart (``OUT/dataset/funnel.png``).
+
+The card is generated from what the run recorded: ``OUT/stats.json`` (run info, funnel per stage, notes), the filter
+config it names (thresholds), ``OUT/dataset/shards.json`` (counts, shards) and an opt-out manifest
+(``OUT/optout-manifest-YYYY-MM-DD.parquet``) when one exists.  Nothing is invented: a missing input is stated.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import yaml
+
+log = logging.getLogger("obelics_builder")
+
+FEATURES = [
+    {"name": "images", "list": "string"},
+    {"name": "metadata", "dtype": "string"},
+    {"name": "general_metadata", "dtype": "string"},
+    {"name": "texts", "list": "string"},
+]
+IMAGE_BYTES_FEATURE = {"name": "image_bytes", "list": "binary"}
+
+OPTOUT_RE = re.compile(r"^optout-manifest-(\d{4}-\d{2}-\d{2})\.parquet$")
+
+#: stage -> what it does (for the funnel table)
+STAGE_HELP = {
+    "read": "WARC records read (HTML responses)",
+    "extract": "HTML -> interleaved documents",
+    "text_scores": "text scores computed (no removal expected)",
+    "text_filter": "paragraph and document text filters",
+    "url_dedup": "duplicate document URLs",
+    "image_rules": "image URL rules (banned substrings, too frequent URLs)",
+    "image_fetch": "unique image URLs fetched and checked (unit: image URL)",
+    "images": "image results applied to documents",
+    "final": "final cleaning (in-document image dedup, spam paragraphs)",
+}
+
+
+def size_category(n: int) -> str:
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
+              (10_000_000_000, "1B<n<10B")]
+    for bound, name in bounds:
+        if n < bound:
+            return name
+    return "n>1T" if n >= 10**12 else "10B<n<100B" if n < 10**11 else "100B<n<1T"
+
+
+def optout_manifest_date(out: str | Path) -> str | None:
+    dates = sorted(m.group(1) for p in Path(out).glob("optout-manifest-*.parquet") if (m := OPTOUT_RE.match(p.name)))
+    return dates[-1] if dates else None
+
+
+def _load_filters(stats: dict) -> tuple[dict | None, str]:
+    path = (stats.get("run") or {}).get("filters")
+    if not path:
+        return None, "the run did not record its filter config"
+    try:
+        from ..recipe import load_filters
+
+        return load_filters(path), ""
+    except Exception as e:  # a moved or edited config must not break the card; say so instead
+        return None, f"filter config {Path(str(path)).name} could not be read ({type(e).__name__})"
+
+
+def _recipe_name(stats: dict) -> str:
+    path = (stats.get("run") or {}).get("recipe")
+    if not path:
+        return "unknown (not recorded)"
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return f"{data.get('name', Path(path).stem)} (`{Path(path).name}`)"
+    except Exception:
+        return f"`{Path(str(path)).name}` (file no longer readable)"
+
+
+def languages(filters: dict | None) -> list[str]:
+    for section in ("doc", "node"):
+        lid = ((filters or {}).get(section) or {}).get("lang_id") or {}
+        if lid.get("languages"):
+            return [str(x) for x in lid["languages"]]
+    return ["en"]
+
+
+def _fmt(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else str(n)
+
+
+def _human(nbytes: int) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    return f"{nbytes} B"
+
+
+def _value(v) -> str:
+    return "/".join(str(x) for x in v) if isinstance(v, (list, tuple)) else str(v)
+
+
+def _threshold_text(value) -> str:
+    if isinstance(value, dict):
+        enabled = value.get("enabled", True)
+        rest = ", ".join(f"{k}={_value(v)}" for k, v in value.items() if k != "enabled")
+        return ("" if enabled else "**disabled** ") + rest
+    return str(value)
+
+
+def filters_section(filters: dict | None, problem: str) -> list[str]:
+    if filters is None:
+        return [f"Thresholds unavailable: {problem}.", ""]
+    lines = [f"Filter config: `{filters.get('name', Path(filters.get('_path', '')).stem)}`. Paragraph (node) and "
+             "document checks run in this order; a paragraph or document is removed at its first failing check.", ""]
+    node, doc = filters.get("node") or {}, filters.get("doc") or {}
+    checks = [k for k in node if isinstance(node[k], dict)] + [k for k in doc if k not in node and isinstance(doc[k], dict)]
+    lines += ["| check | paragraph (node) | document |", "|---|---|---|"]
+    for k in checks:
+        lines.append(f"| {k} | {_threshold_text(node[k]) if k in node else '-'} | "
+                     f"{_threshold_text(doc[k]) if k in doc else '-'} |")
+    lines.append("")
+    for section in ("image", "final"):
+        values = filters.get(section) or {}
+        if values:
+            lines.append(f"**{section}**: " + ", ".join(f"{k}={_value(v)}" for k, v in values.items()))
+            lines.append("")
+    for section, key in (("perplexity", "model"), ("lang_id", "model")):
+        model = (filters.get(section) or {}).get(key)
+        lines.append(f"**{section} model**: {Path(model).name if model else 'none configured (built-in default or disabled)'}")
+        lines.append("")
+    return lines
+
+
+def _reasons(d: dict) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def funnel_table(stages: dict) -> list[str]:
+    lines = ["| stage | docs in | docs out | paragraphs in -> out | images in -> out | removed (documents) | "
+             "removed (paragraphs) | removed (images) | errors |",
+             "|---|---:|---:|---:|---:|---|---|---|---|"]
+    for name, s in stages.items():
+        lines.append(
+            f"| {name} | {_fmt(s.get('documents_in', 0))} | {_fmt(s.get('documents_out', 0))} | "
+            f"{_fmt(s.get('nodes_in', 0))} -> {_fmt(s.get('nodes_out', 0))} | "
+            f"{_fmt(s.get('images_in', 0))} -> {_fmt(s.get('images_out', 0))} | "
+            f"{_reasons(s.get('removed') or {})} | {_reasons(s.get('nodes_removed') or {})} | "
+            f"{_reasons(s.get('images_removed') or {})} | {_reasons(s.get('errors') or {})} |")
+    lines.append("")
+    described = [f"- `{n}`: {STAGE_HELP[n]}" for n in stages if n in STAGE_HELP]
+    return lines + described + [""]
+
+
+def funnel_series(stages: dict) -> tuple[list[str], list[int], list[int]]:
+    """Labels and document / image-position counts through the document stages (``image_fetch``, whose unit is
+    the unique image URL, is left out): the input of the first stage, then each stage's output."""
+    doc_stages = [(n, s) for n, s in stages.items() if n != "image_fetch"]
+    if not doc_stages:
+        return [], [], []
+    first_name, first = doc_stages[0]
+    labels = [f"{first_name} (input)"] + [n for n, _ in doc_stages]
+    docs = [int(first.get("documents_in", 0))] + [int(s.get("documents_out", 0)) for _, s in doc_stages]
+    images = [int(first.get("images_in", 0))] + [int(s.get("images_out", 0)) for _, s in doc_stages]
+    return labels, docs, images
+
+
+def write_funnel_png(stages: dict, path: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from matplotlib.ticker import FuncFormatter
+
+    labels, docs, images = funnel_series(stages)
+    # image positions only exist from the extractor on: leave out the leading stages without any
+    skip = next((i for i, v in enumerate(images) if v), len(images))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), dpi=100)
+    for ax, labels_, values, title, color in (
+            (axes[0], labels, docs, "Documents through the stages", "#3b6ea8"),
+            (axes[1], labels[skip:], images[skip:], "Image positions through the stages", "#d0843b")):
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{int(v):,}"))
+        x = list(range(len(labels_)))
+        bars = ax.bar(x, values, color=color)
+        ax.set_title(title)
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels_, rotation=35, ha="right", fontsize=9)
+        ax.set_ylabel("count")
+        top = max(values) if values and max(values) > 0 else 1
+        ax.set_ylim(0, top * 1.15)
+        for b, v in zip(bars, values):
+            ax.text(b.get_x() + b.get_width() / 2, b.get_height() + top * 0.01, f"{v:,}", ha="center",
+                    va="bottom", fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        if not labels_:
+            ax.text(0.5, 0.5, "no stage statistics", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    # fixed metadata so the same stats give the same bytes
+    fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def card_metadata(summary: dict, filters: dict | None, license: str | None = None) -> dict:
+    lic = license or "other"
+    features = FEATURES + ([IMAGE_BYTES_FEATURE] if summary.get("embed_images") else [])
+    download = sum(f["bytes"] for f in summary.get("parquet", []))
+    meta: dict = {"license": lic}
+    if lic == "other":
+        meta["license_name"] = "web-content-various"
+        meta["license_link"] = "https://commoncrawl.org/terms-of-use"
+    meta.update({
+        "task_categories": ["image-to-text", "text-generation"],
+        "language": languages(filters),
+        "size_categories": [size_category(int(summary.get("documents", 0)))],
+        "pretty_name": "OBELICS-style interleaved image-text documents",
+        "tags": ["multimodal", "interleaved", "common-crawl", "obelics"],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
+        "dataset_info": {
+            "features": features,
+            "splits": [{"name": "train", "num_bytes": int(summary.get("arrow_bytes", 0)),
+                        "num_examples": int(summary.get("documents", 0))}],
+            "download_size": int(download),
+            "dataset_size": int(summary.get("arrow_bytes", 0)),
+        },
+    })
+    return meta
+
+
+def render_card(out: str | Path, summary: dict, license: str | None = None, chart: bool = True) -> str:
+    out = Path(out)
+    stats_path = out / "stats.json"
+    stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.exists() else None
+    filters, problem = _load_filters(stats or {})
+    meta = card_metadata(summary, filters, license)
+    run = (stats or {}).get("run") or {}
+    stages = (stats or {}).get("stages") or {}
+    optout = optout_manifest_date(out)
+    wds = summary.get("webdataset") or []
+    lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---", "",
+             "# OBELICS-style interleaved image-text documents", "",
+             "Web documents from Common Crawl with their text paragraphs and images in page order, extracted, "
+             "filtered and deduplicated by [obelics-builder](https://github.com/obelics-builder/obelics-builder) "
+             "following the OBELICS recipe. Images are given as URLs (the columns have the published OBELICS "
+             "schema); " + ("the `image_bytes` column holds the image bytes (null at text positions and where "
+                            "the image could not be kept)." if summary.get("embed_images") else
+                            "the image bytes are not in the Parquet shards."), ""]
+    lines += ["## Contents", "",
+              "| | count |", "|---|---:|",
+              f"| documents | {_fmt(summary.get('documents', 0))} |",
+              f"| images (image positions) | {_fmt(summary.get('images', 0))} |",
+              f"| images with bytes in the WebDataset shards | {_fmt(summary.get('images_with_bytes', 0)) if wds else 'no WebDataset shards'} |",
+              f"| text positions | {_fmt(summary.get('text_positions', 0))} |",
+              f"| tokens | {_fmt(summary.get('tokens', 0))} |", "",
+              f"Tokens are counted with a {summary.get('tokenizer', 'regex word tokenizer')} over all texts; "
+              "this is not a model tokenizer, and a subword tokenizer gives more tokens.", ""]
+    lines += ["## Files", "",
+              f"- `data/train-NNNNN-of-{len(summary.get('parquet', [])):05d}.parquet`: "
+              f"{len(summary.get('parquet', []))} Parquet shard(s), {_human(sum(f['bytes'] for f in summary.get('parquet', [])))} "
+              f"(target {_human(int(summary.get('shard_size_bytes', 0)))} per shard); columns `images` "
+              "(list of URL or null), `metadata` (JSON list, one entry per position), `general_metadata` (JSON "
+              "object), `texts` (list of text or null)" + (", `image_bytes`" if summary.get("embed_images") else "") + "."]
+    if wds:
+        lines.append(f"- `webdataset/train-NNNNN.tar`: {len(wds)} WebDataset shard(s), "
+                     f"{_human(sum(f['bytes'] for f in wds))}; one sample per document: `KEY.json` "
+                     "(`texts`, `images`, `metadata`, `general_metadata`) and `KEY.<position>.<ext>` per image "
+                     "whose bytes are available.")
+    lines += ["- `shards.json`: every shard with its rows, size and sha256."]
+    lines += ["- `funnel.png`: the chart below.", ""] if chart else [""]
+    lines += ["Load the Parquet shards:", "", "```python", "from datasets import load_dataset",
+              "ds = load_dataset(\"parquet\", data_files=\"data/train-*.parquet\", split=\"train\")  "
+              "# or load_dataset(<this repository's id>, split=\"train\")",
+              "```", ""]
+    lines += ["## How it was built", ""]
+    if stats is None:
+        lines += ["`stats.json` was not found: the run information and the funnel are unavailable.", ""]
+    else:
+        warcs = run.get("warcs") or []
+        lines += [f"- obelics-builder version: {run.get('obelics_builder_version', 'unknown')}",
+                  f"- Common Crawl dump: {run.get('dump') or 'local WARC files'}",
+                  f"- WARC files: {len(warcs)}",
+                  f"- recipe: {_recipe_name(stats)}",
+                  f"- run started: {run.get('started', 'unknown')}",
+                  "- opt-out manifest: " + (f"`optout-manifest-{optout}.parquet` (opt-outs as of {optout})"
+                                             if optout else "none found in the output folder"), ""]
+    lines += ["### Thresholds", ""] + filters_section(filters, problem)
+    if stats is not None:
+        lines += ["### Removal funnel", ""]
+        lines += (["![Documents and image positions through the stages](funnel.png)", ""] if chart else
+                  ["(No chart: matplotlib is not installed.)", ""])
+        lines += funnel_table(stages)
+        notes = stats.get("notes") or []
+        lines += ["### Notes", ""]
+        lines += [f"- {n}" for n in notes] if notes else ["- none: every configured filter ran."]
+        lines.append("")
+    lines += ["## Licensing and use", "",
+              "The documents are derived from web pages crawled by Common Crawl; the texts and the images they "
+              "link to remain the property of their authors, and use is subject to the "
+              "[Common Crawl terms of use](https://commoncrawl.org/terms-of-use). Remove content on request "
+              "and honour opt-outs when you redistribute it.", ""]
+    return "\n".join(lines)
+
+
+def write_card(out: str | Path, summary: dict | None = None, license: str | None = None) -> Path:
+    """Write ``OUT/dataset/README.md`` and ``OUT/dataset/funnel.png``; ``summary`` defaults to
+    ``OUT/dataset/shards.json``."""
+    out = Path(out)
+    root = out / "dataset"
+    if summary is None:
+        summary = json.loads((root / "shards.json").read_text(encoding="utf-8"))
+    stats_path = out / "stats.json"
+    stages = json.loads(stats_path.read_text(encoding="utf-8")).get("stages", {}) if stats_path.exists() else {}
+    try:
+        write_funnel_png(stages, root / "funnel.png")
+        chart = True
+    except ImportError:
+        log.warning("matplotlib is not installed: the dataset card has no funnel chart")
+        (root / "funnel.png").unlink(missing_ok=True)
+        chart = False
+    text = render_card(out, summary, license, chart=chart)
+    path = root / "README.md"
+    tmp = path.with_name(".README.md.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,113 @@
+"""Text decisions: apply the filter config's ``node`` then ``doc`` thresholds to the stored score columns.
+
+Node level (reference §4.2): each paragraph of each text position (``schema.paragraphs``, exactly as the scoring
+stage split it) is dropped at the first failing enabled check, in the reference order; END_OF_DOCUMENT paragraphs
+are never dropped.  Removals are counted as ``node:<check>`` (unit nodes).  Kept paragraphs are re-joined with
+``"\\n\\n"``; a text position left without paragraphs is removed; every ``node_*`` list loses the values of the
+removed paragraphs and positions, so it stays aligned with ``texts``.
+
+Doc level (reference §4.3, without ``number_images``, which needs the fetched images and is applied by
+:mod:`obelics_builder.quality.final`): a document is dropped at the first failing enabled check, counted as
+``doc:<check>``.  The doc metrics must describe the node-filtered text: the stored ``doc_*`` values are used when
+``doc_scored_text_sha1`` matches the surviving text (no recomputation — the usual case, same node thresholds as at
+scoring time); otherwise the doc metrics of the surviving text are recomputed and stored (word lists, lang-id
+model and, when configured, the KenLM model are loaded for that), and a note says how often that happened.
+
+Disabled checks are listed in a note; an enabled check whose score column is absent (perplexity without a model)
+is skipped with a note, never silently.  A document whose node columns do not match its texts is rejected with
+the error ``node_scores_misaligned`` (``not_scored`` when it has no node columns at all).
+"""
+from __future__ import annotations
+
+from ..schema import PARAGRAPH_SEP, doc_url, keep_positions, paragraphs
+from .perplexity import DISABLED_NOTE
+from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_COLUMNS, aligned, filters_config, first_failure,
+                    full_text, get_scorer, node_decisions, store_doc_metrics, text_hash)
+
+_DOC_CHECKS_HERE = tuple(CHECKS)  # number_images is not a doc metric here (final.py applies it)
+
+
+def _notes(ctx, cfg: dict, docs: list[dict]) -> None:
+    for level in ("node", "doc"):
+        section = cfg.get(level) or {}
+        disabled = [c for c in CHECKS if isinstance(section.get(c), dict) and not section[c].get("enabled", True)]
+        if disabled:
+            ctx.note(f"{level} checks disabled by the filter config: {', '.join(disabled)}")
+        for check, suffix in CHECKS.items():
+            c = section.get(check)
+            if not isinstance(c, dict) or not c.get("enabled", True):
+                continue
+            col = f"{level}_{suffix}"
+            if docs and all(col not in d for d in docs):
+                if check == "perplexity":
+                    ctx.note(f"{level} perplexity check skipped: no perplexity scores. {DISABLED_NOTE}")
+                else:
+                    ctx.note(f"{level} {check} check skipped: no {col} scores in the input")
+    if (cfg.get("doc") or {}).get("number_images", {}).get("enabled", True):
+        ctx.note("doc number_images check is applied by the final stage, after images are fetched", level=20)
+
+
+def _apply_nodes(doc: dict, decisions: list, ctx) -> None:
+    """Drop failed paragraphs (and their node values), then emptied text positions."""
+    texts = doc["texts"]
+    node_cols = [c for c in doc if c.startswith("node_") and isinstance(doc[c], list) and len(doc[c]) == len(texts)]
+    keep_pos: list[bool] = []
+    for i, (text, fails) in enumerate(zip(texts, decisions)):
+        if text is None:
+            keep_pos.append(True)
+            continue
+        paras = paragraphs(text)
+        for f in fails:
+            if f is not None:
+                ctx.remove(f"node:{f}", unit="nodes")
+        kept = [j for j, f in enumerate(fails) if f is None]
+        if len(kept) != len(paras) or PARAGRAPH_SEP.join(paras) != text:
+            texts[i] = PARAGRAPH_SEP.join(paras[j] for j in kept)
+            for col in node_cols:
+                values = doc[col][i]
+                if values is not None:
+                    doc[col][i] = [values[j] for j in kept]
+        keep_pos.append(bool(kept))
+    if not all(keep_pos):
+        keep_positions(doc, keep_pos)
+
+
+def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
+    """Apply node then doc thresholds from stored scores; counts ``node:<check>`` and ``doc:<check>``."""
+    cfg = filters_config(ctx)
+    node_cfg = cfg.get("node") or {}
+    doc_cfg = cfg.get("doc") or {}
+    _notes(ctx, cfg, docs)
+    out: list[dict] = []
+    recomputed: list[tuple[dict, str]] = []
+    for doc in docs:
+        if not any(c in doc for c in NODE_COLUMNS):
+            ctx.error("not_scored", url=doc_url(doc), message="document has no node_* score columns")
+            continue
+        if not aligned(doc):
+            ctx.error("node_scores_misaligned", url=doc_url(doc),
+                      message="node_* score lists do not match the paragraphs of texts")
+            continue
+        _apply_nodes(doc, node_decisions(doc, node_cfg), ctx)
+        text = full_text(doc["texts"])
+        if doc.get(DOC_TEXT_HASH) != text_hash(text) or not any(c in doc for c in DOC_COLUMNS):
+            recomputed.append((doc, text))
+        out.append(doc)
+
+    if recomputed:
+        scorer = get_scorer(ctx)
+        values = scorer.metrics([t for _, t in recomputed], "doc")
+        for (doc, text), v in zip(recomputed, values):
+            store_doc_metrics(doc, text, v)
+        ctx.note("doc metrics recomputed on the node-filtered text for documents whose surviving text differs "
+                 "from the one scored (node thresholds changed since scoring)", level=20)
+
+    kept: list[dict] = []
+    for doc in out:
+        values = {check: doc.get(f"doc_{suffix}") for check, suffix in CHECKS.items()}
+        failed = first_failure(values, doc_cfg)
+        if failed is not None:
+            ctx.remove(f"doc:{failed}")
+            continue
+        kept.append(doc)
+    return kept

@@ -1,0 +1,287 @@
+"""Text scores: per-paragraph (``node_*``) and per-document (``doc_*``) quality metrics stored as columns.
+
+``text_score_stage`` removes nothing; :mod:`obelics_builder.quality.decide` applies thresholds afterwards.
+
+Paragraphs
+    With ``node.standardize_whitespace`` (default on) the stage first rewrites every text with
+    :func:`metrics.standardize_whitespace` (as OBELICS's node filter did to the texts it kept), so the stored texts
+    are exactly the ones that were scored; paragraphs are then always ``schema.paragraphs(text)``, which the
+    decision stage re-derives to keep the ``node_*`` lists aligned.
+
+Node columns (aligned with ``texts``: None at image positions, one float per paragraph at text positions)
+    ``node_words``, ``node_char_repetition``, ``node_word_repetition``, ``node_special_characters``,
+    ``node_stopwords``, ``node_flagged_words``, ``node_punctuation`` (with ``node.punctuation.min_words``),
+    ``node_common_words``, ``node_lang_score`` (highest probability among ``node.lang_id.languages``),
+    ``node_perplexity`` (only when a KenLM model is configured).
+
+Doc columns
+    OBELICS runs its document filter *after* the paragraph filter, on the node-filtered text.  To keep that exact
+    meaning without computing anything twice, the doc metrics are computed on the text that survives the
+    configured node checks (``"\\n\\n"``-joined non-empty texts), and ``doc_scored_text_sha1`` records which text
+    that was.  The decision stage rebuilds the surviving text from the stored node scores; when its hash matches
+    (the usual case: same node thresholds) it uses the stored doc metrics as they are, otherwise (node
+    thresholds changed since scoring) it recomputes the doc metrics of the new text and says so in a note.
+    Columns: ``doc_words``, ``doc_char_repetition``, ``doc_word_repetition``, ``doc_special_characters``,
+    ``doc_stopwords``, ``doc_flagged_words``, ``doc_punctuation`` (with ``doc.punctuation.min_words``),
+    ``doc_common_words``, ``doc_lang_score`` (highest probability among ``doc.lang_id.languages``),
+    ``doc_perplexity`` (only with a model) and ``doc_scored_text_sha1``.
+
+``general_metadata["language"]`` / ``["language_score"]``: top-1 fastText label and probability of the whole
+(pre-filter) text of the document.
+
+Changing a metric *parameter* (``n`` of a repetition ratio, ``min_words`` of the punctuation ratio, the language
+list, a word list or a model) needs a re-scoring; changing a threshold or an ``enabled`` flag does not.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ..schema import END_OF_DOCUMENT, PARAGRAPH_SEP, paragraphs
+from . import metrics as M
+from .langid import get_langid
+from .perplexity import DISABLED_NOTE, from_config as perplexity_from_config
+from .wordlists import config_wordlist
+
+#: Check name -> column suffix (``node_<suffix>`` / ``doc_<suffix>``), in the reference order (§4.2 / §4.3).
+CHECKS: dict[str, str] = {
+    "number_words": "words",
+    "char_repetition": "char_repetition",
+    "word_repetition": "word_repetition",
+    "special_characters": "special_characters",
+    "stopwords": "stopwords",
+    "flagged_words": "flagged_words",
+    "punctuation": "punctuation",
+    "common_words": "common_words",
+    "lang_id": "lang_score",
+    "perplexity": "perplexity",
+}
+NODE_COLUMNS = [f"node_{s}" for s in CHECKS.values()]
+DOC_COLUMNS = [f"doc_{s}" for s in CHECKS.values()]
+DOC_TEXT_HASH = "doc_scored_text_sha1"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# config and resources
+# ---------------------------------------------------------------------------------------------------------------
+
+def filters_config(ctx) -> dict:
+    """The filter config of a stage context (``ctx.config`` is the loaded filters config; a whole recipe with
+    ``filters_config`` is accepted too)."""
+    cfg = ctx.config or {}
+    if "node" not in cfg and "doc" not in cfg and isinstance(cfg.get("filters_config"), dict):
+        cfg = cfg["filters_config"]
+    if "node" not in cfg and "doc" not in cfg:
+        from ..recipe import load_filters
+
+        cfg = load_filters("obelics")
+    return cfg
+
+
+def _section(cfg: dict, level: str, check: str) -> dict:
+    value = (cfg.get(level) or {}).get(check)
+    return value if isinstance(value, dict) else {}
+
+
+class Scorer:
+    """Word lists and models for one filter config, set up once per worker (kept in ``ctx.resources``)."""
+
+    def __init__(self, cfg: dict) -> None:
+        self.cfg = cfg
+        self.stopwords = config_wordlist(cfg, "stopwords")
+        self.flagged = config_wordlist(cfg, "flagged_words")
+        self.common = config_wordlist(cfg, "common_words")
+        self.langid = get_langid((cfg.get("lang_id") or {}).get("model") or None)
+        self.ppl = perplexity_from_config(cfg)
+        self.standardize = bool((cfg.get("node") or {}).get("standardize_whitespace", True))
+        self.params = {level: self._params(level) for level in ("node", "doc")}
+
+    def _params(self, level: str) -> dict:
+        cfg = self.cfg
+        langs = _section(cfg, level, "lang_id").get("languages") or ["en"]
+        return {
+            "char_n": int(_section(cfg, level, "char_repetition").get("n", 10)),
+            "word_n": int(_section(cfg, level, "word_repetition").get("n", 5)),
+            "punct_min_words": int(_section(cfg, level, "punctuation").get("min_words", 12 if level == "node" else 0)),
+            "languages": [str(x) for x in (langs if isinstance(langs, list) else [langs])],
+        }
+
+    def metrics(self, texts: list[str], level: str) -> list[dict[str, float]]:
+        """All metrics (keyed by check name) of each text, at ``level`` ("node" or "doc") parameters."""
+        p = self.params[level]
+        out = [M.all_metrics(t, self.stopwords, self.flagged, self.common, p["char_n"], p["word_n"],
+                             p["punct_min_words"]) for t in texts]
+        for m, (lang, prob, score) in zip(out, self.langid.predict_with_scores(texts, p["languages"])):
+            m["lang_id"] = score
+            m["_lang"], m["_lang_prob"] = lang, prob
+        if self.ppl is not None:
+            for m, t in zip(out, texts):
+                m["perplexity"] = self.ppl.perplexity(t)
+        return out
+
+
+def get_scorer(ctx) -> Scorer:
+    cfg = filters_config(ctx)
+    key = ("quality.scorer", id(cfg))
+    scorer = ctx.resources.get(key)
+    if scorer is None:
+        scorer = Scorer(cfg)
+        ctx.resources[key] = scorer
+    return scorer
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# decisions shared with decide.py (node survivors, first failing check)
+# ---------------------------------------------------------------------------------------------------------------
+
+def first_failure(values: dict[str, Any], level_cfg: dict, skip: tuple[str, ...] = ()) -> str | None:
+    """The first enabled check (reference order) whose value is outside ``min``/``max``, else None.
+
+    ``values`` maps check name -> value; a check without a value (None or absent) is skipped.
+    """
+    for check in CHECKS:
+        if check in skip:
+            continue
+        c = level_cfg.get(check)
+        if not isinstance(c, dict) or not c.get("enabled", True):
+            continue
+        v = values.get(check)
+        if v is None:
+            continue
+        lo, hi = c.get("min"), c.get("max")
+        if lo is not None and v < lo:
+            return check
+        if hi is not None and v > hi:
+            return check
+    return None
+
+
+def node_decisions(doc: dict, node_cfg: dict) -> list[list[str | None] | None]:
+    """For each position: None (image) or, per paragraph, the failing check (None = kept), from stored columns."""
+    present = {check: doc.get(f"node_{suffix}") for check, suffix in CHECKS.items()}
+    out: list[list[str | None] | None] = []
+    for i, text in enumerate(doc["texts"]):
+        if text is None:
+            out.append(None)
+            continue
+        paras = paragraphs(text)
+        fails: list[str | None] = []
+        for j, para in enumerate(paras):
+            if para == END_OF_DOCUMENT:
+                fails.append(None)
+                continue
+            values = {check: (col[i][j] if col is not None else None) for check, col in present.items()}
+            fails.append(first_failure(values, node_cfg))
+        out.append(fails)
+    return out
+
+
+def surviving_texts(doc: dict, decisions: list) -> list[str | None]:
+    """``texts`` after dropping failed paragraphs ("" where every paragraph failed, None at images)."""
+    out: list[str | None] = []
+    for text, fails in zip(doc["texts"], decisions):
+        if text is None:
+            out.append(None)
+            continue
+        paras = paragraphs(text)
+        out.append(PARAGRAPH_SEP.join(p for p, f in zip(paras, fails) if f is None))
+    return out
+
+
+def full_text(texts: list[str | None]) -> str:
+    """The document text of the doc checks: non-empty texts joined by a blank line."""
+    return PARAGRAPH_SEP.join(t for t in texts if t)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def store_doc_metrics(doc: dict, text: str, values: dict[str, float]) -> None:
+    for check, suffix in CHECKS.items():
+        if check in values:
+            doc[f"doc_{suffix}"] = float(values[check])
+        else:
+            doc.pop(f"doc_{suffix}", None)
+    doc[DOC_TEXT_HASH] = text_hash(text)
+
+
+def aligned(doc: dict) -> bool:
+    """True if every stored node column has one value per paragraph of each text position."""
+    texts = doc["texts"]
+    counts = [None if t is None else len(paragraphs(t)) for t in texts]
+    found = False
+    for col in NODE_COLUMNS:
+        values = doc.get(col)
+        if values is None:
+            continue
+        found = True
+        if not isinstance(values, list) or len(values) != len(texts):
+            return False
+        for n, v in zip(counts, values):
+            if n is None:
+                if v is not None:
+                    return False
+            elif v is None or len(v) != n:
+                return False
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the stage
+# ---------------------------------------------------------------------------------------------------------------
+
+def text_score_stage(docs: list[dict], ctx) -> list[dict]:
+    """Add ``node_*``/``doc_*`` score columns and the document language; removes nothing."""
+    scorer = get_scorer(ctx)
+    cfg = scorer.cfg
+    if scorer.ppl is None:
+        ctx.note(DISABLED_NOTE)
+    node_cfg = cfg.get("node") or {}
+
+    # 1. paragraphs of every text position (after whitespace standardisation, written back)
+    all_paras: list[str] = []
+    layout: list[list[tuple[int, int, int] | None]] = []  # per doc, per position: (start, count) or None
+    for doc in docs:
+        texts = doc["texts"]
+        if scorer.standardize:
+            texts = doc["texts"] = [None if t is None else M.standardize_whitespace(t) for t in texts]
+        spans = []
+        for t in texts:
+            if t is None:
+                spans.append(None)
+                continue
+            paras = paragraphs(t)
+            spans.append((len(all_paras), len(paras)))
+            all_paras.extend(paras)
+        layout.append(spans)
+
+    # 2. node metrics, batched over the whole batch
+    node_values = scorer.metrics(all_paras, "node")
+    node_keys = [c for c in CHECKS if c != "perplexity" or scorer.ppl is not None]
+    for doc, spans in zip(docs, layout):
+        for check in node_keys:
+            doc[f"node_{CHECKS[check]}"] = [
+                None if span is None else [float(node_values[k][check]) for k in range(span[0], span[0] + span[1])]
+                for span in spans
+            ]
+        if scorer.ppl is None:
+            doc.pop("node_perplexity", None)
+
+    # 3. doc metrics on the node-filtered text (see module docstring) + language of the whole text
+    doc_texts = [full_text(surviving_texts(doc, node_decisions(doc, node_cfg))) for doc in docs]
+    page_texts = [full_text(doc["texts"]) for doc in docs]
+    doc_values = scorer.metrics(doc_texts, "doc")
+    todo = [i for i, (a, b) in enumerate(zip(doc_texts, page_texts)) if a != b]
+    languages: list[tuple[str, float] | None] = [None] * len(docs)
+    for i, pred in zip(todo, scorer.langid.predict([page_texts[i] for i in todo])):
+        languages[i] = pred
+    for i, v in enumerate(doc_values):
+        if languages[i] is None:  # the scored text is the whole text: reuse its top-1 prediction
+            languages[i] = (v["_lang"], v["_lang_prob"])
+    for doc, text, values, (lang, prob) in zip(docs, doc_texts, doc_values, languages):
+        store_doc_metrics(doc, text, values)
+        gm = doc.setdefault("general_metadata", {})
+        gm["language"] = lang
+        gm["language_score"] = round(float(prob), 4)
+    return docs

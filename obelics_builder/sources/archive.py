@@ -1,0 +1,243 @@
+"""URL replay from WARC files: the image stage asks the archive before (or instead of) the live web.
+
+:class:`ImageArchive` indexes, once and lazily, the ``response`` records (any status) and the ``revisit`` records
+of a list of WARCs by normalised URL, and answers :meth:`ImageArchive.lookup` with an :class:`ArchiveHit` (status,
+lowercased HTTP headers, decoded payload) read by seeking to the record.  A revisit is resolved to the payload of the
+response it refers to (by ``WARC-Refers-To``, else ``WARC-Refers-To-Target-URI`` + ``WARC-Refers-To-Date``, else the
+target URI alone, else an identical ``WARC-Payload-Digest``); its own HTTP status and headers win when it has them.
+
+Thread-safe: the index is built under a lock and every lookup opens its own file handle.  Picklable: the index
+travels with the object once built.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from warcio.archiveiterator import ArchiveIterator
+
+from .commoncrawl import HTTPStream, WarcRef, open_stream
+
+log = logging.getLogger("obelics_builder.sources")
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_url(url: str) -> str:
+    """Index key: fragment dropped, scheme and host lowercased, default port dropped, surrounding <> removed."""
+    url = (url or "").strip().strip("<>").strip()
+    try:
+        p = urlsplit(url)
+        scheme = p.scheme.lower()
+        netloc = p.netloc
+        host = (p.hostname or "").lower()
+        port = p.port
+    except ValueError:
+        return url.split("#", 1)[0]
+    if host:
+        userinfo = netloc.rsplit("@", 1)[0] + "@" if "@" in netloc else ""
+        if ":" in host:  # IPv6 literal
+            host = f"[{host}]"
+        netloc = userinfo + host + (f":{port}" if port and _DEFAULT_PORTS.get(scheme) != port else "")
+    return urlunsplit((scheme, netloc, p.path or ("/" if host else ""), p.query, ""))
+
+
+@dataclass
+class ArchiveHit:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass
+class _Entry:
+    ref: int  # index into refs
+    offset: int
+    status: int
+    kind: str  # "response" | "revisit"
+    target: tuple[int, int] | None = None  # (ref, offset) of the response holding the payload, for revisits
+
+
+class ImageArchive:
+    def __init__(self, refs: list[WarcRef], max_bytes: int = 20_000_000) -> None:
+        self.refs = [r if isinstance(r, WarcRef) else WarcRef(uri=r["uri"], name=r["name"]) for r in refs]
+        self.max_bytes = int(max_bytes)
+        self._index: dict[str, _Entry] | None = None
+        self._lock = threading.Lock()
+        self.index_errors = 0
+
+    # ---- pickling ---------------------------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # ---- index ------------------------------------------------------------------------------------------------
+    @property
+    def index(self) -> dict[str, _Entry]:
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    self._index = self._build()
+        return self._index
+
+    def _build(self) -> dict[str, _Entry]:
+        index: dict[str, _Entry] = {}
+        by_id: dict[str, tuple[int, int]] = {}
+        by_url_date: dict[tuple[str, str], tuple[int, int]] = {}
+        by_url: dict[str, tuple[int, int]] = {}
+        by_digest: dict[str, tuple[int, int]] = {}
+        revisits: list[tuple[str, int, int, int, dict]] = []
+        for i, ref in enumerate(self.refs):
+            try:
+                stream = open_stream(ref.uri)
+            except Exception as exc:
+                self.index_errors += 1
+                log.warning("image archive: cannot open %s: %s", ref.uri, exc)
+                continue
+            try:
+                it = ArchiveIterator(stream, arc2warc=True)
+                for record in it:
+                    rec_type = record.rec_type
+                    if rec_type not in ("response", "revisit"):
+                        continue
+                    h = record.rec_headers
+                    key = normalize_url(h.get_header("WARC-Target-URI") or "")
+                    if not key:
+                        continue
+                    status = 0
+                    if record.http_headers is not None and getattr(record.http_headers, "statusline", None):
+                        try:
+                            status = int(record.http_headers.get_statuscode())
+                        except (TypeError, ValueError):
+                            status = 0
+                    offset = it.get_record_offset()
+                    if rec_type == "response":
+                        loc = (i, offset)
+                        for rid in filter(None, [h.get_header("WARC-Record-ID")]):
+                            by_id.setdefault(rid.strip(), loc)
+                        by_url_date.setdefault((key, (h.get_header("WARC-Date") or "").strip()), loc)
+                        by_url.setdefault(key, loc)
+                        digest = h.get_header("WARC-Payload-Digest")
+                        if digest and status == 200:
+                            by_digest.setdefault(digest.strip(), loc)
+                        old = index.get(key)
+                        # first capture wins, except that a 200 replaces an earlier non-200
+                        if old is None or (old.status != 200 and status == 200):
+                            index[key] = _Entry(i, offset, status, "response")
+                    else:
+                        revisits.append((key, i, offset, status, {
+                            "id": (h.get_header("WARC-Refers-To") or "").strip(),
+                            "uri": normalize_url(h.get_header("WARC-Refers-To-Target-URI") or ""),
+                            "date": (h.get_header("WARC-Refers-To-Date") or "").strip(),
+                            "digest": (h.get_header("WARC-Payload-Digest") or "").strip(),
+                        }))
+            except Exception as exc:  # a damaged archive file keeps what was indexed before the damage
+                self.index_errors += 1
+                log.warning("image archive: %s is damaged (%s: %s); indexed what came before",
+                            ref.name, type(exc).__name__, exc)
+            finally:
+                stream.close()
+        for key, i, offset, status, refs in revisits:
+            if key in index and index[key].status == 200:
+                continue
+            target = (by_id.get(refs["id"]) if refs["id"] else None) \
+                or by_url_date.get((refs["uri"], refs["date"])) \
+                or by_url.get(refs["uri"]) \
+                or (by_digest.get(refs["digest"]) if refs["digest"] else None)
+            if target is None:
+                continue
+            if key not in index or index[key].status != 200:
+                index[key] = _Entry(i, offset, status, "revisit", target)
+        return index
+
+    # ---- queries ------------------------------------------------------------------------------------------------
+    def __contains__(self, url: object) -> bool:
+        return isinstance(url, str) and normalize_url(url) in self.index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def urls(self) -> list[str]:
+        return sorted(self.index)
+
+    def lookup(self, url: str) -> ArchiveHit | None:
+        entry = self.index.get(normalize_url(url))
+        if entry is None:
+            return None
+        status, headers, body = self._read(entry.ref, entry.offset, want_body=entry.kind == "response")
+        if entry.kind == "revisit":
+            t_status, t_headers, body = self._read(entry.target[0], entry.target[1], want_body=True)
+            if not status:
+                status, headers = t_status, t_headers
+            elif not headers:
+                headers = t_headers
+        return ArchiveHit(status=status, headers=headers, body=body)
+
+    def _read(self, ref_i: int, offset: int, want_body: bool) -> tuple[int, dict[str, str], bytes]:
+        ref = self.refs[ref_i]
+        fh = _open_at(ref.uri, offset)
+        try:
+            record = next(iter(ArchiveIterator(fh, arc2warc=True)))
+            status, headers = 0, {}
+            http = record.http_headers
+            if http is not None and getattr(http, "statusline", None):
+                try:
+                    status = int(http.get_statuscode())
+                except (TypeError, ValueError):
+                    status = 0
+                for name, value in http.headers:
+                    key = name.strip().lower()
+                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            body = b""
+            if want_body:
+                stream = record.content_stream()
+                chunks, size = [], 0
+                while size <= self.max_bytes:
+                    chunk = stream.read(min(1 << 16, self.max_bytes + 1 - size))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+                body = b"".join(chunks)  # at most max_bytes + 1 bytes: callers can tell it was too large
+            return status, headers, body
+        finally:
+            fh.close()
+
+    # ---- persistence ------------------------------------------------------------------------------------------
+    def save_index(self, path: str | Path) -> None:
+        data = {
+            "refs": [{"uri": r.uri, "name": r.name} for r in self.refs],
+            "index": {k: [e.ref, e.offset, e.status, e.kind, list(e.target) if e.target else None]
+                      for k, e in sorted(self.index.items())},
+        }
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load_index(cls, path: str | Path, max_bytes: int = 20_000_000) -> "ImageArchive":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        arch = cls([WarcRef(uri=r["uri"], name=r["name"]) for r in data["refs"]], max_bytes=max_bytes)
+        arch._index = {k: _Entry(v[0], v[1], v[2], v[3], tuple(v[4]) if v[4] else None)
+                       for k, v in data["index"].items()}
+        return arch
+
+
+def _open_at(uri: str, offset: int):
+    """A handle positioned at ``offset``: seek for files and fsspec URLs, a Range request for http(s)."""
+    if uri.startswith(("http://", "https://")):
+        return io.BufferedReader(HTTPStream(uri, start=offset), buffer_size=1 << 16)
+    fh = open_stream(uri)
+    fh.seek(offset)
+    return fh

@@ -1,0 +1,458 @@
+"""Streaming training data: shard discovery, WebDataset/Parquet readers, a rank/worker split, block shuffling,
+rendering + packing, and a resumable cursor.
+
+Stream layout.  Each *consumer* (one per rank x loader worker) reads its own slice of the shard list: shard ``i`` of
+the epoch's (seeded) shard order goes to consumer ``i % n`` when there are at least as many shards as consumers;
+otherwise every consumer reads every shard and keeps the documents whose ``(offset + i) % n`` is its index.
+Documents are taken in *blocks* of ``shuffle_buffer`` documents; a block is shuffled with a seed derived from its
+start position, rendered, split and packed into rows.  Rows are batched in order.
+
+Cursor.  ``{"epoch", "shard_pos", "shard", "offset", "rows_done"}``: the block starts at document ``offset`` of shard
+``shard`` (position ``shard_pos`` of the consumer's shard order in ``epoch``), and ``rows_done`` of its packed rows
+were already consumed.  Re-reading that block reproduces the same rows, so a resumed run sees exactly the batches an
+uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+import glob as _glob
+import hashlib
+import io
+import json
+import logging
+import random
+import tarfile
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .pack import collate, pack_documents, preprocess_image
+from .render import ArchSpec, RenderedDoc, render_document, split_document
+from .tokenizer import TokenIds
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = {"jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"}
+
+
+class DataError(RuntimeError):
+    """Unusable training input (no shards, parquet without image bytes, no usable document...)."""
+
+
+# ----------------------------------------------------------------------------------------------- shard discovery
+
+def resolve_shards(specs: list[str] | str) -> list[str]:
+    """``--data`` values -> a sorted, de-duplicated shard list.  A crawl output folder OUT gives
+    ``OUT/dataset/webdataset/*.tar`` if present, else ``OUT/dataset/data/*.parquet``; a folder of shards gives its
+    tars (else parquets); globs and fsspec URLs are expanded; explicit files are kept."""
+    if isinstance(specs, str):
+        specs = [specs]
+    out: list[str] = []
+    for spec in specs:
+        if "://" not in spec and Path(spec).is_dir():
+            d = Path(spec)
+            found: list[str] = []
+            for base in (d / "dataset" / "webdataset", d / "webdataset", d):
+                found = sorted(str(p) for p in base.glob("*.tar"))
+                if found:
+                    break
+            if not found:
+                for base in (d / "dataset" / "data", d / "data", d):
+                    found = sorted(str(p) for p in base.glob("*.parquet"))
+                    if found:
+                        break
+            if not found:
+                raise DataError(f"{spec}: no training shards (looked for dataset/webdataset/*.tar and "
+                                f"dataset/data/*.parquet)")
+            out.extend(found)
+        elif any(c in spec for c in "*?["):
+            if "://" in spec:
+                import fsspec
+                fs, _, paths = fsspec.get_fs_token_paths(spec)
+                proto = spec.split("://", 1)[0]
+                out.extend(sorted(f"{proto}://{p}" if "://" not in p else p for p in paths))
+            else:
+                out.extend(sorted(_glob.glob(spec)))
+        else:
+            out.append(spec)
+    seen, shards = set(), []
+    for s in out:
+        if s not in seen and _kind(s):
+            seen.add(s)
+            shards.append(s)
+        elif s not in seen:
+            raise DataError(f"{s}: not a .tar or .parquet shard")
+    if not shards:
+        raise DataError(f"no training shards found in {specs}")
+    return shards
+
+
+def _kind(path: str) -> str | None:
+    p = path.split("?", 1)[0]
+    if p.endswith(".tar") or p.endswith(".tar.gz") or p.endswith(".tgz"):
+        return "tar"
+    if p.endswith(".parquet"):
+        return "parquet"
+    return None
+
+
+def _open(path: str):
+    if "://" in path:
+        import fsspec
+        return fsspec.open(path, "rb").open()
+    return open(path, "rb")
+
+
+# ----------------------------------------------------------------------------------------------- readers
+
+@dataclass
+class RawDoc:
+    """One document as read: items ``("text", str)`` / ``("image", bytes)`` in order (missing images dropped)."""
+    shard: str
+    offset: int
+    key: str
+    items: list[tuple[str, Any]]
+
+
+def _doc_from_lists(texts, images, blobs, shard, offset, key, counts: Counter) -> RawDoc:
+    items: list[tuple[str, Any]] = []
+    n = max(len(texts or []), len(images or []))
+    for i in range(n):
+        t = texts[i] if texts and i < len(texts) else None
+        u = images[i] if images and i < len(images) else None
+        if t is not None and t != "":
+            items.append(("text", str(t)))
+        elif u is not None:
+            b = blobs.get(i)
+            if b:
+                items.append(("image", b))
+            else:
+                counts["image_missing"] += 1
+    return RawDoc(shard=shard, offset=offset, key=key, items=items)
+
+
+def iter_tar(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
+    """WebDataset shard: members grouped by key (name up to the first dot of the base name); ``KEY.json`` holds
+    texts/images/metadata, ``KEY.<pos>.<ext>`` the image bytes of position ``pos``.  Yields from sample ``start``."""
+    offset = -1
+    cur_key, members = None, {}
+
+    def finish():
+        if cur_key is None:
+            return None
+        raw = members.get("json")
+        if raw is None:
+            counts["sample_without_json"] += 1
+            return RawDoc(path, offset, cur_key, [])
+        try:
+            meta = json.loads(raw)
+            texts, images = meta.get("texts") or [], meta.get("images") or []
+            if not isinstance(texts, list) or not isinstance(images, list):
+                raise ValueError("texts/images are not lists")
+        except (ValueError, AttributeError) as e:
+            counts["bad_json"] += 1
+            log.debug("%s %s: bad json: %s", path, cur_key, e)
+            return RawDoc(path, offset, cur_key, [])
+        blobs = {}
+        for suffix, data in members.items():
+            pos, _, ext = suffix.partition(".")
+            if ext.lower() in IMAGE_EXTS and pos.isdigit():
+                blobs[int(pos)] = data
+        return _doc_from_lists(texts, images, blobs, path, offset, cur_key, counts)
+
+    try:
+        with _open(path) as f, tarfile.open(fileobj=f, mode="r|*") as tf:
+            for m in tf:
+                if not m.isfile():
+                    continue
+                d, _, base = m.name.rpartition("/")
+                key, dot, suffix = base.partition(".")
+                if not dot:
+                    counts["tar_member_without_suffix"] += 1
+                    continue
+                key = f"{d}/{key}" if d else key
+                if key != cur_key:
+                    if cur_key is not None and offset >= start:
+                        doc = finish()
+                        if doc is not None:
+                            yield doc
+                    offset += 1
+                    cur_key, members = key, {}
+                if offset < start:
+                    continue  # skip without reading the payload
+                fh = tf.extractfile(m)
+                members[suffix] = fh.read() if fh is not None else b""
+            if cur_key is not None and offset >= start:
+                doc = finish()
+                if doc is not None:
+                    yield doc
+    except (tarfile.TarError, OSError, EOFError) as e:
+        counts["unreadable_shard"] += 1
+        log.warning("%s: unreadable tar after sample %d: %s", path, offset, e)
+
+
+def iter_parquet(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
+    """OBELICS parquet with an ``image_bytes`` column (without it the shard cannot train: DataError)."""
+    import pyarrow.parquet as pq
+
+    with _open(path) as f:
+        pf = pq.ParquetFile(f)
+        names = set(pf.schema_arrow.names)
+        if "image_bytes" not in names:
+            raise DataError(f"{path}: this parquet shard has no image_bytes column, so it holds image URLs only and "
+                            f"cannot train; write the dataset with embedded images or train on its WebDataset tars "
+                            f"(OUT/dataset/webdataset)")
+        if not {"texts", "images"} <= names:
+            raise DataError(f"{path}: not an OBELICS parquet shard (needs texts, images, image_bytes columns)")
+        row0 = 0
+        for rg in range(pf.num_row_groups):
+            n = pf.metadata.row_group(rg).num_rows
+            if row0 + n <= start:
+                row0 += n
+                continue
+            t = pf.read_row_group(rg, columns=["texts", "images", "image_bytes"]).to_pydict()
+            for i in range(n):
+                off = row0 + i
+                if off < start:
+                    continue
+                blobs = {j: b for j, b in enumerate(t["image_bytes"][i] or []) if b}
+                yield _doc_from_lists(t["texts"][i], t["images"][i], blobs, path, off, f"row{off}", counts)
+            row0 += n
+
+
+def iter_shard(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
+    kind = _kind(path)
+    if kind == "tar":
+        return iter_tar(path, start, counts)
+    if kind == "parquet":
+        return iter_parquet(path, start, counts)
+    raise DataError(f"{path}: not a .tar or .parquet shard")
+
+
+def sample_texts(shards: list[str], max_docs: int = 2000, max_chars: int = 4_000_000) -> list[str]:
+    """Texts of the first documents of ``shards`` (for training the ``--tiny`` tokenizer)."""
+    out, n, chars, counts = [], 0, 0, Counter()
+    for s in shards:
+        for doc in iter_shard(s, 0, counts):
+            for kind, v in doc.items:
+                if kind == "text":
+                    out.append(v)
+                    chars += len(v)
+            n += 1
+            if n >= max_docs or chars >= max_chars:
+                return out
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- cursor & stream
+
+@dataclass
+class Cursor:
+    epoch: int = 0
+    shard_pos: int = 0
+    shard: str = ""
+    offset: int = 0
+    rows_done: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "Cursor":
+        return cls(**{k: d[k] for k in ("epoch", "shard_pos", "shard", "offset", "rows_done") if k in d}) if d else cls()
+
+
+@dataclass
+class StreamConfig:
+    shards: list[str]
+    spec: ArchSpec
+    tok: TokenIds
+    encoder: Any                      # list[str] -> list[list[int]]
+    max_seq_len: int = 256
+    max_images: int = 5
+    batch_size: int = 2
+    shuffle_buffer: int = 256         # documents per shuffled block
+    seed: int = 0
+    shuffle: bool = True
+    separator: tuple[int, ...] = ()
+    pad_to_max: bool = False
+
+
+def consumer_shards(cfg: StreamConfig, epoch: int, consumer: int, n_consumers: int) -> list[tuple[str, int | None]]:
+    """(shard, stride_key) pairs this consumer reads in ``epoch``: stride_key None = whole shard, else keep docs
+    with ``(offset + stride_key) % n_consumers == consumer``."""
+    order = list(cfg.shards)
+    if cfg.shuffle:
+        random.Random(f"{cfg.seed}/{epoch}").shuffle(order)
+    if len(order) >= n_consumers:
+        return [(s, None) for s in order[consumer::n_consumers]]
+    return [(s, i) for i, s in enumerate(order)]
+
+
+class RowStream:
+    """Packed rows for one consumer, starting at a cursor.  Iterating yields ``(row, cursor_after_row, counts)``."""
+
+    def __init__(self, cfg: StreamConfig, consumer: int = 0, n_consumers: int = 1, cursor: Cursor | None = None):
+        self.cfg, self.consumer, self.n = cfg, consumer, n_consumers
+        self.cursor = cursor or Cursor()
+        self.counts: Counter = Counter()
+
+    # documents from a position, across shards and epochs
+    def _docs(self, epoch: int, shard_pos: int, offset: int) -> Iterator[tuple[int, int, RawDoc]]:
+        empty_epochs = 0
+        while True:
+            shards = consumer_shards(self.cfg, epoch, self.consumer, self.n)
+            any_doc = False
+            while shard_pos < len(shards):
+                path, stride = shards[shard_pos]
+                for doc in iter_shard(path, offset, self.counts):
+                    any_doc = True
+                    if stride is not None and (doc.offset + stride) % self.n != self.consumer:
+                        continue
+                    yield epoch, shard_pos, doc
+                shard_pos, offset = shard_pos + 1, 0
+            if any_doc or offset:
+                empty_epochs = 0
+            else:
+                empty_epochs += 1
+                if empty_epochs >= 2:
+                    raise DataError(f"consumer {self.consumer}/{self.n}: the shards hold no documents")
+            epoch, shard_pos, offset = epoch + 1, 0, 0
+
+    def _shard_name(self, epoch: int, pos: int) -> str:
+        shards = consumer_shards(self.cfg, epoch, self.consumer, self.n)
+        return shards[pos][0] if pos < len(shards) else ""
+
+    def block_rows(self, docs: list[RawDoc], block_seed: str) -> list:
+        """Shuffle, decode, render, split and pack one block of documents (deterministic)."""
+        cfg = self.cfg
+        docs = list(docs)
+        if cfg.shuffle:
+            random.Random(block_seed).shuffle(docs)
+        texts = [v for d in docs for k, v in d.items if k == "text"]
+        encoded = iter(cfg.encoder(texts))
+        rendered: list[RenderedDoc] = []
+        for d in docs:
+            items = []
+            for kind, v in d.items:
+                if kind == "text":
+                    items.append(("text", next(encoded)))
+                else:
+                    arr = decode_image(v, cfg.spec)
+                    if arr is None:
+                        self.counts["image_undecodable"] += 1
+                    else:
+                        items.append(("image", arr))
+            if not items:
+                self.counts["empty_document"] += 1
+                continue
+            rd = render_document(items, _identity, cfg.tok, cfg.spec, separator=cfg.separator,
+                                 source=f"{d.shard}#{d.offset}")
+            windows, dropped = split_document(rd, cfg.max_seq_len, cfg.max_images, cfg.tok.bos, cfg.tok.eos)
+            self.counts.update({f"dropped_{k}": v for k, v in dropped.items()})
+            rendered.extend(windows)
+        return pack_documents(rendered, cfg.max_seq_len, cfg.max_images)
+
+    def __iter__(self):
+        cfg, c = self.cfg, self.cursor
+        epoch, shard_pos, offset, skip = c.epoch, c.shard_pos, c.offset, c.rows_done
+        docs_it = self._docs(epoch, shard_pos, offset)
+        pending = None  # first doc of the next block, already pulled from the iterator
+        while True:
+            block: list[RawDoc] = []
+            start = (epoch, shard_pos, offset)
+            if pending is not None:
+                block.append(pending[2])
+                pending = None
+            for item in docs_it:
+                if len(block) >= cfg.shuffle_buffer:
+                    pending = item
+                    break
+                block.append(item[2])
+            if pending is not None:
+                nxt = (pending[0], pending[1], pending[2].offset)
+            else:  # the iterator is infinite; only reached if it raised
+                nxt = start
+            rows = self.block_rows(block, f"{cfg.seed}/{start[0]}/{start[1]}/{start[2]}")
+            self.counts["documents"] += len(block)
+            name = self._shard_name(start[0], start[1])
+            for i in range(skip, len(rows)):
+                if i + 1 < len(rows):
+                    cur = Cursor(start[0], start[1], name, start[2], i + 1)
+                else:
+                    cur = Cursor(nxt[0], nxt[1], self._shard_name(nxt[0], nxt[1]), nxt[2], 0)
+                yield rows[i], cur
+            skip = 0
+            epoch, shard_pos, offset = nxt
+
+
+def _identity(x):
+    return x
+
+
+def decode_image(data: bytes, spec: ArchSpec) -> np.ndarray | None:
+    """Image bytes -> preprocessed (3, S, S) float32 array, None when the bytes do not decode."""
+    from PIL import Image
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.format == "JPEG":
+            img.draft("RGB", (spec.image_size, spec.image_size))
+        img.load()
+        return preprocess_image(img, spec)
+    except Exception:  # noqa: BLE001 - any decoder failure is a counted rejection
+        return None
+
+
+def render_texts_encoder(encoder):
+    """Wrap a batch encoder so ``render_document`` can be given pre-encoded texts."""
+    return encoder
+
+
+def batches(stream: RowStream, cfg: StreamConfig) -> Iterator[dict]:
+    """Rows -> collated numpy batches of ``cfg.batch_size`` rows, each with the cursor after its last row and the
+    rejection counts since the previous batch."""
+    rows: list = []
+    last_counts: Counter = Counter()
+    for row, cur in stream:
+        rows.append(row)
+        if len(rows) == cfg.batch_size:
+            b = collate(rows, cfg.spec, cfg.tok, pad_to=cfg.max_seq_len if cfg.pad_to_max else None)
+            b["n_images"] = sum(len(r.images) for r in rows)
+            b["n_docs"] = sum(r.n_docs for r in rows)
+            b["cursor"] = cur.to_dict()
+            delta = stream.counts - last_counts
+            last_counts = stream.counts.copy()
+            b["counts"] = dict(delta)
+            yield b
+            rows = []
+
+
+def batch_hash(input_ids: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(input_ids, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------------- torch side
+
+def make_dataset(cfg: StreamConfig, rank: int = 0, world_size: int = 1, cursors: dict | None = None,
+                 rotate: int = 0):
+    """A torch ``IterableDataset`` of collated batches (use ``DataLoader(ds, batch_size=None, num_workers=W)``)."""
+    import torch
+    from torch.utils.data import IterableDataset, get_worker_info
+
+    class PackedBatches(IterableDataset):
+        def __iter__(self):
+            info = get_worker_info()
+            wid, W = (info.id, info.num_workers) if info else (0, 1)
+            logical = (wid + rotate) % W
+            consumer, n = rank * W + logical, world_size * W
+            cur = Cursor.from_dict((cursors or {}).get(str(logical)) or (cursors or {}).get(logical))
+            stream = RowStream(cfg, consumer, n, cur)
+            for b in batches(stream, cfg):
+                out = {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in b.items()}
+                out["stream"] = logical
+                yield out
+
+    return PackedBatches()

@@ -1,0 +1,103 @@
+"""Tokenizers for the trainer: a byte-level BPE trained locally (``--tiny``) or a hub/local LM tokenizer, plus the
+image tokens of the IDEFICS family (``<fake_token_around_image>``, ``<image>``, ``<global-img>``,
+``<end_of_utterance>``)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+FAKE_TOKEN = "<fake_token_around_image>"
+IMAGE_TOKEN = "<image>"
+GLOBAL_IMAGE_TOKEN = "<global-img>"
+END_OF_UTTERANCE = "<end_of_utterance>"
+IMAGE_TOKENS = (FAKE_TOKEN, IMAGE_TOKEN, GLOBAL_IMAGE_TOKEN, END_OF_UTTERANCE)
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    """The ids the renderers and the packer need (plain ints, picklable into loader workers)."""
+    pad: int
+    bos: int
+    eos: int
+    image: int
+    fake: int
+    global_img: int
+    end_of_utterance: int
+    base_vocab: int  # vocabulary size before the image tokens were added (rows below it are "old")
+    vocab_size: int  # len(tokenizer)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
+    """Train a byte-level BPE on ``texts`` (offline, ~1 s) and wrap it as a ``PreTrainedTokenizerFast``
+    with BOS/EOS/PAD/UNK and the image tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[PAD, BOS, EOS, UNK],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator((t for t in texts if t), trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK)
+    return add_image_tokens(fast)
+
+
+def add_image_tokens(tokenizer):
+    """Add the IDEFICS image tokens (and a pad token when the tokenizer has none); returns the tokenizer.
+    The vocabulary size before the addition is kept in ``tokenizer.init_kwargs['obelics_base_vocab']``."""
+    from tokenizers import AddedToken
+
+    base = tokenizer.init_kwargs.get("obelics_base_vocab")
+    if base is None:
+        base = len(tokenizer)
+        tokenizer.init_kwargs["obelics_base_vocab"] = base
+    missing = [t for t in IMAGE_TOKENS if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in missing], special_tokens=True)
+    if tokenizer.pad_token is None:
+        tokenizer.add_tokens([AddedToken(PAD, special=True, normalized=False)], special_tokens=True)
+        tokenizer.pad_token = PAD
+    if tokenizer.bos_token is None:
+        tokenizer.bos_token = tokenizer.eos_token or tokenizer.pad_token
+    if tokenizer.eos_token is None:
+        tokenizer.eos_token = tokenizer.bos_token
+    return tokenizer
+
+
+def token_ids(tokenizer) -> TokenIds:
+    ids = tokenizer.convert_tokens_to_ids
+    return TokenIds(pad=tokenizer.pad_token_id, bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id,
+                    image=ids(IMAGE_TOKEN), fake=ids(FAKE_TOKEN), global_img=ids(GLOBAL_IMAGE_TOKEN),
+                    end_of_utterance=ids(END_OF_UTTERANCE),
+                    base_vocab=int(tokenizer.init_kwargs.get("obelics_base_vocab") or len(tokenizer)),
+                    vocab_size=len(tokenizer))
+
+
+def load_tokenizer(name_or_dir: str):
+    """A hub id or local folder -> tokenizer with the image tokens added (offline if HF_HUB_OFFLINE=1)."""
+    from transformers import AutoTokenizer
+
+    return add_image_tokens(AutoTokenizer.from_pretrained(name_or_dir))
+
+
+def make_encoder(tokenizer):
+    """A fast ``list[str] -> list[list[int]]`` batch encoder without special tokens (picklable)."""
+    return _BatchEncoder(tokenizer)
+
+
+class _BatchEncoder:
+    def __init__(self, tokenizer):
+        self.backend = tokenizer.backend_tokenizer if hasattr(tokenizer, "backend_tokenizer") else None
+        self.tokenizer = tokenizer
+
+    def __call__(self, texts: list[str]) -> list[list[int]]:
+        if not texts:
+            return []
+        if self.backend is not None:
+            return [e.ids for e in self.backend.encode_batch(texts, add_special_tokens=False)]
+        return [self.tokenizer.encode(t, add_special_tokens=False) for t in texts]

@@ -1,0 +1,170 @@
+"""The report in a real browser: Debian's headless Chromium (installed by scripts/install_test_browser.sh), driven
+by Selenium through /usr/bin/chromedriver, loading the pages from a static server on 127.0.0.1 and from file://."""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from obelics_builder.report import build_report
+from report_fixture import NSFW_PHOTO, build_out
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def _ensure_browser() -> str | None:
+    """None when Chromium and its driver are usable, else the reason to skip."""
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        script = REPO / "scripts" / "install_test_browser.sh"
+        try:
+            r = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"cannot install chromium ({script.name}): {e}"
+        if r.returncode != 0 or not Path(CHROMIUM).exists():
+            return f"cannot install chromium ({script.name} exit {r.returncode}): {(r.stderr or r.stdout)[-400:]}"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install selenium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("report-browser") / "OUT"
+    info = build_out(out, shared_data / "images" / "cc0-photos")
+    info["index"] = build_report(out)
+    info["out"] = out
+    return info
+
+
+@pytest.fixture(scope="module")
+def server(report):
+    handler = functools.partial(_QuietHandler, directory=str(report["out"] / "report"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def driver():
+    reason = _ensure_browser()
+    if reason:
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="report-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1280,1600", f"--user-data-dir={profile}"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    except WebDriverException as e:
+        shutil.rmtree(profile, ignore_errors=True)
+        pytest.skip(f"chromium cannot be started: {str(e)[:400]}")
+    d.set_page_load_timeout(30)
+    yield d
+    d.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _severe(d) -> list[dict]:
+    return [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def _wait_images(d) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(d, 15).until(lambda x: x.execute_script(
+        "return Array.from(document.images).every(i => i.complete)"))
+
+
+def test_funnel_in_browser_equals_stats(report, server, driver):
+    driver.get(f"{server}/index.html")
+    assert driver.title.startswith("Funnel")
+    cells = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#funnel-table td[data-key], #image-fetch-table td[data-key]'))"
+        ".map(td => [td.dataset.stage, td.dataset.key, td.textContent.trim()])")
+    stages = json.loads((report["out"] / "stats.json").read_text())["stages"]
+    assert len(cells) == 10 * (len(stages) - 1) + 4
+    for stage, key, text in cells:
+        s = stages[stage]
+        want = sum(s[key].values()) if isinstance(s[key], dict) else s[key]
+        assert int(text.replace(",", "")) == want, (stage, key, text)
+    # the SVG funnel shows the same numbers
+    bars = driver.execute_script(
+        "return Array.from(document.querySelectorAll('svg.funnel text.bar-value'))"
+        ".map(t => [t.dataset.stage, t.dataset.key, t.textContent.trim()])")
+    assert ["read", "documents_in", "12"] in bars and ["final", "images_out", str(report["stats"]["summary"]["images"])] in bars
+    assert len(bars) >= 3 * 4
+    for stage, key, text in bars:
+        assert int(text.replace(",", "")) == stages[stage][key], (stage, key, text)
+    reasons = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#reasons-table td[data-reason]'))"
+        ".map(td => [td.dataset.stage, td.dataset.kind, td.dataset.reason, td.textContent.trim()])")
+    assert ["read", "errors", "bad_record", "1"] in reasons
+    assert all(int(n.replace(",", "")) == stages[s][k][r] for s, k, r, n in reasons)
+    assert driver.execute_script("return window.__pwned === undefined")
+    assert _severe(driver) == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "report-index.png"))
+
+
+def test_sample_documents_show_images(report, server, driver):
+    driver.get(f"{server}/documents-1.html")
+    _wait_images(driver)
+    imgs = driver.execute_script(
+        "return Array.from(document.querySelectorAll('article.doc img')).map(i => [i.getAttribute('src'), i.naturalWidth])")
+    assert len(imgs) == report["images_shown"]
+    assert all(src.startswith("thumbs/") and w > 0 for src, w in imgs), imgs
+    assert driver.execute_script("return document.querySelectorAll('.hidden-img.nsfw').length") == report["nsfw_hidden"]
+    html = driver.page_source
+    assert NSFW_PHOTO not in html.replace(f"a photo: {NSFW_PHOTO}", "")
+    # the crawled <script> is text on the page, never code
+    text = driver.find_element("tag name", "main").text
+    assert "<script>window.__pwned = 1;" in text
+    assert driver.execute_script("return window.__pwned === undefined")
+    assert driver.execute_script("return document.querySelectorAll('main script, main img[src=x]').length") == 0
+    assert _severe(driver) == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "report-documents.png"))
+
+
+def test_other_pages_and_file_url(report, server, driver):
+    ARTIFACTS.mkdir(exist_ok=True)
+    for page in ("removals.html", "distributions.html"):
+        driver.get(f"{server}/{page}")
+        assert _severe(driver) == [], page
+        assert driver.execute_script("return window.__pwned === undefined")
+        driver.save_screenshot(str(ARTIFACTS / f"report-{page[:-5]}.png"))
+    driver.get(f"{server}/distributions.html")
+    assert driver.execute_script("return document.querySelectorAll('svg.hist line.cutoff').length") >= 4
+    # the same pages work straight from disk
+    driver.get((report["out"] / "report" / "documents-1.html").as_uri())
+    _wait_images(driver)
+    widths = driver.execute_script("return Array.from(document.querySelectorAll('article.doc img')).map(i => i.naturalWidth)")
+    assert len(widths) == report["images_shown"] and all(w > 0 for w in widths)
+    assert _severe(driver) == []
