@@ -16,6 +16,7 @@ COMMANDS = {
     "extract": ("obelics_builder.commands.extract", "print the interleaved documents of WARC or HTML files as JSON lines"),
     "shards": ("obelics_builder.commands.shards", "write OUT/dataset: Parquet and WebDataset shards, dataset card, funnel chart"),
     "convert": ("obelics_builder.commands.convert", "convert shards between Parquet (embedded images) and WebDataset"),
+    "report": ("obelics_builder.commands.report", "write OUT/report: a static HTML report of documents, removals and the funnel"),
     "publish": ("obelics_builder.commands.publish", "upload OUT/dataset to the Hugging Face Hub"),
 }
 
