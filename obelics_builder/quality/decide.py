@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from ..schema import PARAGRAPH_SEP, doc_url, keep_positions, paragraphs
 from .perplexity import DISABLED_NOTE
-from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_COLUMNS, aligned, filters_config, first_failure,
-                    full_text, get_scorer, node_decisions, store_doc_metrics, text_hash)
+from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_COLUMNS, aligned, column_aligned, filters_config,
+                    first_failure, full_text, get_scorer, node_decisions, paragraph_counts, store_doc_metrics,
+                    text_hash)
 
 _DOC_CHECKS_HERE = tuple(CHECKS)  # number_images is not a doc metric here (final.py applies it)
 
@@ -50,7 +51,13 @@ def _notes(ctx, cfg: dict, docs: list[dict]) -> None:
 def _apply_nodes(doc: dict, decisions: list, ctx) -> None:
     """Drop failed paragraphs (and their node values), then emptied text positions."""
     texts = doc["texts"]
-    node_cols = [c for c in doc if c.startswith("node_") and isinstance(doc[c], list) and len(doc[c]) == len(texts)]
+    counts = paragraph_counts(doc)
+    node_cols = []
+    for c in [c for c in doc if c.startswith("node_")]:
+        if column_aligned(doc, c, counts):
+            node_cols.append(c)
+        else:  # another stage's node column that does not follow the paragraphs: cannot be kept aligned
+            doc.pop(c)
     keep_pos: list[bool] = []
     for i, (text, fails) in enumerate(zip(texts, decisions)):
         if text is None:

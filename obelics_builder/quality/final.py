@@ -21,14 +21,15 @@ bounds of the doc filter (``doc.number_images``, when enabled) apply here too, b
 known: the effective bounds are the tighter of the two.
 
 Score columns stay consistent: ``node_*`` lists lose the values of removed paragraphs and are concatenated when
-texts merge (merged paragraphs keep their own scores); ``image_*`` lists follow the positions.  A document whose
-``node_*`` lists did not match its texts on input loses its ``node_*`` columns (they could not be kept aligned).
+texts merge (merged paragraphs keep their own scores); ``image_*`` lists follow the positions.  A ``node_*`` column
+that did not match the paragraphs of the texts on input is dropped from that document (it could not be kept
+aligned).
 """
 from __future__ import annotations
 
 from ..schema import END_OF_DOCUMENT, PARAGRAPH_SEP, paragraphs
 from .metrics import get_words
-from .score import aligned, filters_config
+from .score import column_aligned, filters_config, paragraph_counts
 from .wordlists import config_wordlist
 
 
@@ -65,11 +66,13 @@ def _image_bounds(cfg: dict) -> tuple[int, int]:
 def _explode(doc: dict) -> tuple[list[_Pos], list[str], list[str]]:
     texts = doc["texts"]
     n = len(texts)
-    node_cols = [c for c in doc if c.startswith("node_")]
-    if node_cols and not aligned(doc):
-        for c in node_cols:
-            doc.pop(c, None)
-        node_cols = []
+    counts = paragraph_counts(doc)
+    node_cols = []
+    for c in [c for c in doc if c.startswith("node_")]:
+        if column_aligned(doc, c, counts):
+            node_cols.append(c)
+        else:  # could not be kept aligned through the edits below
+            doc.pop(c)
     image_cols = [c for c in doc if c.startswith("image_") and isinstance(doc[c], list) and len(doc[c]) == n]
     positions = []
     for i, t in enumerate(texts):

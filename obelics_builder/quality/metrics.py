@@ -33,7 +33,7 @@ import string
 import sys
 import unicodedata
 from collections import Counter
-from typing import Collection, Iterable
+from typing import Collection
 
 _SPECIAL_CATEGORIES = frozenset({"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs"})
 _EXTRA_SPECIAL = "\u00ad\u200b\ufeff\u200d\ufe0e\ufe0f\u20e3"
@@ -174,7 +174,3 @@ def all_metrics(text: str, stopwords: Collection[str], flagged: Collection[str],
         "punctuation": punctuation_ratio(text, punct_min_words),
         "common_words": word_ratio(words, common),
     }
-
-
-def iter_nonempty(texts: Iterable[str | None]) -> list[str]:
-    return [t for t in texts if t]

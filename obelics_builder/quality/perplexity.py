@@ -25,7 +25,7 @@ _DIGITS_RE = re.compile(r"\d")
 #: U+2009, U+200A, U+202F, U+2005, U+3000, U+2002, U+2008, U+2003, U+FFFC, U+0084, U+00A0
 _WHITESPACE_TABLE = str.maketrans({c: " " for c in "\u2009\u200a\u202f\u2005\u3000\u2002\u2008\u2003\ufffc\u0084\u00a0"})
 
-#: The CCNet Unicode punctuation map (34 entries; "１" -> '"' is the original table's quirk, kept as is).
+#: The CCNet Unicode punctuation map (34 entries, applied after digits became 0, so its "１" entry never applies).
 UNICODE_PUNCTUATION = {
     "，": ",", "。": ".", "、": ",", "„": '"', "”": '"', "“": '"', "«": '"', "»": '"', "１": '"', "」": '"',
     "「": '"', "《": '"', "》": '"', "´": "'", "∶": ":", "：": ":", "？": "?", "！": "!", "（": "(", "）": ")",

@@ -206,25 +206,31 @@ def store_doc_metrics(doc: dict, text: str, values: dict[str, float]) -> None:
     doc[DOC_TEXT_HASH] = text_hash(text)
 
 
-def aligned(doc: dict) -> bool:
-    """True if every stored node column has one value per paragraph of each text position."""
-    texts = doc["texts"]
-    counts = [None if t is None else len(paragraphs(t)) for t in texts]
-    found = False
-    for col in NODE_COLUMNS:
-        values = doc.get(col)
-        if values is None:
-            continue
-        found = True
-        if not isinstance(values, list) or len(values) != len(texts):
-            return False
-        for n, v in zip(counts, values):
-            if n is None:
-                if v is not None:
-                    return False
-            elif v is None or len(v) != n:
+def paragraph_counts(doc: dict) -> list[int | None]:
+    """Per position: None (image) or the number of paragraphs of the text."""
+    return [None if t is None else len(paragraphs(t)) for t in doc["texts"]]
+
+
+def column_aligned(doc: dict, col: str, counts: list[int | None] | None = None) -> bool:
+    """True if ``doc[col]`` has None at images and one value per paragraph at each text position."""
+    counts = paragraph_counts(doc) if counts is None else counts
+    values = doc.get(col)
+    if not isinstance(values, list) or len(values) != len(counts):
+        return False
+    for n, v in zip(counts, values):
+        if n is None:
+            if v is not None:
                 return False
-    return found
+        elif not isinstance(v, list) or len(v) != n:
+            return False
+    return True
+
+
+def aligned(doc: dict) -> bool:
+    """True if the document has our node columns and each of them matches the paragraphs of its texts."""
+    counts = paragraph_counts(doc)
+    present = [c for c in NODE_COLUMNS if doc.get(c) is not None]
+    return bool(present) and all(column_aligned(doc, c, counts) for c in present)
 
 
 # ---------------------------------------------------------------------------------------------------------------
