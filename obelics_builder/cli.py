@@ -14,6 +14,7 @@ COMMANDS = {
     "filter": ("obelics_builder.commands.filter", "reapply filter thresholds to a crawl output from its stored scores"),
     "status": ("obelics_builder.commands.status", "show done, failed and pending work of a crawl output"),
     "extract": ("obelics_builder.commands.extract", "print the interleaved documents of WARC or HTML files as JSON lines"),
+    "images": ("obelics_builder.commands.images", "run or retry the image step of a crawl output (fetch, decode, filter, NSFW)"),
     "shards": ("obelics_builder.commands.shards", "write OUT/dataset: Parquet and WebDataset shards, dataset card, funnel chart"),
     "convert": ("obelics_builder.commands.convert", "convert shards between Parquet (embedded images) and WebDataset"),
     "report": ("obelics_builder.commands.report", "write OUT/report: a static HTML report of documents, removals and the funnel"),

@@ -177,8 +177,9 @@ def run_stage(fn, docs: list[dict], ctx: StageContext) -> list[dict]:
     from .schema import n_images, n_paragraphs
 
     ctx.add("documents_in", len(docs))
-    ctx.add("nodes_in", sum(n_paragraphs(d) for d in docs))
-    ctx.add("images_in", sum(n_images(d) for d in docs))
+    if docs and "texts" in docs[0]:  # documents (a reader's records have no nodes yet)
+        ctx.add("nodes_in", sum(n_paragraphs(d) for d in docs))
+        ctx.add("images_in", sum(n_images(d) for d in docs))
     with timed(ctx):
         out = fn(docs, ctx)
     ctx.add("documents_out", len(out))

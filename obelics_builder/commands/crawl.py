@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", default="obelics", help="recipe name or YAML path (default: pipelines/obelics.yaml)")
     p.add_argument("--filters", default=None, help="filter config name or YAML path (default: the recipe's)")
     p.add_argument("--no-network", action="store_true", help="fetch images only from archives, never from the web")
+    p.add_argument("--respect-robots", dest="respect_robots", action=argparse.BooleanOptionalAction, default=True,
+                   help="honour robots.txt of image hosts for our user agent (default: on)")
     p.add_argument("--allow-private-addresses", action="store_true",
                    help="allow image fetches to loopback/private addresses (tests and local mirrors only)")
     eng = p.add_argument_group("execution")
@@ -98,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["network"] = False
     if args.allow_private_addresses:
         overrides["allow_private_addresses"] = True
+    if not args.respect_robots:
+        overrides["respect_robots"] = False
 
     with Engine(scheduler=args.scheduler, workers=args.workers, threads_per_worker=args.threads_per_worker,
                 quiet=args.quiet) as engine:

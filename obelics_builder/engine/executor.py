@@ -34,6 +34,9 @@ class Engine:
             return self
         from dask.distributed import Client, LocalCluster
 
+        if not log.isEnabledFor(logging.INFO):  # keep Dask's own INFO chatter out of a normal run's output
+            for name in ("distributed", "distributed.shuffle"):
+                logging.getLogger(name).setLevel(logging.ERROR)
         if self.scheduler:
             self.client = Client(self.scheduler, set_as_default=True)
         else:
