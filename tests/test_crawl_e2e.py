@@ -51,8 +51,12 @@ def test_sample_crawl_yields_interleaved_documents(sample_run):
         assert {"url", "warc_filename", "warc_record_offset", "warc_record_length", "dump"} <= set(gm)
     # the published columns keep their published types
     t = pq.read_table(next((out / "documents").glob("part-*.parquet")))
-    assert [str(t.schema.field(c).type) for c in ("images", "metadata", "general_metadata", "texts")] == [
-        "list<item: string>", "string", "string", "list<item: string>"]
+    import pyarrow as pa
+
+    for c in ("images", "texts"):
+        assert pa.types.is_list(t.schema.field(c).type) and t.schema.field(c).type.value_type == pa.string()
+    for c in ("metadata", "general_metadata"):
+        assert t.schema.field(c).type == pa.string()
 
 
 def test_stats_account_for_every_record(sample_run):

@@ -31,7 +31,13 @@ is otherwise the same):
 6. ``format_image_size`` also treats an ``OverflowError`` (``width="1e999."``) as an unrecognised size instead of
    failing the page; the ``<html>`` element itself is never decomposed or replaced (the reference could replace
    ``<html class="more-link">`` by a text node).
-7. An optional ``deadline`` (``time.monotonic()`` value) is checked between passes and inside the long loops; when
+7. Pathologically deep pages: the HTML parser is quadratic in nesting depth (100,000 nested ``<div>`` take minutes
+   to parse).  When a cheap bound says the nesting may exceed :data:`MAX_DEPTH`, start/end tags deeper than that
+   are removed from the string before parsing (their text stays, like browsers that cap the tree depth).  No real
+   page comes near this depth, so normal pages are untouched.
+8. Duplicate attributes (``<img width=184 ... width=0>``): Lexbor keeps the first as the HTML standard says; the
+   reference's Modest parser kept the last.
+9. An optional ``deadline`` (``time.monotonic()`` value) is checked between passes and inside the long loops; when
    passed, :class:`ExtractionTimeout` is raised so that one page can never stall a worker.
 """
 from __future__ import annotations
@@ -120,12 +126,73 @@ def remove_html_comments(html: str) -> str:
     return "".join(out)
 
 
+#: maximum element nesting handed to the parser (see deviation 7)
+MAX_DEPTH = 2000
+_RE_NESTING_START = re.compile(
+    r"<(?!(?:img|br|meta|input|link|hr|wbr|source|area|col|embed|param|track|keygen|base|p|li|td|th|tr|option|"
+    r"dt|dd)[\s/>])[a-z]", re.I)
+_RE_TAG = re.compile(r"<(/?)([a-zA-Z][^\s/>]*)[^>]*>")
+_VOID = frozenset(("img", "br", "meta", "input", "link", "hr", "wbr", "source", "area", "col", "embed", "param",
+                   "track", "keygen", "base", "frame", "basefont", "bgsound", "image"))
+_BLOCK = 1 << 16
+
+
+def may_be_too_deep(html: str, limit: int = MAX_DEPTH) -> bool:
+    """A cheap upper bound on the nesting depth (counts per 64 KB block) exceeds ``limit``."""
+    if html.count("<") <= limit:
+        return False
+    net = 0
+    for i in range(0, len(html), _BLOCK):
+        block = html[i:i + _BLOCK]
+        ends = block.count("</")
+        starts = block.count("<") - ends
+        if net + starts > limit:  # the rough bound is too high: count real nesting start tags
+            starts = len(_RE_NESTING_START.findall(block))
+        if net + starts > limit:
+            return True
+        net = max(0, net + starts - ends)
+    return False
+
+
+def flatten_deep_nesting(html: str, limit: int = MAX_DEPTH) -> str:
+    """Remove start and end tags nested deeper than ``limit`` (an approximate tag stack; text is kept)."""
+    stack: list[tuple[str, bool]] = []
+    cut: list[tuple[int, int]] = []
+    for m in _RE_TAG.finditer(html):
+        name = m.group(2).lower()
+        if m.group(1):  # end tag: close the nearest open element of that name (looking a little way down)
+            for k in range(len(stack) - 1, max(-1, len(stack) - 64), -1):
+                if stack[k][0] == name:
+                    if stack[k][1]:
+                        cut.append(m.span())
+                    del stack[k:]
+                    break
+            continue
+        if name in _VOID or m.group(0).endswith("/>"):
+            continue
+        deep = len(stack) >= limit
+        if deep:
+            cut.append(m.span())
+        stack.append((name, deep))
+    if not cut:
+        return html
+    out, pos = [], 0
+    for a, b in cut:
+        out.append(html[pos:a])
+        pos = b
+    out.append(html[pos:])
+    return "".join(out)
+
+
 def preprocess_html(html: str) -> str:
     """The string phase (§2.1 steps 1-4)."""
     html = _RE_MULTI_NL.sub("\n", html)
     html = _RE_MULTI_SP.sub(" ", html)
     html = remove_html_comments(html)
-    return _RE_BR.sub(BR_MARKER, html)
+    html = _RE_BR.sub(BR_MARKER, html)
+    if may_be_too_deep(html):
+        html = flatten_deep_nesting(html)
+    return html
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -396,9 +463,6 @@ def simplify_dom(html: str, deadline: float | None = None) -> LexborHTMLParser:
 # ---------------------------------------------------------------------------------------------------------------
 # Pre-extraction (§2.2) and assembly (§2.4)
 # ---------------------------------------------------------------------------------------------------------------
-
-_RE_TEXT_WS = re.compile(r"[\n\t]")
-
 
 def format_text(text: str) -> str:
     """§2.2 step 3 for one text node."""

@@ -1,0 +1,141 @@
+"""``obelics-build extract INPUT...``: print the interleaved documents of WARC or HTML files as JSON lines."""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+DESCRIPTION = """\
+Extract interleaved documents (text paragraphs and images in page order) from WARC/ARC files or saved HTML pages
+and print one JSON line per document: the published OBELICS row (texts, images, metadata and general_metadata as
+JSON strings) with the page URL on top. Nothing is filtered; use it to inspect what the extractor keeps.
+
+INPUT is a .warc, .warc.gz, .arc or .arc.gz file (HTML responses with status 200 are extracted), or a .html /
+.html.gz page. A single HTML page needs --url (image URLs are resolved against it); several HTML pages without
+--url are named file://<absolute path>. Rejected pages and read errors are counted on stderr by reason.
+
+Examples:
+  obelics-build extract CC-MAIN-2020-34-xyz.warc.gz --limit 10
+  obelics-build extract page.html.gz --url https://example.com/article
+"""
+
+_WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+_HTML_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz", ".xhtml")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="WARC/ARC files (.warc[.gz], .arc[.gz]) or HTML "
+                                                              "pages (.html[.gz])")
+    p.add_argument("--url", default=None, help="page URL of a single HTML input (used to resolve image URLs)")
+    p.add_argument("--mode", default="obelics", choices=["obelics", "default"],
+                   help="extraction rules: obelics = the OBELICS reference rules (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N documents")
+    p.add_argument("--page-time-budget", type=float, default=5.0, metavar="S",
+                   help="seconds one page may take before it is dropped as 'timeout' (default: %(default)s)")
+
+
+def _kind(path: str) -> str | None:
+    low = path.lower()
+    if low.endswith(_WARC_SUFFIXES):
+        return "warc"
+    if low.endswith(_HTML_SUFFIXES):
+        return "html"
+    return None
+
+
+def _read_html(path: str) -> bytes:
+    data = Path(path).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..extract.stage import ExtractionRejected, extract_record
+    from ..recipe import ConfigError
+    from ..schema import to_obelics_row
+    from ..sources.commoncrawl import warc_refs_from_paths
+    from ..sources.warc import iter_html_records
+    from ..stats import StageContext, Stats
+
+    if args.mode != "obelics":
+        print(f"extract: extract mode {args.mode!r} is not available yet", file=sys.stderr)
+        return 2
+    html_inputs = [p for p in args.inputs if _kind(p) == "html"]
+    if args.url and len(html_inputs) > 1:
+        print("extract: --url applies to a single HTML input", file=sys.stderr)
+        return 2
+    stats = Stats()
+    read_ctx = StageContext("read", {}, stats)
+    rejected: Counter = Counter()
+    n_out = 0
+    inputs_read = 0
+    limit = args.limit
+
+    def emit(record: dict) -> bool:
+        """Extract and print one record; False once the limit is reached."""
+        nonlocal n_out
+        try:
+            doc = extract_record(record, args.mode, args.page_time_budget)
+        except ExtractionRejected as e:
+            rejected[e.reason] += 1
+            return True
+        except ConfigError:
+            raise
+        except Exception as e:  # never let one page stop the command
+            rejected["extract_exception"] += 1
+            print(f"extract: {record.get('url')}: {type(e).__name__}: {e}", file=sys.stderr)
+            return True
+        sys.stdout.write(json.dumps(to_obelics_row(doc), ensure_ascii=False) + "\n")
+        n_out += 1
+        return limit is None or n_out < limit
+
+    try:
+        for path in args.inputs:
+            if limit is not None and n_out >= limit:
+                break
+            kind = _kind(path)
+            if kind is None:
+                print(f"extract: {path}: unknown input type (expected .warc[.gz], .arc[.gz] or .html[.gz])",
+                      file=sys.stderr)
+                continue
+            if kind == "html":
+                try:
+                    body = _read_html(path)
+                except (OSError, EOFError, gzip.BadGzipFile) as e:
+                    print(f"extract: cannot read {path}: {e}", file=sys.stderr)
+                    continue
+                inputs_read += 1
+                url = args.url or Path(path).resolve().as_uri()
+                if not emit({"url": url, "body": body, "http_headers": {}}):
+                    break
+                continue
+            ref = warc_refs_from_paths([path])[0]
+            before = dict(stats.stage("read")["errors"])
+            for record in iter_html_records(ref, read_ctx):
+                if not emit(record):
+                    break
+            errors = stats.stage("read")["errors"]
+            if errors.get("unreadable_file", 0) > before.get("unreadable_file", 0):
+                print(f"extract: cannot read {path}", file=sys.stderr)
+            else:
+                inputs_read += 1
+    except ConfigError as e:
+        print(f"extract: {e}", file=sys.stderr)
+        return 2
+    sys.stdout.flush()
+
+    read = stats.stage("read")
+    parts = [f"{n_out} documents"]
+    if rejected:
+        parts.append("rejected: " + ", ".join(f"{k}={v}" for k, v in sorted(rejected.items())))
+    skipped = dict(read["removed"])
+    if skipped:
+        parts.append("records skipped: " + ", ".join(f"{k}={v}" for k, v in sorted(skipped.items())))
+    if read["errors"]:
+        parts.append("read errors: " + ", ".join(f"{k}={v}" for k, v in sorted(read["errors"].items())))
+    print("extract: " + "; ".join(parts), file=sys.stderr)
+    return 0 if inputs_read else 1

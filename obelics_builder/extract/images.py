@@ -1,0 +1,215 @@
+"""Image source selection for the ``default`` extractor: srcset/sizes, lazy-load attributes, placeholders,
+``<picture>``/``<source>``, URL resolution and boilerplate-image detection.
+
+All functions are pure and work on attribute dicts (``node.attributes`` of selectolax), so they are cheap to test.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin, urlsplit
+
+#: lazy-load attributes holding one URL, most specific first (they carry the real image when ``src`` is a
+#: placeholder)
+LAZY_SRC_ATTRS = (
+    "data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src", "data-full-src",
+    "data-orig-file", "data-large-file", "data-img-src", "data-image", "data-echo", "data-lazyload",
+    "data-original-src", "data-actualsrc", "data-croporig", "lazy-src", "data-srcset-fallback", "original-src",
+    "data-pagespeed-lazy-src", "data-delayed-url",
+)
+#: srcset-like attributes (a comma-separated candidate list)
+SRCSET_ATTRS = ("srcset", "data-srcset", "data-lazy-srcset", "data-original-srcset")
+
+_RE_WS_INNER = re.compile(r"[\t\n\r]")
+#: file-name words of lazy-load stand-ins ("blank.gif", "lazy-placeholder.png", "spacer_1x1.gif")
+_PLACEHOLDER_WORDS = frozenset((
+    "blank", "spacer", "placeholder", "transparent", "pixel", "1x1", "lazy", "lazyload", "loading", "loader", "grey",
+    "gray", "empty", "clear", "dot", "trans", "spinner", "noimage", "no", "image", "img", "default", "px", "gif",
+    "lazyloading", "preload", "preloader", "dummy", "fallback", "white", "black", "shim",
+))
+_STRONG_PLACEHOLDER = frozenset(("blank", "spacer", "placeholder", "transparent", "pixel", "1x1", "lazy", "lazyload",
+                                 "loading", "loader", "spinner", "noimage", "dummy", "shim", "preloader", "empty",
+                                 "clear", "trans", "dot", "grey", "gray", "lazyloading"))
+_RE_NAME_SPLIT = re.compile(r"[-_.\s]+")
+_RE_DIGITS = re.compile(r"\d+")
+_RE_BOILER_IMG = re.compile(
+    r"(?:^|[^a-z])(?:logos?|avatars?|gravatar|icons?|favicons?|sprites?|emoji|emoticons?|smilies|smiley|badges?|"
+    r"pixel|tracking|tracker|spacer|beacon|counter|button|btn|share|social|facebook|twitter|pinterest|whatsapp|"
+    r"linkedin|rss|feed-?icon|author-?photo|profile-?pic|userpic|ad|ads|advert\w*|banner-?ad|sponsor\w*)"
+    r"(?:$|[^a-z])",
+    re.IGNORECASE,
+)
+_RE_BOILER_FILE = re.compile(
+    r"(?:^|[^a-z])(?:logos?|avatars?|gravatar|icons?|favicons?|sprites?|emoji|emoticons?|smilies|smiley|badges?|"
+    r"pixel|tracking|tracker|spacer|beacon|blank|transparent)(?:$|[^a-z])",
+    re.IGNORECASE,
+)
+_RE_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(px)?\s*;?\s*$", re.IGNORECASE)
+
+
+def clean_url_attr(value: str | None) -> str:
+    """An attribute value as the URL standard reads it: leading/trailing C0+space stripped, tabs/newlines removed."""
+    if not value:
+        return ""
+    value = value.strip(" \t\n\r\f\x00")
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = _RE_WS_INNER.sub("", value)
+    return value
+
+
+def is_placeholder(url: str) -> bool:
+    """True for a lazy-load placeholder: a ``data:`` URI, ``about:blank``, or a tiny stand-in like ``blank.gif``."""
+    if not url:
+        return True
+    low = url[:16].lower()
+    if low.startswith(("data:", "about:", "javascript:", "#")):
+        return True
+    name = url.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1].lower()
+    stem, dot, ext = name.rpartition(".")
+    if not dot or ext not in ("gif", "png", "svg", "jpg", "jpeg", "webp"):
+        return False
+    words = [w for w in _RE_NAME_SPLIT.split(stem) if w]
+    strong = False
+    for w in words:
+        if w in _STRONG_PLACEHOLDER:
+            strong = True
+        elif w not in _PLACEHOLDER_WORDS and not _RE_DIGITS.fullmatch(w) and "x" not in w.strip("0123456789"):
+            return False
+    return strong
+
+
+def parse_srcset(value: str) -> list[tuple[str, float]]:
+    """``srcset`` candidates as ``(url, weight)``; weight = width (``w``), density x 1e6 never mixes: a ``w``
+    descriptor gives its width, ``x`` gives density * 1000 (ranked below any width only when compared with
+    widths of a different list, which never happens within one list in valid markup), none means 1x."""
+    out = []
+    if not value:
+        return out
+    # Split on commas that end a candidate: a URL may contain commas (e.g. Cloudinary "c_fill,w_300"), so a comma
+    # only ends a candidate when followed by whitespace, or when the URL part is already complete (descriptor seen).
+    n = len(value)
+    i = 0
+    while i < n:
+        while i < n and (value[i] in " \t\n\r\f,"):
+            i += 1
+        if i >= n:
+            break
+        j = i
+        while j < n and value[j] not in " \t\n\r\f":
+            j += 1
+        url = value[i:j]
+        desc = ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+            i = j
+        else:
+            k = value.find(",", j)
+            # a comma right inside a descriptor list ends the candidate
+            if k < 0:
+                desc = value[j:].strip()
+                i = n
+            else:
+                desc = value[j:k].strip()
+                i = k + 1
+        if not url:
+            continue
+        weight = 1000.0
+        for d in desc.split():
+            d = d.lower()
+            try:
+                if d.endswith("w"):
+                    weight = float(d[:-1])
+                elif d.endswith("x"):
+                    weight = float(d[:-1]) * 1000.0
+            except ValueError:
+                pass
+        out.append((url, weight))
+    return out
+
+
+def largest_candidate(value: str) -> str | None:
+    """The largest non-placeholder candidate of a srcset (first one on ties)."""
+    best, best_w = None, -1.0
+    for url, w in parse_srcset(value):
+        if w > best_w and not is_placeholder(url):
+            best, best_w = url, w
+    return best
+
+
+def resolve_url(raw: str, base: str) -> str | None:
+    """Absolute http(s) URL of ``raw`` against ``base`` (the URL standard's relative resolution, as urljoin does
+    for http(s)), or None for other schemes and malformed values."""
+    raw = clean_url_attr(raw)
+    if not raw or raw.startswith(("data:", "javascript:", "about:", "blob:", "#", "mailto:")):
+        return None
+    if "\\" in raw:  # the URL standard treats backslash as slash in special (http) URLs
+        raw = raw.replace("\\", "/")
+    try:
+        url = urljoin(base, raw) if base else raw
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    if " " in url:
+        url = url.replace(" ", "%20")
+    return url
+
+
+def choose_source(attrs: dict, picture_sources: list[str] | None = None,
+                  prefer_largest: bool = False) -> str | None:
+    """The raw source value of an ``<img>``: a real ``src`` (unless ``prefer_largest`` and a srcset offers a
+    candidate), else a lazy-load attribute, else the largest srcset candidate (img then ``<picture>`` sources),
+    never a placeholder."""
+    src = clean_url_attr(attrs.get("src"))
+    real_src = src if src and not is_placeholder(src) else None
+    if real_src and not prefer_largest:
+        return real_src
+    for name in LAZY_SRC_ATTRS:
+        v = attrs.get(name)
+        if v:
+            v = clean_url_attr(v)
+            if v and not is_placeholder(v) and " " not in v:
+                if real_src is None or not prefer_largest:
+                    return v
+                break
+    for name in SRCSET_ATTRS:
+        v = attrs.get(name)
+        if v:
+            cand = largest_candidate(v)
+            if cand:
+                return cand
+    if picture_sources:
+        for v in picture_sources:
+            cand = largest_candidate(v)
+            if cand:
+                return cand
+    return real_src
+
+
+def parse_size(value: str | None) -> int | None:
+    """``width``/``height`` attribute as int pixels (``"300"``, ``"300px"``, ``"300.5"``), else None."""
+    if not value:
+        return None
+    m = _RE_SIZE.match(value)
+    if not m:
+        return None
+    try:
+        return int(float(m.group(1)))
+    except (ValueError, OverflowError):
+        return None
+
+
+def is_boilerplate_image(attrs: dict, raw_src: str, width: int | None, height: int | None) -> bool:
+    """Tracking pixels, spacers, logos, avatars, icons, share buttons, ads."""
+    if (width and width <= 2) or (height and height <= 2):  # 0 means "unknown" in practice
+        return True
+    if width is not None and height is not None and width <= 24 and height <= 24:
+        return True  # icon-sized
+    hay = " ".join(filter(None, (attrs.get("class"), attrs.get("id"))))
+    if hay and _RE_BOILER_IMG.search(hay.replace("_", "-")):
+        return True
+    fname = raw_src.rsplit("/", 1)[-1].split("?")[0]
+    if fname and _RE_BOILER_FILE.search(fname.replace("_", "-")):
+        return True
+    low = raw_src.lower()
+    return low.endswith((".ico", ".cur")) or "/avatar" in low or "gravatar.com/" in low

@@ -1,0 +1,146 @@
+"""The ``extract`` stage: WARC records (from :func:`obelics_builder.sources.warc.iter_html_records`) -> documents.
+
+Every record either becomes a document (``schema.new_document`` + ``add_text``/``add_image``) or is counted:
+removed (``not_html``, ``empty_document``) or lost to an error (``too_large``, ``timeout``, ``parse_error``,
+``extract_exception``) with an example (file, offset, url, message).
+"""
+from __future__ import annotations
+
+import re
+import time
+
+from selectolax.lexbor import SelectolaxError
+
+from .. import schema
+from ..recipe import ConfigError
+from .charset import decode_html
+from .obelics import ExtractionTimeout, extract_obelics
+
+#: payloads larger than this are rejected (reason ``too_large``)
+MAX_HTML_BYTES = 20_000_000
+MODES = ("obelics", "default")
+
+_MAGIC = (
+    (b"%PDF-", "PDF"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"\xff\xd8\xff", "JPEG"),
+    (b"PK\x03\x04", "ZIP"), (b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"\x00\x00\x01\x00", "ICO"), (b"OggS", "Ogg"), (b"ID3", "MP3"), (b"\x7fELF", "ELF"), (b"MZ", "executable"),
+    (b"wOFF", "WOFF"), (b"wOF2", "WOFF2"), (b"\xd0\xcf\x11\xe0", "OLE/MS Office"), (b"Rar!", "RAR"),
+    (b"\x28\xb5\x2f\xfd", "zstd"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+)
+_RIFF_OR_FTYP = re.compile(rb"^(?:RIFF....(?:WEBP|AVI |WAVE)|....ftyp)", re.S)
+#: bytes that never appear in text: C0 controls other than tab, LF, FF, CR, ESC
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+class ExtractionRejected(Exception):
+    """A counted rejection: ``reason`` is the stats key."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or reason)
+        self.reason = reason
+        self.message = message or reason
+
+
+def sniff_not_html(body: bytes) -> str | None:
+    """Why a payload is clearly not an HTML page (binary magic, control bytes), or None."""
+    head = body[:4096]
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return f"{name} payload"
+    if _RIFF_OR_FTYP.match(head[:16]):
+        return "media container payload"
+    if head.startswith(_UTF16_32_BOMS):
+        return None
+    if head:
+        n = len(_CONTROL.findall(head))
+        if n > max(8, len(head) // 100):
+            return f"binary payload ({n} control bytes in the first {len(head)})"
+    return None
+
+
+def _general_metadata(record: dict) -> dict:
+    keys = ("url", "warc_filename", "warc_record_offset", "warc_record_length", "dump", "fetch_date")
+    return {k: record[k] for k in keys if record.get(k) is not None}
+
+
+def _check_mode(mode: str) -> None:
+    if mode == "default":
+        raise ConfigError("extract mode 'default' is not available yet")
+    if mode not in MODES:
+        raise ConfigError(f"unknown extract mode {mode!r} (choose from: obelics)")
+
+
+def extract_record(record: dict, mode: str = "obelics", time_budget_s: float = 5.0) -> dict:
+    """One WARC record dict -> one document; raises :class:`ExtractionRejected` for counted rejections."""
+    _check_mode(mode)
+    t0 = time.monotonic()
+    deadline = t0 + time_budget_s if time_budget_s and time_budget_s > 0 else None
+    body = record.get("body")
+    url = record.get("url") or ""
+    if body is None:
+        raise ExtractionRejected("not_html", "record has no body")
+    if isinstance(body, str):
+        if len(body) > MAX_HTML_BYTES:
+            raise ExtractionRejected("too_large", f"{len(body)} characters > {MAX_HTML_BYTES}")
+        html = body
+    else:
+        if len(body) > MAX_HTML_BYTES:
+            raise ExtractionRejected("too_large", f"{len(body)} bytes > {MAX_HTML_BYTES}")
+        why = sniff_not_html(body)
+        if why:
+            raise ExtractionRejected("not_html", why)
+        warc_charset = (record.get("warc_headers") or {}).get("WARC-Identified-Content-Charset")
+        html, _ = decode_html(body, record.get("http_headers"), warc_charset)
+    if "\x00" in html:
+        html = html.replace("\x00", "\ufffd")
+    if deadline is not None and time.monotonic() > deadline:
+        raise ExtractionRejected("timeout", f"decoding took more than {time_budget_s}s")
+    try:
+        nodes = extract_obelics(html, url, deadline=deadline)
+    except ExtractionTimeout:
+        raise ExtractionRejected("timeout", f"page took more than {time_budget_s}s "
+                                            f"({len(html)} characters)") from None
+    except (SelectolaxError, ValueError, MemoryError) as e:
+        raise ExtractionRejected("parse_error", f"{type(e).__name__}: {e}"[:500]) from None
+    if not nodes:
+        raise ExtractionRejected("empty_document", "no text and no image after extraction")
+    doc = schema.new_document(_general_metadata(record))
+    for kind, value in nodes:
+        if kind == "text":
+            schema.add_text(doc, value)
+        else:
+            schema.add_image(doc, value)
+    return doc
+
+
+def extract_html(html: str | bytes, url: str, mode: str = "obelics", http_headers: dict | None = None,
+                 time_budget_s: float = 0) -> dict:
+    """Convenience: one HTML page (str, or bytes decoded with :func:`decode_html`) -> a document."""
+    return extract_record({"url": url, "body": html, "http_headers": http_headers or {}}, mode=mode,
+                          time_budget_s=time_budget_s)
+
+
+#: rejections that are removals (the page is fine, it just holds nothing for us) rather than errors
+_REMOVALS = ("empty_document", "not_html")
+
+
+def extract_stage(records: list[dict], ctx) -> list[dict]:
+    """Stage: records -> documents; every record not returned is counted in ``ctx``."""
+    mode = ctx.config.get("mode", "obelics") if ctx.config else "obelics"
+    budget = float(ctx.config.get("page_time_budget_s", 5.0)) if ctx.config else 5.0
+    _check_mode(mode)  # a configuration error (ConfigError) stops the run: it is not a per-record problem
+    docs = []
+    for record in records:
+        where = {"file": record.get("warc_filename"), "offset": record.get("warc_record_offset"),
+                 "url": record.get("url")}
+        try:
+            docs.append(extract_record(record, mode, budget))
+        except ExtractionRejected as e:
+            if e.reason in _REMOVALS:
+                ctx.remove(e.reason)
+            else:
+                ctx.error(e.reason, message=e.message, **where)
+        except Exception as e:  # never let one page stop the batch
+            ctx.error("extract_exception", message=f"{type(e).__name__}: {e}"[:500], **where)
+    return docs
