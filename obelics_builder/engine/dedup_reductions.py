@@ -20,6 +20,29 @@ partition size, never by the corpus size:
 * Image-URL sets (:func:`keep_best_losers` on ``dedup.image_sets.image_set_keys`` files).
 * Paragraphs (:func:`frequent_paragraphs` on ``dedup.paragraphs.paragraph_counts`` files).
 * Opt-out (:func:`unique_urls_plan`: the distinct URLs to look up, hash-partitioned).
+
+Wiring in ``pipeline.run_pipeline`` (proposed; the lead wires it):
+
+* step 3, right after ``url_losers(...)``::
+
+      near_dir = out / "parts" / "url_dedup" / "_near"
+      near_cfg = recipe.get("near_dedup") or {}
+      if near_cfg.get("enabled", True):
+          near_duplicate_losers([text_dir / f"{k}.parquet" for k in keys], near_dir,
+                                fingerprint(text_fp, near_cfg), engine.dask_scheduler, near_cfg,
+                                exclude_dir=losers_dir)
+  and ``tasks.dedup_part`` also drops ``rows_to_drop(near_dir / "losers", key)`` with reason ``near_duplicate``
+  (its fingerprint gains the near fingerprint); everything downstream (image plan, fetch) then sees survivors only.
+* after images: split ``finalize_part`` in two per-part passes around two run-wide reductions:
+  pass A (image rules, images, final cleaning as today) also writes ``<part>.pcounts.parquet``
+  (``dedup.paragraphs.paragraph_counts`` merged per part); run-wide :func:`frequent_paragraphs`;
+  pass B: ``dedup.paragraphs.dedup_paragraphs`` (resources ``frequent`` = :func:`load_frequent_paragraphs` for the
+  part's domains), ``final_cleaning_stage`` again, writes ``<part>.sets.parquet`` (``image_sets.image_set_keys``)
+  and ``<part>.urls.parquet`` (``optout.stage.collect_urls``); run-wide :func:`keep_best_losers` on the sets files and
+  :func:`unique_urls_plan` on the url files, Spawning per URL bucket in the driver (``optout.stage.spawning_lookup``,
+  one client, so the requests/s cap holds) and ``optout.c2pa.scan_image_table`` per image-table part (engine.map);
+  pass C: ``image_sets.drop_duplicate_image_sets`` then ``optout.stage.optout_stage`` -> ``documents/``, each part
+  writing its manifest rows, merged at the end with ``optout.manifest.merge_manifests(..., out)``.
 """
 from __future__ import annotations
 
