@@ -82,6 +82,12 @@ def run_pipeline(refs: list, recipe: dict, out: str | Path, engine: Engine, dump
                              fetch_overrides, desc="image fetch")
     for s in fetch_stats:
         stats.merge(s)
+    # near-duplicate images across the run (pHash bands, see images/phash.py): marks stored in the table parts
+    if int(img_cfg.get("phash_max_distance", 4)) >= 0:
+        from .images.ledger import apply_phash_groups
+
+        apply_phash_groups(out / "images" / "table", [f"part-{i:05d}" for i in range(partitions)],
+                           int(img_cfg.get("phash_max_distance", 4)))
     # 5. image rules + final cleaning per part
     img_fp = fingerprint(plan_fp, [(read_marker(out / "images" / "table", f"part-{i:05d}") or {}).get("fingerprint")
                                    for i in range(partitions)])

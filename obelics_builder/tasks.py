@@ -236,41 +236,34 @@ def _archive(refs: tuple) -> object | None:
 
 
 IMAGE_TABLE_COLUMNS = ["url", "status", "error", "source", "bytes", "seconds", "attempts", "sha256", "width",
-                       "height", "format", "reason", "data"]
+                       "height", "format", "reason", "data", "phash", "stored_width", "stored_height", "nsfw",
+                       "phash_group", "image_near_duplicate"]
 IMAGE_TABLE_SCHEMA = pa.schema([
     ("url", pa.string()), ("status", pa.int32()), ("error", pa.string()), ("source", pa.string()),
     ("bytes", pa.int64()), ("seconds", pa.float64()), ("attempts", pa.int32()), ("sha256", pa.string()),
     ("width", pa.int32()), ("height", pa.int32()), ("format", pa.string()), ("reason", pa.string()),
-    ("data", pa.binary()),
+    ("data", pa.binary()), ("phash", pa.string()), ("stored_width", pa.int32()), ("stored_height", pa.int32()),
+    ("nsfw", pa.float32()), ("phash_group", pa.string()), ("image_near_duplicate", pa.bool_()),
 ])
 
 
 def fetch_partition(index: int, urls: list[str], recipe: dict, out: str, archive_refs: tuple, fetch_overrides: dict) -> dict:
-    from .images.table import build_image_table
+    """Build ``images/table/part-NNNNN.parquet`` (see :mod:`obelics_builder.images.ledger` for the marker)."""
+    from .images.ledger import fetch_input_fingerprint, fetch_rows, table_stats, write_table_part
 
     folder = Path(out) / "images" / "table"
     key = f"part-{index:05d}"
     urls = sorted(set(urls))
     fetch_cfg = {**(recipe.get("images") or {}), **fetch_overrides}
-    fp = fingerprint(urls, fetch_cfg, recipe["filters_config"].get("image"), [r.name for r in archive_refs])
-    done = read_marker(folder, key, fp)
-    if done is not None:
+    fp = fetch_input_fingerprint(urls, fetch_cfg, recipe["filters_config"], [r.name for r in archive_refs])
+    done = read_marker(folder, key)
+    if done is not None and done.get("input_fingerprint") == fp:
         return done["stats"]
     stats = Stats()
-    rows = build_image_table(urls, _archive(archive_refs), fetch_cfg, recipe["filters_config"]) if urls else []
-    s = stats.stage("image_fetch")
-    s["documents_in"] += len(urls)  # for this stage the unit is the unique image URL
-    for r in rows:
-        if r.get("reason"):
-            s["removed"][r["reason"]] += 1
-        else:
-            s["documents_out"] += 1
-        s["seconds"] += float(r.get("seconds") or 0.0)
-    table = pa.table({c: [r.get(c) for r in rows] for c in IMAGE_TABLE_COLUMNS}, schema=IMAGE_TABLE_SCHEMA)
-    write_table_atomic(table, folder / f"{key}.parquet")
-    result = stats.to_dict()
-    write_marker(folder, key, {"fingerprint": fp, "stats": result})
-    return result
+    rows, note = fetch_rows(urls, _archive(archive_refs), fetch_cfg, recipe["filters_config"])
+    table_stats(stats, rows, note)
+    write_table_part(folder, key, rows, fp, stats.to_dict())
+    return stats.to_dict()
 
 
 def load_image_rows(out: str, urls: set[str]) -> dict[str, dict]:
@@ -280,10 +273,11 @@ def load_image_rows(out: str, urls: set[str]) -> dict[str, dict]:
     if not urls:
         return found
     wanted = pa.array(sorted(urls), pa.string())
-    cols = [c for c in IMAGE_TABLE_COLUMNS if c != "data"]
     import pyarrow.compute as pc
 
     for f in sorted(folder.glob("part-*.parquet")):
+        names = pq.ParquetFile(f).schema_arrow.names
+        cols = [c for c in IMAGE_TABLE_COLUMNS if c != "data" and c in names]
         t = pq.read_table(f, columns=cols)
         t = t.filter(pc.is_in(t.column("url"), value_set=wanted))
         for row in t.to_pylist():

@@ -8,8 +8,15 @@ For each image position the table row of its URL decides:
   ``"NN%"`` rendered size becomes ``round(original * NN / 100)`` (deleted when unparsable, reference §3.2), and
   the §4.2 size rule is applied to the rendered sizes when present -> ``image:rendered_size``.
 
+* the table's ``nsfw`` score, ``phash`` and near-duplicate marks are copied into the metadata (``nsfw``,
+  ``phash``, ``phash_group``, ``near_duplicate``; ``stored_width``/``stored_height`` when the bytes were resized);
+  with ``image.drop_near_duplicates: true`` a near-duplicate image (not its group's representative) is removed
+  -> ``image:near_duplicate``.
+
 Removed positions go through :func:`obelics_builder.schema.keep_positions` so every aligned ``node_*``/``image_*``
-list stays aligned.  Documents are never removed here (the document filters count images later).
+list stays aligned.  One document rule runs here, the OBELICS NSFW rule: a document with any kept image whose
+``nsfw`` score is over ``image.nsfw.threshold`` is removed (reason ``nsfw``).  When no image of the batch carries a
+score the stage notes loudly that NSFW filtering is disabled (see :mod:`.nsfw`).
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from typing import Any
 
 from ..schema import keep_positions
 from ..stats import StageContext
+from .nsfw import nsfw_config
 from .table import image_filter_config
 
 _RENDERED = (("rendered_width", "original_width"), ("rendered_height", "original_height"))
@@ -62,7 +70,13 @@ def apply_image_table(docs: list[dict], table_by_url: dict[str, dict], ctx: Stag
     """Stage body: measure/keep or remove every image position (see module docstring)."""
     cfg = image_filter_config(image_cfg) if image_cfg is not None else _image_cfg_from_ctx(ctx)
     lo, hi = int(cfg["min_size"]), int(cfg["max_size"])
+    ncfg = nsfw_config({"image": cfg})
+    nsfw_on = bool(ncfg.get("enabled", True))
+    threshold = float(ncfg["threshold"])
+    drop_near = bool(cfg.get("drop_near_duplicates", False))
     removed: Counter = Counter()
+    kept_docs: list[dict] = []
+    scored = unscored = 0
     for doc in docs:
         texts = doc["texts"]
         keep = [True] * len(texts)
@@ -84,6 +98,15 @@ def apply_image_table(docs: list[dict], table_by_url: dict[str, dict], ctx: Stag
                 meta["original_height"] = int(row["height"])
                 meta["format"] = row["format"]
                 meta["sha256"] = row["sha256"]
+                for col, mkey in (("phash", "phash"), ("phash_group", "phash_group"),
+                                  ("image_near_duplicate", "near_duplicate"), ("nsfw", "nsfw")):
+                    if row.get(col) is not None:
+                        meta[mkey] = round(float(row[col]), 4) if col == "nsfw" else row[col]
+                if row.get("stored_width") and (row["stored_width"], row.get("stored_height")) != (
+                        row["width"], row["height"]):
+                    meta["stored_width"], meta["stored_height"] = int(row["stored_width"]), int(row["stored_height"])
+                if drop_near and row.get("image_near_duplicate"):
+                    reason = "near_duplicate"
                 for rkey, okey in _RENDERED:
                     if rkey not in meta:
                         continue
@@ -99,9 +122,29 @@ def apply_image_table(docs: list[dict], table_by_url: dict[str, dict], ctx: Stag
                 removed[f"image:{reason}"] += 1
         if not all(keep):
             keep_positions(doc, keep)
+        worst = None
+        if nsfw_on:
+            for i, url in enumerate(doc["images"]):
+                if url is None:
+                    continue
+                s = (doc["metadata"][i] or {}).get("nsfw")
+                if s is None:
+                    unscored += 1
+                else:
+                    scored += 1
+                    worst = s if worst is None else max(worst, s)
+        if worst is not None and worst > threshold:
+            ctx.remove("nsfw")
+        else:
+            kept_docs.append(doc)
     for reason, n in sorted(removed.items()):
         ctx.remove(reason, n, unit="images")
-    return docs
+    if not nsfw_on:
+        ctx.note("NSFW filtering disabled by config (image.nsfw.enabled: false)")
+    elif unscored and not scored:
+        ctx.note("NSFW filtering DISABLED: no kept image carries an nsfw score (no detector installed? "
+                 "pip install 'obelics-builder[nsfw]')")
+    return kept_docs
 
 
 def apply_images_stage(docs: list[dict], ctx: StageContext) -> list[dict]:

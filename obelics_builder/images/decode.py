@@ -50,6 +50,7 @@ class ImageInfo:
     sha256: str  # hex digest of the bytes
     mode: str
     n_frames: int = 1
+    phash: str | None = None  # with image_info(..., phash=True): 64-bit pHash, 16 hex digits
 
 
 def _open_formats(formats) -> list[str]:
@@ -66,7 +67,8 @@ def _is_truncation(exc: BaseException) -> bool:
     return "truncat" in text or "premature end" in text or "unexpected end" in text
 
 
-def image_info(body: bytes, max_pixels: int, formats: tuple[str, ...] | list[str] | None = DECODE_FORMATS) -> ImageInfo:
+def image_info(body: bytes, max_pixels: int, formats: tuple[str, ...] | list[str] | None = DECODE_FORMATS,
+               phash: bool = False) -> ImageInfo:
     """Identify, bound and fully decode ``body``; return its :class:`ImageInfo` or raise :class:`ImageRejected`."""
     if not body:
         raise ImageRejected("empty")
@@ -92,7 +94,8 @@ def image_info(body: bytes, max_pixels: int, formats: tuple[str, ...] | list[str
             mode = im.mode
             if im.format in ("JPEG", "MPO"):
                 # decode the whole entropy-coded stream, but at 1/8 scale: proves it decodes, costs 1/64 memory
-                im.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                # (at least 64 px a side is kept for the pHash, which works on a 32x32 reduction)
+                im.draft("RGB", (min(width, max(64, width // 8)), min(height, max(64, height // 8))))
             im.load()
             lw, lh = im.size
             if lw * lh > int(max_pixels):  # a plugin may change the size on load (ICO picks its largest entry)
@@ -101,7 +104,13 @@ def image_info(body: bytes, max_pixels: int, formats: tuple[str, ...] | list[str
                 n_frames = int(getattr(im, "n_frames", 1) or 1)
             except Exception:
                 n_frames = 1
-            return ImageInfo(width=width, height=height, format=fmt, sha256=digest, mode=mode, n_frames=n_frames)
+            ph = None
+            if phash:
+                from .phash import phash_hex
+
+                ph = phash_hex(im)
+            return ImageInfo(width=width, height=height, format=fmt, sha256=digest, mode=mode, n_frames=n_frames,
+                             phash=ph)
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -2,10 +2,20 @@
 
 One row per unique URL::
 
-    url, status, error, source, bytes, seconds, attempts,      # from the fetch
+    url, status, error, source, bytes, seconds, attempts,      # from the fetch (the ledger)
     sha256, width, height, format,                             # from the decode (None when not decoded)
     reason,                                                    # None when usable, else why not
-    data                                                       # the image bytes when usable, else None
+    data,                                                      # the image bytes when usable, else None
+    phash,                                                     # 64-bit pHash (16 hex digits) of usable images
+    stored_width, stored_height,                               # size of ``data`` (differs after a resize)
+    nsfw,                                                      # NSFW score (filled by .nsfw.score_rows)
+    phash_group, image_near_duplicate                          # run-wide near-duplicate marks (.phash)
+
+``width``/``height`` are always the original dimensions.  With ``image_size`` > 0 and ``resize_mode`` other than
+``no`` (fetch config / ``--image-size --resize-mode``), usable images are re-encoded (same format; JPEG quality 90)
+after a resize: ``keep_ratio`` (the smaller side becomes ``image_size``, only ever downscaling), ``center_crop``
+(smaller side to ``image_size`` then a centred square crop), ``border`` (larger side to ``image_size``, padded
+with black to a square).  ``sha256`` and ``phash`` describe the original bytes.
 
 ``reason`` is the fetch error (``http_404``, ``timeout``, ``unsafe_address``...), a decode rejection
 (``undecodable``, ``too_many_pixels``, ``truncated``...) or a filter (reference §4.2): ``format``, ``too_small``,
@@ -16,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import io
 import os
 from typing import Any, Iterable
 
@@ -33,7 +44,68 @@ IMAGE_DEFAULTS: dict[str, Any] = {
 TABLE_COLUMNS = (
     "url", "status", "error", "source", "bytes", "seconds", "attempts",
     "sha256", "width", "height", "format", "reason", "data",
+    "phash", "stored_width", "stored_height", "nsfw", "phash_group", "image_near_duplicate",
 )
+
+RESIZE_MODES = ("no", "keep_ratio", "center_crop", "border")
+_SAVE_FORMAT = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+
+def _open(body: bytes, decode_formats) -> "Image.Image":
+    from PIL import Image
+
+    return Image.open(io.BytesIO(body), formats=list(decode_formats) if decode_formats else None)
+
+
+def resize_image(im, size: int, mode: str):
+    """The resized PIL image for ``mode`` (see module docstring); the input unchanged for ``no``."""
+    from PIL import Image
+
+    if mode == "no" or size <= 0:
+        return im
+    w, h = im.size
+    if mode == "keep_ratio":
+        k = size / min(w, h)
+        if k >= 1:
+            return im
+        return im.resize((max(1, round(w * k)), max(1, round(h * k))), Image.LANCZOS)
+    if mode == "center_crop":
+        k = size / min(w, h)
+        nw, nh = max(size, round(w * k)), max(size, round(h * k))
+        im = im.resize((nw, nh), Image.LANCZOS)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        return im.crop((left, top, left + size, top + size))
+    if mode == "border":
+        k = size / max(w, h)
+        nw, nh = max(1, round(w * k)), max(1, round(h * k))
+        im = im.resize((nw, nh), Image.LANCZOS)
+        canvas = Image.new(im.mode if im.mode in ("RGB", "RGBA", "L", "LA") else "RGB", (size, size))
+        canvas.paste(im.convert(canvas.mode), ((size - nw) // 2, (size - nh) // 2))
+        return canvas
+    raise ValueError(f"unknown resize_mode {mode!r} (one of {RESIZE_MODES})")
+
+
+def derive(body: bytes, fmt: str, img_cfg: dict, decode_formats=DECODE_FORMATS) -> dict:
+    """(Optionally) resized + re-encoded bytes with their size; {} when no resize is configured."""
+    out: dict = {}
+    size, mode = int(img_cfg.get("image_size") or 0), str(img_cfg.get("resize_mode") or "no")
+    if size <= 0 or mode == "no":
+        return out
+    im = _open(body, decode_formats)
+    with im:
+        im.load()
+        if im.mode not in ("RGB", "RGBA", "L", "LA"):
+            im2 = im.convert("RGBA" if "transparency" in im.info or im.mode in ("PA", "P") else "RGB")
+        else:
+            im2 = im
+        res = resize_image(im2, size, mode)
+        save_fmt = _SAVE_FORMAT.get(fmt, "JPEG")
+        if save_fmt == "JPEG" and res.mode not in ("RGB", "L"):
+            res = res.convert("RGB")
+        buf = io.BytesIO()
+        res.save(buf, format=save_fmt, **({"quality": 90} if save_fmt in ("JPEG", "WEBP") else {}))
+        out.update(data=buf.getvalue(), stored_width=res.size[0], stored_height=res.size[1])
+    return out
 
 
 def image_filter_config(filter_cfg: dict | None) -> dict:
@@ -84,16 +156,22 @@ def row_from_fetch(result: FetchResult, img_cfg: dict, decode_formats=DECODE_FOR
         "format": None,
         "reason": None,
         "data": None,
+        "phash": None,
+        "stored_width": None,
+        "stored_height": None,
+        "nsfw": None,
+        "phash_group": None,
+        "image_near_duplicate": None,
     }
     if not result.ok or result.body is None:
         row["reason"] = result.error or "fetch_failed"
         return row
     try:
-        info = image_info(result.body, int(img_cfg["max_pixels"]), formats=decode_formats)
+        info = image_info(result.body, int(img_cfg["max_pixels"]), formats=decode_formats, phash=True)
     except ImageRejected as exc:
         row["reason"] = exc.reason
         return row
-    row.update(sha256=info.sha256, width=info.width, height=info.height, format=info.format)
+    row.update(sha256=info.sha256, width=info.width, height=info.height, format=info.format, phash=info.phash)
     allowed = {str(f).lower() for f in img_cfg["formats"]}
     if info.format not in allowed:
         row["reason"] = "format"
@@ -101,6 +179,12 @@ def row_from_fetch(result: FetchResult, img_cfg: dict, decode_formats=DECODE_FOR
         row["reason"] = size_problem(info.width, info.height, img_cfg)
     if row["reason"] is None:
         row["data"] = result.body
+        row["stored_width"], row["stored_height"] = info.width, info.height
+        try:
+            row.update(derive(result.body, info.format, img_cfg, decode_formats))
+        except Exception as exc:  # decoded once already: a failure here is a re-encode problem, not a crash
+            row.update(reason="reencode_error", data=None)
+            row["error"] = row["error"] or f"reencode_error: {type(exc).__name__}"[:100]
     return row
 
 
@@ -115,6 +199,11 @@ async def build_image_table_async(
 ) -> list[dict]:
     unique = list(dict.fromkeys(u for u in urls if u))
     img_cfg = image_filter_config(filter_cfg)
+    for k in ("image_size", "resize_mode"):  # resize settings live with the fetch settings
+        if (fetch_cfg or {}).get(k) is not None:
+            img_cfg[k] = fetch_cfg[k]
+    if str(img_cfg.get("resize_mode") or "no") not in RESIZE_MODES:
+        raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {img_cfg.get('resize_mode')!r}")
     workers = decode_workers or max(1, min(4, os.cpu_count() or 1))
     loop = asyncio.get_running_loop()
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="image-decode") as pool:

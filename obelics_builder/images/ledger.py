@@ -1,0 +1,209 @@
+"""The image table as a ledger: writing parts, near-duplicate marks, and ``--retry-failed``.
+
+Each ``OUT/images/table/part-NNNNN.parquet`` has a completion marker ``_done/part-NNNNN.json`` holding:
+
+* ``input_fingerprint`` — what the part was fetched from (URLs, fetch settings, image filters, archives, NSFW
+  detector); :func:`~obelics_builder.tasks.fetch_partition` skips the part when it matches;
+* ``fingerprint`` — a digest of the part's *content* (per URL: reason, sha256, sizes, nsfw, near-duplicate
+  marks).  The final step fingerprints its inputs with it, so a part changed by a retry or by new near-duplicate
+  marks makes the documents of the run be rebuilt, and an unchanged part keeps them;
+* ``stats`` — the ``image_fetch`` stage counts of the part (recomputed after a retry).
+
+Rewrites are atomic per part: the marker is removed, the new table is written under a temporary name and renamed,
+then the new marker is written; a crash in between leaves the part without a marker, so the next run refetches it.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..io.markers import marker_path, read_marker, write_marker
+from ..io.parquet import write_table_atomic
+from ..stats import Stats
+from .fetch import is_retryable, run_sync
+from .nsfw import nsfw_config, score_rows
+from .phash import near_duplicate_groups
+from .table import build_image_table_async, image_filter_config
+
+log = logging.getLogger("obelics_builder")
+
+#: keys of ``image:`` that are decisions applied later (changing them must not refetch anything)
+DECISION_KEYS = ("drop_near_duplicates", "phash_max_distance", "max_documents_per_url", "banned_url_substrings")
+CONTENT_COLUMNS = ("url", "reason", "sha256", "stored_width", "stored_height", "nsfw", "phash_group",
+                   "image_near_duplicate")
+
+
+def _fp(*parts) -> str:
+    from ..tasks import fingerprint
+
+    return fingerprint(*parts)
+
+
+def fetch_input_fingerprint(urls: list[str], fetch_cfg: dict, filters_config: dict, archive_names: list[str]) -> str:
+    img = dict(filters_config.get("image") or {})
+    for k in DECISION_KEYS:
+        img.pop(k, None)
+    ns = nsfw_config(filters_config)
+    img["nsfw"] = {k: ns.get(k) for k in ("enabled", "detector", "model_path")}  # the threshold is a decision
+    return _fp(urls, fetch_cfg, img, archive_names)
+
+
+def fetch_rows(urls: list[str], archive: Any, fetch_cfg: dict, filters_config: dict,
+               getaddrinfo=None) -> tuple[list[dict], str | None]:
+    """Fetch, decode, filter, hash and NSFW-score ``urls``; returns (rows, note when NSFW scoring is disabled)."""
+    if not urls:
+        return [], None
+
+    async def go():
+        return await build_image_table_async(urls, archive, fetch_cfg, filters_config, getaddrinfo=getaddrinfo)
+
+    rows = run_sync(go())
+    img = image_filter_config(filters_config)
+    note = score_rows(rows, nsfw_config(filters_config), int(img["max_pixels"]))
+    return rows, note
+
+
+def table_stats(stats: Stats, rows: list[dict], note: str | None = None) -> None:
+    s = stats.stage("image_fetch")
+    s["documents_in"] += len(rows)  # for this stage the unit is the unique image URL
+    for r in rows:
+        if r.get("reason"):
+            s["removed"][r["reason"]] += 1
+        else:
+            s["documents_out"] += 1
+        s["seconds"] += float(r.get("seconds") or 0.0)
+    if note:
+        if note not in s["notes"]:
+            log.warning("image_fetch: %s", note)
+        stats.note("image_fetch", note)
+
+
+def content_fingerprint(input_fp: str, table: pa.Table) -> str:
+    cols = [c for c in CONTENT_COLUMNS if c in table.column_names]
+    data = {c: table.column(c).to_pylist() for c in cols}
+    return _fp(input_fp, data)
+
+
+def rows_to_table(rows: list[dict]) -> pa.Table:
+    from ..tasks import IMAGE_TABLE_COLUMNS, IMAGE_TABLE_SCHEMA
+
+    return pa.table({c: [r.get(c) for r in rows] for c in IMAGE_TABLE_COLUMNS}, schema=IMAGE_TABLE_SCHEMA)
+
+
+def read_part(path: Path, columns: list[str] | None = None) -> list[dict]:
+    """Rows of a table part; columns missing in an older part come back as None."""
+    from ..tasks import IMAGE_TABLE_COLUMNS
+
+    names = pq.ParquetFile(path).schema_arrow.names
+    want = [c for c in (columns or IMAGE_TABLE_COLUMNS) if c in names]
+    rows = pq.read_table(path, columns=want).to_pylist()
+    for r in rows:
+        for c in columns or IMAGE_TABLE_COLUMNS:
+            r.setdefault(c, None)
+    return rows
+
+
+def write_table_part(folder: Path, key: str, rows: list[dict] | pa.Table, input_fp: str, stats: dict) -> str:
+    """Write a part and its marker (see module docstring); returns the content fingerprint."""
+    folder = Path(folder)
+    table = rows if isinstance(rows, pa.Table) else rows_to_table(rows)
+    marker_path(folder, key).unlink(missing_ok=True)
+    write_table_atomic(table, folder / f"{key}.parquet")
+    cfp = content_fingerprint(input_fp, table)
+    write_marker(folder, key, {"fingerprint": cfp, "input_fingerprint": input_fp, "stats": stats})
+    return cfp
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Run-wide near-duplicate marks
+# ---------------------------------------------------------------------------------------------------------------
+
+def apply_phash_groups(table_dir: str | Path, keys: list[str], max_distance: int = 4) -> dict:
+    """Group near-duplicate images over every part (see :mod:`.phash`) and store ``phash_group`` /
+    ``image_near_duplicate`` in the parts whose marks changed.  Returns ``{"groups", "near_duplicates",
+    "parts_rewritten"}``."""
+    table_dir = Path(table_dir)
+    cols = ["url", "sha256", "phash", "phash_group", "image_near_duplicate"]
+    per_part: dict[str, list[dict]] = {}
+    for key in keys:
+        p = table_dir / f"{key}.parquet"
+        if p.exists() and read_marker(table_dir, key) is not None:
+            per_part[key] = read_part(p, cols)
+    marks = near_duplicate_groups(((r["url"], r["sha256"], r["phash"]) for rows in per_part.values()
+                                   for r in rows), int(max_distance))
+    rewritten = 0
+    for key, rows in per_part.items():
+        changed = False
+        for r in rows:
+            group, dup = marks.get(r["url"], (None, None))
+            if r["phash_group"] != group or r["image_near_duplicate"] != dup:
+                changed = True
+                break
+        if not changed:
+            continue
+        marker = read_marker(table_dir, key) or {}
+        full = read_part(table_dir / f"{key}.parquet")
+        for r in full:
+            r["phash_group"], r["image_near_duplicate"] = marks.get(r["url"], (None, None))
+        write_table_part(table_dir, key, full, marker.get("input_fingerprint", ""), marker.get("stats", {}))
+        rewritten += 1
+    return {"groups": len({g for g, _ in marks.values()}),
+            "near_duplicates": sum(1 for _, d in marks.values() if d), "parts_rewritten": rewritten}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# --retry-failed
+# ---------------------------------------------------------------------------------------------------------------
+
+def failed_retryable(rows: list[dict]) -> list[str]:
+    """URLs whose row failed at fetch time with a retryable error class (not 404, consent, decode or filters)."""
+    return [r["url"] for r in rows if r.get("reason") and r.get("reason") == r.get("error")
+            and is_retryable(r.get("error"))]
+
+
+def retry_failed(out: str | Path, recipe: dict, archive: Any, fetch_cfg: dict, getaddrinfo=None) -> dict:
+    """Refetch only the retryable failures of every finished table part and merge them in place.
+
+    ``fetch_cfg`` is the fetch configuration for the retry (e.g. with ``allow_private_addresses``); the parts keep
+    their input fingerprint, so the pipeline does not refetch them afterwards.  Returns a summary dict.
+    """
+    table_dir = Path(out) / "images" / "table"
+    fcfg = recipe["filters_config"]
+    summary = {"parts": 0, "retried": 0, "recovered": 0, "still_failing": 0, "errors_before": {}, "errors_after": {}}
+    before: dict[str, int] = {}
+    after: dict[str, int] = {}
+    for path in sorted(table_dir.glob("part-*.parquet")):
+        key = path.stem
+        marker = read_marker(table_dir, key)
+        if marker is None:
+            continue  # unfinished part: the pipeline fetches it in full
+        rows = read_part(path)
+        urls = failed_retryable(rows)
+        if not urls:
+            continue
+        summary["parts"] += 1
+        by_url = {r["url"]: r for r in rows}
+        for u in urls:
+            before[by_url[u]["error"]] = before.get(by_url[u]["error"], 0) + 1
+        new_rows, note = fetch_rows(urls, archive, fetch_cfg, fcfg, getaddrinfo=getaddrinfo)
+        for nr in new_rows:
+            old = by_url[nr["url"]]
+            nr["attempts"] = int(old.get("attempts") or 0) + int(nr.get("attempts") or 0)
+            nr["seconds"] = round(float(old.get("seconds") or 0.0) + float(nr.get("seconds") or 0.0), 4)
+            by_url[nr["url"]] = nr
+            summary["retried"] += 1
+            if nr.get("reason"):
+                summary["still_failing"] += 1
+                after[nr["reason"]] = after.get(nr["reason"], 0) + 1
+            else:
+                summary["recovered"] += 1
+        merged = [by_url[r["url"]] for r in rows]
+        stats = Stats()
+        table_stats(stats, merged, note)
+        write_table_part(table_dir, key, merged, marker.get("input_fingerprint", ""), stats.to_dict())
+    summary["errors_before"], summary["errors_after"] = before, after
+    return summary
