@@ -220,8 +220,9 @@ def test_record_to_document_and_mode():
     assert doc["general_metadata"] == {"url": PAGE, "warc_filename": "x.warc.gz", "warc_record_offset": 10,
                                        "warc_record_length": 99, "fetch_date": "2020-08-01T00:00:00Z"}
     assert extract_html("<p>Hi</p>", PAGE)["texts"] == ["Hi"]
-    with pytest.raises(ConfigError, match="not available yet"):
-        extract_record(record, mode="default")
+    with pytest.raises(ConfigError, match="unknown extract mode"):
+        extract_record(record, mode="readability")
+    assert extract_record(record, mode="default")["texts"][0] == "Hello"
 
 
 def test_stage_counts_everything():

@@ -56,8 +56,9 @@ def test_extract_html_gz(shared_data, tmp_path, capsys):
 def test_unreadable_inputs(tmp_path, capsys):
     rc, rows, err = _run([str(tmp_path / "missing.warc.gz"), str(tmp_path / "missing.html")], capsys)
     assert rc == 1 and rows == [] and "cannot read" in err
-    rc, _, err = _run([str(tmp_path / "x.html"), "--mode", "default"], capsys)
-    assert rc == 2 and "not available yet" in err
+    (tmp_path / "x.html").write_text("<p>Some words here.</p><img src='/a.jpg' alt='a' width='300' height='200'>")
+    rc, rows, _ = _run([str(tmp_path / "x.html"), "--mode", "default", "--url", "https://site.example/p"], capsys)
+    assert rc == 0 and rows[0]["texts"][0] == "Some words here."
 
 
 def test_cli_subcommand(shared_data, capsys):

@@ -61,9 +61,6 @@ def run(args: argparse.Namespace) -> int:
     from ..sources.warc import iter_html_records
     from ..stats import StageContext, Stats
 
-    if args.mode != "obelics":
-        print(f"extract: extract mode {args.mode!r} is not available yet", file=sys.stderr)
-        return 2
     html_inputs = [p for p in args.inputs if _kind(p) == "html"]
     if args.url and len(html_inputs) > 1:
         print("extract: --url applies to a single HTML input", file=sys.stderr)

@@ -14,6 +14,7 @@ from selectolax.lexbor import SelectolaxError
 from .. import schema
 from ..recipe import ConfigError
 from .charset import decode_html
+from .default import extract_default
 from .obelics import ExtractionTimeout, extract_obelics
 
 #: payloads larger than this are rejected (reason ``too_large``)
@@ -65,10 +66,8 @@ def _general_metadata(record: dict) -> dict:
 
 
 def _check_mode(mode: str) -> None:
-    if mode == "default":
-        raise ConfigError("extract mode 'default' is not available yet")
     if mode not in MODES:
-        raise ConfigError(f"unknown extract mode {mode!r} (choose from: obelics)")
+        raise ConfigError(f"unknown extract mode {mode!r} (choose from: {', '.join(sorted(MODES))})")
 
 
 def extract_record(record: dict, mode: str = "obelics", time_budget_s: float = 5.0) -> dict:
@@ -97,7 +96,7 @@ def extract_record(record: dict, mode: str = "obelics", time_budget_s: float = 5
     if deadline is not None and time.monotonic() > deadline:
         raise ExtractionRejected("timeout", f"decoding took more than {time_budget_s}s")
     try:
-        nodes = extract_obelics(html, url, deadline=deadline)
+        nodes = (extract_default if mode == "default" else extract_obelics)(html, url, deadline=deadline)
     except ExtractionTimeout:
         raise ExtractionRejected("timeout", f"page took more than {time_budget_s}s "
                                             f"({len(html)} characters)") from None
