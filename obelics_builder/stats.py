@@ -147,8 +147,9 @@ class StageContext:
     def add(self, key: str, n: int | float = 1) -> None:
         self.stats.add(self.stage, key, n)
 
-    def note(self, message: str, level: int = logging.WARNING) -> None:
-        """A run-level remark that must not be missed (e.g. a disabled filter): logged and kept in stats."""
+    def note(self, message: str, level: int = logging.INFO) -> None:
+        """A run-level remark that must not be missed (e.g. a disabled filter): kept in stats (the engine logs each
+        distinct note once at WARNING level when the run ends) and logged here at ``level``."""
         if message not in self.stats.stage(self.stage)["notes"]:
             log.log(level, "%s: %s", self.stage, message)
         self.stats.note(self.stage, message)

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from .dedup.image_urls import image_url_doc_pairs, image_url_prefilter
 from .dedup.urls import drop_duplicate_urls, url_keys
 from .io.markers import read_marker, write_marker
+from .engine.dedup_reductions import rows_to_drop
 from .io.parquet import DocumentWriter, iter_document_batches, write_table_atomic
 from .stats import StageContext, Stats, run_stage
 
@@ -173,14 +174,17 @@ def _marker_fp(folder: Path, key: str) -> str | None:
 # Per part: URL dedup (rows to drop were computed run-wide by the engine)
 # ---------------------------------------------------------------------------------------------------------------
 
-def dedup_part(key: str, losers_dir: str, losers_fp: str, out: str) -> dict:
+def dedup_part(key: str, losers_dir: str, near_dir: str | None, upstream_fp: str, out: str) -> dict:
+    """Drop this part's rows that lost the run-wide URL dedup (``duplicate_url``) or near-duplicate dedup
+    (``near_duplicate``); write the survivors and their (image URL, document URL) pairs."""
     src = Path(out) / "parts" / "text" / f"{key}.parquet"
     folder = Path(out) / "parts" / "url_dedup"
-    fp = fingerprint(key, losers_fp, _marker_fp(Path(out) / "parts" / "text", key))
+    fp = fingerprint(key, upstream_fp, _marker_fp(Path(out) / "parts" / "text", key))
     done = read_marker(folder, key, fp)
     if done is not None:
         return done["stats"]
-    drop_rows = _rows_to_drop(losers_dir, key)
+    url_rows = rows_to_drop(losers_dir, key)
+    near_rows = rows_to_drop(Path(near_dir) / "losers", key) - url_rows if near_dir else set()
     stats = Stats()
     ctx = _ctx("url_dedup", {}, stats)
     pairs: dict[str, list] = {"image_url": [], "doc_url": []}
@@ -189,8 +193,10 @@ def dedup_part(key: str, losers_dir: str, losers_fp: str, out: str) -> dict:
     def stage(docs, c):
         kept = []
         for i, d in enumerate(docs):
-            if row0 + i in drop_rows:
+            if row0 + i in url_rows:
                 c.remove("duplicate_url")
+            elif row0 + i in near_rows:
+                c.remove("near_duplicate")
             else:
                 kept.append(d)
         return drop_duplicate_urls(kept, c)  # duplicates inside the part (already resolved run-wide, kept as a guard)
@@ -208,18 +214,6 @@ def dedup_part(key: str, losers_dir: str, losers_fp: str, out: str) -> dict:
     result = stats.to_dict()
     write_marker(folder, key, {"fingerprint": fp, "stats": result})
     return result
-
-
-def _rows_to_drop(losers_dir: str, key: str) -> set[int]:
-    path = Path(losers_dir)
-    if not path.exists():
-        return set()
-    files = sorted(path.glob("*.parquet"))
-    rows: set[int] = set()
-    for f in files:
-        t = pq.read_table(f, columns=["part", "row"], filters=[("part", "=", key)])
-        rows.update(t.column("row").to_pylist())
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -286,21 +280,28 @@ def load_image_rows(out: str, urls: set[str]) -> dict[str, dict]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Per part: image rules, image results, final cleaning -> documents/
+# After images, per part, in three passes around run-wide reductions:
+#   A finalize_part:   image rules, image results (NSFW), final cleaning  -> parts/final    (+ paragraph counts)
+#   B paragraphs_part: per-domain paragraph dedup, cleaning again        -> parts/paragraphs (+ image-set keys, URLs)
+#   C publish_part:    image-set dedup, opt-out                          -> documents/     (+ opt-out manifest rows)
 # ---------------------------------------------------------------------------------------------------------------
 
-def finalize_part(index: int, key: str, recipe: dict, out: str, too_frequent_dir: str, upstream_fp: str) -> dict:
+def _writer(path: Path, recipe: dict) -> DocumentWriter:
+    return DocumentWriter(path, compression=(recipe.get("write") or {}).get("compression", "zstd"))
+
+
+def finalize_part(key: str, recipe: dict, out: str, too_frequent_dir: str, upstream_fp: str) -> dict:
+    from .dedup.paragraphs import counts_table, merge_counts, paragraph_counts
     from .images.apply import apply_image_table
     from .quality.final import final_cleaning_stage
     from .quality.wordlists import load_wordlist
 
     src = Path(out) / "parts" / "url_dedup" / f"{key}.parquet"
-    folder = Path(out) / "documents"
+    folder = Path(out) / "parts" / "final"
     fcfg = recipe["filters_config"]
-    name = f"part-{index:05d}"
     fp = fingerprint(key, upstream_fp, _marker_fp(Path(out) / "parts" / "url_dedup", key), fcfg.get("image"),
                      fcfg.get("final"), fcfg.get("doc", {}).get("number_images"))
-    done = read_marker(folder, name, fp)
+    done = read_marker(folder, key, fp)
     if done is not None:
         return done["stats"]
     stats = Stats()
@@ -312,14 +313,94 @@ def finalize_part(index: int, key: str, recipe: dict, out: str, too_frequent_dir
     c_pre = _ctx("image_rules", fcfg, stats, {"url_ban_words": words, "too_frequent": too_frequent})
     c_img = _ctx("images", fcfg, stats)
     c_final = _ctx("final", fcfg, stats)
-    with DocumentWriter(folder / f"{name}.parquet", compression=(recipe.get("write") or {}).get("compression", "zstd")) as writer:
+    counts: dict = {}
+    with _writer(folder / f"{key}.parquet", recipe) as writer:
         for docs in iter_document_batches(src, BATCH):
             docs = run_stage(image_url_prefilter, docs, c_pre)
             urls = {u for d in docs for u in d["images"] if u}
             table = load_image_rows(out, urls)
             docs = run_stage(lambda b, c: apply_image_table(b, table, c), docs, c_img)
             docs = run_stage(final_cleaning_stage, docs, c_final)
+            merge_counts(counts, paragraph_counts(docs))
             writer.write(docs)
+    write_table_atomic(counts_table(counts), folder / f"{key}.pcounts.parquet")
+    result = stats.to_dict()
+    write_marker(folder, key, {"fingerprint": fp, "stats": result})
+    return result
+
+
+def paragraphs_part(key: str, recipe: dict, out: str, frequent_dir: str, upstream_fp: str) -> dict:
+    from .dedup.image_sets import image_set_keys
+    from .dedup.paragraphs import dedup_paragraphs, domain
+    from .engine.dedup_reductions import load_frequent_paragraphs
+    from .optout.stage import URLS_SCHEMA, collect_urls
+    from .quality.final import final_cleaning_stage
+
+    src = Path(out) / "parts" / "final" / f"{key}.parquet"
+    folder = Path(out) / "parts" / "paragraphs"
+    fcfg = recipe["filters_config"]
+    fp = fingerprint(key, upstream_fp, _marker_fp(Path(out) / "parts" / "final", key), recipe.get("paragraph_dedup"))
+    done = read_marker(folder, key, fp)
+    if done is not None:
+        return done["stats"]
+    stats = Stats()
+    domains = set(pq.read_table(src, columns=["general_metadata"]).column("general_metadata").to_pylist())
+    domains = {domain(json.loads(g).get("url", "")) for g in domains if g}
+    enabled = (recipe.get("paragraph_dedup") or {}).get("enabled", True)
+    frequent = load_frequent_paragraphs(Path(frequent_dir), domains) if enabled else set()
+    c_par = _ctx("paragraph_dedup", recipe.get("paragraph_dedup") or {}, stats, {"frequent": frequent})
+    c_clean = _ctx("cleanup", fcfg, stats)
+    sets: dict[str, list] = {"key": [], "rank": [], "row": [], "part": []}
+    urls: dict[str, list] = {"url": [], "kind": []}
+    with _writer(folder / f"{key}.parquet", recipe) as writer:
+        for docs in iter_document_batches(src, BATCH):
+            if enabled:
+                docs = run_stage(dedup_paragraphs, docs, c_par)
+            docs = run_stage(final_cleaning_stage, docs, c_clean)
+            for col, values in image_set_keys(docs, key, writer.rows).items():
+                sets[col] += values
+            for col, values in collect_urls(docs).items():
+                urls[col] += values
+            writer.write(docs)
+    write_table_atomic(pa.table(sets, schema=SETS_SCHEMA), folder / f"{key}.sets.parquet")
+    write_table_atomic(pa.table(urls, schema=URLS_SCHEMA), folder / f"{key}.urls.parquet")
+    result = stats.to_dict()
+    write_marker(folder, key, {"fingerprint": fp, "stats": result})
+    return result
+
+
+SETS_SCHEMA = pa.schema([("key", pa.string()), ("rank", pa.string()), ("row", pa.int64()), ("part", pa.string())])
+
+
+def publish_part(index: int, key: str, recipe: dict, out: str, sets_losers_dir: str, flagged_file: str,
+                 upstream_fp: str) -> dict:
+    """Image-set dedup and opt-out -> ``documents/part-NNNNN.parquet`` and the part's opt-out manifest rows."""
+    from .dedup.image_sets import drop_duplicate_image_sets
+    from .optout.local import LocalOptOut
+    from .optout.manifest import write_manifest_part
+    from .optout.stage import optout_stage
+
+    src = Path(out) / "parts" / "paragraphs" / f"{key}.parquet"
+    folder = Path(out) / "documents"
+    name = f"part-{index:05d}"
+    ocfg = recipe.get("optout") or {}
+    fp = fingerprint(key, upstream_fp, _marker_fp(Path(out) / "parts" / "paragraphs", key), ocfg)
+    done = read_marker(folder, name, fp)
+    if done is not None:
+        return done["stats"]
+    stats = Stats()
+    flagged_all = json.loads(Path(flagged_file).read_text(encoding="utf-8")) if Path(flagged_file).exists() else {}
+    local = LocalOptOut.from_file(ocfg["local_list"]) if ocfg.get("local_list") else None
+    c_sets = _ctx("image_set_dedup", {}, stats, {"drop_rows": rows_to_drop(sets_losers_dir, key)})
+    c_opt = _ctx("optout", ocfg, stats, {"local": local, "manifest": []})
+    with _writer(folder / f"{name}.parquet", recipe) as writer:
+        for docs in iter_document_batches(src, BATCH):
+            docs = run_stage(drop_duplicate_image_sets, docs, c_sets)
+            part_urls = {d["general_metadata"].get("url", "") for d in docs} | {u for d in docs for u in d["images"] if u}
+            c_opt.resources["opted_out"] = {u: tuple(flagged_all[u]) for u in part_urls if u in flagged_all}
+            docs = run_stage(optout_stage, docs, c_opt)
+            writer.write(docs)
+    write_manifest_part(c_opt.resources["manifest"], Path(out) / "parts" / "optout" / f"{key}.manifest.parquet")
     result = stats.to_dict()
     write_marker(folder, name, {"fingerprint": fp, "part": key, "stats": result})
     return result

@@ -73,7 +73,12 @@ def test_stats_account_for_every_record(sample_run):
         assert stages[a]["documents_out"] == stages[b]["documents_in"], (a, b)
     assert stages["read"]["documents_in"] > 1000  # every WARC record, HTML or not
     docs = sum(pq.read_metadata(f).num_rows for f in (out / "documents").glob("part-*.parquet"))
-    assert docs == stats["summary"]["documents"] == stages["final"]["documents_out"]
+    last = [n for n in stages if n != "image_fetch"][-1]
+    assert last == "optout"
+    assert docs == stats["summary"]["documents"] == stages[last]["documents_out"]
+    # the opt-out step ran, said loudly that Spawning was skipped (no key here) and left a dated manifest
+    assert any("Spawning opt-out check SKIPPED" in n for n in stats["notes"])
+    assert list(out.glob("optout-manifest-*.parquet"))
     # images come from the sample's archive, never from the network
     fetch = stages["image_fetch"]
     assert fetch["documents_out"] > 30

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -35,7 +36,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--recipe", default="obelics", help="recipe name or YAML path (default: pipelines/obelics.yaml)")
     p.add_argument("--filters", default=None, help="filter config name or YAML path (default: the recipe's)")
+    p.add_argument("--mode", choices=["obelics", "default"], default=None,
+                   help="extractor: obelics (the reference rules, the recipe's default) or default (ours: lists, "
+                        "tables, figures, srcset, lazy images, boilerplate removal)")
     p.add_argument("--no-network", action="store_true", help="fetch images only from archives, never from the web")
+    p.add_argument("--spawning-url", default=None,
+                   help="Spawning opt-out API endpoint (default: the public API, or SPAWNING_API_URL); key from "
+                        "SPAWNING_OPTS_KEY")
+    p.add_argument("--optout-list", default=None, metavar="FILE",
+                   help="a local opt-out list: one URL or domain per line; matching documents and images are removed")
     p.add_argument("--respect-robots", dest="respect_robots", action=argparse.BooleanOptionalAction, default=True,
                    help="honour robots.txt of image hosts for our user agent (default: on)")
     p.add_argument("--allow-private-addresses", action="store_true",
@@ -93,6 +102,13 @@ def run(args: argparse.Namespace) -> int:
         archive_refs += cc.warc_refs_from_paths(args.image_archive)
 
     recipe = load_recipe(args.recipe)
+    if args.mode:
+        recipe.setdefault("extract", {})["mode"] = args.mode
+    optout = recipe.setdefault("optout", {})
+    if args.spawning_url or os.environ.get("SPAWNING_API_URL"):
+        optout.setdefault("spawning", {})["url"] = args.spawning_url or os.environ["SPAWNING_API_URL"]
+    if args.optout_list:
+        optout["local_list"] = str(Path(args.optout_list).resolve())
     if args.filters:
         recipe["filters_config"] = load_filters(args.filters)
     overrides = {}
