@@ -18,6 +18,8 @@ COMMANDS = {
     "shards": ("obelics_builder.commands.shards", "write OUT/dataset: Parquet and WebDataset shards, dataset card, funnel chart"),
     "convert": ("obelics_builder.commands.convert", "convert shards between Parquet (embedded images) and WebDataset"),
     "report": ("obelics_builder.commands.report", "write OUT/report: a static HTML report of documents, removals and the funnel"),
+    "train": ("obelics_builder.commands.train", "train an IDEFICS-family model (idefics, idefics2, idefics3) on the shards"),
+    "generate": ("obelics_builder.commands.generate", "few-shot captioning with a trained checkpoint"),
     "publish": ("obelics_builder.commands.publish", "upload OUT/dataset to the Hugging Face Hub"),
 }
 

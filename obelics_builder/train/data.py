@@ -406,11 +406,6 @@ def decode_image(data: bytes, spec: ArchSpec) -> np.ndarray | None:
         return None
 
 
-def render_texts_encoder(encoder):
-    """Wrap a batch encoder so ``render_document`` can be given pre-encoded texts."""
-    return encoder
-
-
 def batches(stream: RowStream, cfg: StreamConfig) -> Iterator[dict]:
     """Rows -> collated numpy batches of ``cfg.batch_size`` rows, each with the cursor after its last row and the
     rejection counts since the previous batch."""

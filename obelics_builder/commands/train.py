@@ -1,0 +1,87 @@
+"""``obelics-build train``: train an IDEFICS-family vision-language model on the shards of a crawl output."""
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Train an IDEFICS-family model (idefics: Flamingo-style cross-attention; idefics2/idefics3: image tokens inside the
+sequence) on WebDataset or Parquet (with image bytes) shards.  Documents are packed greedily into rows of
+--max-seq-len tokens with at most --max-images images; the vision tower and the LM are frozen by default.
+
+Examples:
+  obelics-build train --data ./out --arch idefics3 --tiny --max-steps 20 --output-dir ./run   # offline demo
+  obelics-build train --data ./out --arch idefics2 --vision-model google/siglip-base-patch16-224 \\
+      --lm HuggingFaceTB/SmolLM2-135M --max-steps 10000 --output-dir ./run
+  accelerate launch --multi_gpu --num_processes 8 -m obelics_builder.cli train --data 's3://bucket/out/dataset/webdataset/*.tar' \\
+      --arch idefics3 --vision-model ... --lm ... --output-dir ./run --resume auto
+
+Logs go to stdout and DIR/log.jsonl; checkpoints to DIR/checkpoint-NNNNNNN/model (from_pretrained-loadable).
+Rerun with --resume auto to continue from the newest checkpoint (same data order).
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", nargs="+", required=True,
+                   help="crawl output folder (uses OUT/dataset/webdataset/*.tar, else OUT/dataset/data/*.parquet), "
+                        "or shard paths / globs / fsspec URLs")
+    p.add_argument("--arch", required=True, choices=["idefics", "idefics2", "idefics3"])
+    p.add_argument("--output-dir", required=True, help="checkpoints and log.jsonl go here")
+    m = p.add_argument_group("model")
+    m.add_argument("--tiny", action="store_true",
+                   help="random-init tiny model + byte-level BPE trained on the shards' text (offline)")
+    m.add_argument("--random-init", choices=["tiny", "100m"], default=None,
+                   help="random-init preset (--tiny is --random-init tiny)")
+    m.add_argument("--vision-model", help="vision tower: hub id or local folder (CLIP for idefics, SigLIP for 2/3)")
+    m.add_argument("--lm", help="language model: hub id or local folder (Llama-style for idefics)")
+    m.add_argument("--tokenizer", help="tokenizer (default: the --lm's)")
+    m.add_argument("--unfreeze", choices=["none", "all"], default="none",
+                   help="'all' trains every parameter (default: backbones frozen, IDEFICS stage-1 recipe)")
+    m.add_argument("--lora", action="store_true", help="frozen backbones + LoRA adapters on the LM (peft)")
+    m.add_argument("--lora-r", type=int, default=8)
+    d = p.add_argument_group("data")
+    d.add_argument("--max-seq-len", type=int, default=256)
+    d.add_argument("--max-images", type=int, default=5, help="images per packed row")
+    d.add_argument("--batch-size", type=int, default=8, help="rows per device per micro-batch")
+    d.add_argument("--shuffle-buffer", type=int, default=256, help="documents per shuffled block")
+    d.add_argument("--no-shuffle", action="store_true")
+    d.add_argument("--num-workers", type=int, default=2, help="data loader worker processes per device")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--max-steps", type=int, default=1000)
+    o.add_argument("--lr", type=float, default=1e-4)
+    o.add_argument("--warmup-steps", type=int, default=None, help="default: 5%% of --max-steps")
+    o.add_argument("--weight-decay", type=float, default=0.1)
+    o.add_argument("--grad-accum", type=int, default=1)
+    o.add_argument("--grad-clip", type=float, default=1.0)
+    o.add_argument("--z-loss", type=float, default=1e-3)
+    o.add_argument("--no-bf16", action="store_true", help="no bf16 autocast on GPU (it is never used on CPU)")
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    c = p.add_argument_group("checkpoints and logs")
+    c.add_argument("--save-every", type=int, default=500)
+    c.add_argument("--keep-last", type=int, default=3, help="checkpoints to keep (0: all)")
+    c.add_argument("--resume", default=None, help="'auto' (newest checkpoint in --output-dir) or a checkpoint dir")
+    c.add_argument("--log-every", type=int, default=1)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    if args.batch_size < 1 or args.max_seq_len < 8 or args.max_images < 1 or args.grad_accum < 1:
+        print("train: --batch-size, --max-images and --grad-accum must be >= 1, --max-seq-len >= 8", file=sys.stderr)
+        return 2
+    if args.lora and args.unfreeze == "all":
+        print("train: --lora and --unfreeze all are exclusive", file=sys.stderr)
+        return 2
+    try:
+        from ..train.loop import train
+    except ImportError as e:
+        print(f"train: missing dependency ({e}); install the extra: pip install 'obelics-builder[train]'",
+              file=sys.stderr)
+        return 2
+    from ..train.data import DataError
+
+    try:
+        return train(args)
+    except DataError as e:
+        print(f"train: {e}", file=sys.stderr)
+        return 2
