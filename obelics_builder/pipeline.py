@@ -58,7 +58,7 @@ def run_pipeline(refs: list, recipe: dict, out: str | Path, engine: Engine, dump
     })
 
     # 1. per WARC
-    for s in engine.map(process_warc, refs, recipe, str(out), dump, desc="WARCs"):
+    for s in engine.map(process_warc, refs, recipe, str(out), dump, desc="WARCs", progress=_warc_progress):
         stats.merge(s)
     # 2. text decisions per part
     for s in engine.map(filter_part, keys, recipe, str(out), desc="text filters"):
@@ -97,7 +97,7 @@ def run_pipeline(refs: list, recipe: dict, out: str | Path, engine: Engine, dump
         buckets.append(urls)
     _prune(out / "images" / "table", {f"part-{i:05d}" for i in range(partitions)})
     fetch_stats = engine.map(_fetch_bucket, list(enumerate(buckets)), recipe, str(out), archive_refs,
-                             fetch_overrides, desc="image fetch")
+                             fetch_overrides, desc="image fetch", progress=_image_progress)
     for s in fetch_stats:
         stats.merge(s)
     # near-duplicate images across the run (pHash bands, see images/phash.py): marks stored in the table parts
@@ -150,6 +150,17 @@ def run_pipeline(refs: list, recipe: dict, out: str | Path, engine: Engine, dump
 def _fetch_bucket(item: tuple, recipe: dict, out: str, archive_refs: tuple, fetch_overrides: dict) -> dict:
     index, urls = item
     return fetch_partition(index, urls, recipe, out, archive_refs, fetch_overrides)
+
+
+def _warc_progress(stats: dict) -> dict:
+    return {"records": stats.get("read", {}).get("documents_in", 0),
+            "documents": stats.get("text_scores", {}).get("documents_out", 0),
+            "images": stats.get("text_scores", {}).get("images_out", 0)}
+
+
+def _image_progress(stats: dict) -> dict:
+    s = stats.get("image_fetch", {})
+    return {"images": s.get("documents_in", 0), "usable": s.get("documents_out", 0)}
 
 
 def _publish(item: tuple, recipe: dict, out: str, sets_dir: str, flagged_file: str, upstream_fp: str) -> dict:

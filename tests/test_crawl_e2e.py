@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -13,24 +11,13 @@ import pytest
 from obelics_builder import schema
 from obelics_builder.io.parquet import read_documents
 
+from conftest import crawl
+
 pytestmark = pytest.mark.slow
-
-
-def crawl(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "obelics_builder.cli", "crawl", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
 def digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("part-*.parquet"))}
-
-
-@pytest.fixture(scope="session")
-def sample_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sample") / "out"
-    r = crawl("--dump", "2023-06", "--mirror", "sample", "--out", str(out), "--workers", "2")
-    assert r.returncode == 0, r.stdout + r.stderr
-    return out, r
 
 
 def test_sample_crawl_yields_interleaved_documents(sample_run):

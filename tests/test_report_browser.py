@@ -168,3 +168,37 @@ def test_other_pages_and_file_url(report, server, driver):
     widths = driver.execute_script("return Array.from(document.querySelectorAll('article.doc img')).map(i => i.naturalWidth)")
     assert len(widths) == report["images_shown"] and all(w > 0 for w in widths)
     assert _severe(driver) == []
+
+
+def test_report_of_the_sample_run_in_browser(sample_run, driver):
+    """The report of the real sample crawl: funnel numbers equal stats.json, documents show their images."""
+    out, _ = sample_run
+    build_report(out)
+    handler = functools.partial(_QuietHandler, directory=str(out / "report"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        stages = json.loads((out / "stats.json").read_text())["stages"]
+        driver.get(f"{base}/index.html")
+        cells = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#funnel-table td[data-key]'))"
+            ".map(td => [td.dataset.stage, td.dataset.key, td.textContent.trim()])")
+        assert cells
+        for stage, key, text in cells:
+            s = stages[stage]
+            want = sum(s[key].values()) if isinstance(s[key], dict) else s[key]
+            assert int(text.replace(",", "")) == want, (stage, key, text)
+        assert _severe(driver) == []
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "report-sample-index.png"))
+        driver.get(f"{base}/documents-1.html")
+        _wait_images(driver)
+        widths = driver.execute_script(
+            "return Array.from(document.querySelectorAll('article.doc img')).map(i => i.naturalWidth)")
+        assert widths and all(w > 0 for w in widths)
+        assert _severe(driver) == []
+        driver.save_screenshot(str(ARTIFACTS / "report-sample-documents.png"))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -67,12 +67,23 @@ class Engine:
         return "sync" if self.client is None else "distributed"
 
     # ---- mapping ------------------------------------------------------------------------------------------------
-    def map(self, fn: Callable, items: Sequence[Any], *args: Any, desc: str = "", **kwargs: Any) -> list[Any]:
+    def map(self, fn: Callable, items: Sequence[Any], *args: Any, desc: str = "",
+            progress: Callable[[Any], dict] | None = None, **kwargs: Any) -> list[Any]:
         """``[fn(item, *args, **kwargs) for item in items]`` on the cluster, results in input order.
 
         A task that raises is retried by Dask on worker loss (``retries=2``); an exception inside a task is raised here
-        after all other tasks finish, so completed work is kept (markers) and a rerun resumes.
+        after all other tasks finish, so completed work is kept (markers) and a rerun resumes.  ``progress(result)``
+        returns counters (e.g. records, documents, images) shown, summed over finished tasks, beside the bar.
         """
+        totals: dict[str, int] = {}
+
+        def advance(result: Any) -> None:
+            if progress is not None and result is not None:
+                for k, v in progress(result).items():
+                    totals[k] = totals.get(k, 0) + v
+                bar.set_postfix(totals, refresh=False)
+            bar.update(1)
+
         items = list(items)
         if not items:
             return []
@@ -82,7 +93,7 @@ class Engine:
                 out = []
                 for it in items:
                     out.append(fn(it, *args, **kwargs))
-                    bar.update(1)
+                    advance(out[-1])
                 return out
             from dask.distributed import as_completed
 
@@ -98,7 +109,7 @@ class Engine:
                     results[index[fut.key]] = fut.result()
                 except Exception as e:  # noqa: BLE001 - collected and re-raised below
                     errors.append((items[index[fut.key]], e))
-                bar.update(1)
+                advance(results[index[fut.key]])
             if errors:
                 item, e = errors[0]
                 raise RuntimeError(f"{len(errors)} task(s) of {desc or fn.__name__} failed; first on {item!r}: {e!r}") from e
