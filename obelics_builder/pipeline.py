@@ -142,8 +142,6 @@ def run_pipeline(refs: list, recipe: dict, out: str | Path, engine: Engine, dump
 
     result = _stats_json(stats, refs, recipe, dump, started, time.time() - t0, run_info)
     write_json_atomic(out / "stats.json", result)
-    for note in result["notes"]:
-        log.warning("%s", note)
     return result
 
 

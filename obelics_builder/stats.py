@@ -18,6 +18,9 @@ from typing import Any
 
 log = logging.getLogger("obelics_builder")
 
+#: (stage, note) pairs already logged by this process
+_LOGGED_NOTES: set[tuple[str, str]] = set()
+
 #: How many error/rejection examples (file, offset, message) each stage keeps in stats.json.
 MAX_EXAMPLES = 50
 
@@ -147,10 +150,12 @@ class StageContext:
     def add(self, key: str, n: int | float = 1) -> None:
         self.stats.add(self.stage, key, n)
 
-    def note(self, message: str, level: int = logging.INFO) -> None:
-        """A run-level remark that must not be missed (e.g. a disabled filter): kept in stats (the engine logs each
-        distinct note once at WARNING level when the run ends) and logged here at ``level``."""
-        if message not in self.stats.stage(self.stage)["notes"]:
+    def note(self, message: str, level: int = logging.WARNING) -> None:
+        """A run-level remark that must not be missed (e.g. a disabled filter): kept in stats.json and logged at
+        ``level`` (once per process, not once per batch or task)."""
+        key = (self.stage, message)
+        if key not in _LOGGED_NOTES:
+            _LOGGED_NOTES.add(key)
             log.log(level, "%s: %s", self.stage, message)
         self.stats.note(self.stage, message)
 

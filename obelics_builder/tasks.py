@@ -95,9 +95,11 @@ def _process_warc(ref, recipe: dict, out: str, dump: str | None = None) -> dict:
 
     folder = Path(out) / "parts" / "scored"
     key = warc_key(ref.name)
+    from .quality.score import scoring_inputs
+
+    # what changes the stored scores (metric parameters, word-list contents, models), never the thresholds
     fp = fingerprint(ref.name, dump, recipe.get("read"), recipe.get("extract"), recipe.get("text_scores"),
-                     recipe["filters_config"].get("wordlists"), recipe["filters_config"].get("lang_id"),
-                     recipe["filters_config"].get("perplexity"))
+                     scoring_inputs(recipe["filters_config"]))
     done = read_marker(folder, key, fp)
     if done is not None:
         return done["stats"]

@@ -36,46 +36,61 @@ class LangId:
         if not os.path.isfile(self.path):
             raise FileNotFoundError(f"language-id model not found: {self.path}")
         self.model = fasttext.load_model(self.path)
+        self._f = self.model.f  # the native model: predict(line, k, threshold, on_unicode_error)
 
     @staticmethod
     def _prepare(text: str) -> str:
         return text.lower().replace("\r", " ").replace("\n", " ")
 
-    def _predict(self, text: str, k: int) -> list[tuple[str, float]]:
-        text = self._prepare(text)
+    def _raw(self, text: str, k: int) -> list:
+        """fastText ``predict`` on one prepared line: [(probability, "__label__xx"), ...], best first."""
+        line = text + "\n"
         try:
-            labels, probs = self.model.predict(text, k=k)
-        except (UnicodeError, TypeError):  # e.g. lone surrogates from a broken page: predict on the repaired text
-            labels, probs = self.model.predict(text.encode("utf-8", "replace").decode("utf-8"), k=k)
+            return self._f.predict(line, k, 0.0, "strict")
+        except (UnicodeError, TypeError, ValueError):  # e.g. lone surrogates: predict on the repaired text
+            return self._f.predict(line.encode("utf-8", "replace").decode("utf-8"), k, 0.0, "strict")
+
+    def _predict(self, text: str, k: int) -> list[tuple[str, float]]:
         return [(lab[len(_LABEL):] if lab.startswith(_LABEL) else lab, float(min(p, 1.0)))
-                for lab, p in zip(labels, probs)]
+                for p, lab in self._raw(self._prepare(text), k)]
 
     def predict(self, texts: Iterable[str]) -> list[tuple[str, float]]:
         """Top-1 (language, probability) of each text."""
         out = []
         for t in texts:
-            top = self._predict(t, 1)
-            out.append(top[0] if top else ("unknown", 0.0))
+            top = self._raw(self._prepare(t), 1)
+            if top:
+                p, lab = top[0]
+                out.append((lab[len(_LABEL):] if lab.startswith(_LABEL) else lab, float(min(p, 1.0))))
+            else:
+                out.append(("unknown", 0.0))
         return out
 
     def predict_with_scores(self, texts: Iterable[str], languages: Iterable[str]) -> list[tuple[str, float, float]]:
         """(top-1 language, its probability, the highest probability among ``languages``) for each text.
 
-        The full distribution is only requested when the top-1 language is not one of ``languages``.
+        One call asks for the top ``len(languages) + 19`` labels (about as cheap as the top 1); only when none of
+        ``languages`` is among them is the full distribution requested.  A label's probability does not depend on
+        how many labels are asked for, so the score is the one of the full distribution.
         """
-        wanted = set(languages)
+        wanted = {_LABEL + lang for lang in languages}
+        k = len(wanted) + 19
         out = []
         for t in texts:
-            top = self._predict(t, 1)
+            line = self._prepare(t)
+            top = self._raw(line, k)
             if not top:
                 out.append(("unknown", 0.0, 0.0))
                 continue
-            lang, prob = top[0]
-            if lang in wanted:
+            p0, lab0 = top[0]
+            lang, prob = (lab0[len(_LABEL):] if lab0.startswith(_LABEL) else lab0), float(min(p0, 1.0))
+            if lab0 in wanted:
                 out.append((lang, prob, prob))
                 continue
-            score = max((p for lab, p in self._predict(t, -1) if lab in wanted), default=0.0)
-            out.append((lang, prob, score))
+            scores = [p for p, lab in top if lab in wanted]
+            if not scores:
+                scores = [p for p, lab in self._raw(line, -1) if lab in wanted]
+            out.append((lang, prob, float(min(max(scores, default=0.0), 1.0))))
         return out
 
 

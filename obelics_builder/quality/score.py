@@ -109,15 +109,50 @@ class Scorer:
     def metrics(self, texts: list[str], level: str) -> list[dict[str, float]]:
         """All metrics (keyed by check name) of each text, at ``level`` ("node" or "doc") parameters."""
         p = self.params[level]
-        out = [M.all_metrics(t, self.stopwords, self.flagged, self.common, p["char_n"], p["word_n"],
-                             p["punct_min_words"]) for t in texts]
-        for m, (lang, prob, score) in zip(out, self.langid.predict_with_scores(texts, p["languages"])):
+        out = M.all_metrics_batch(texts, self.stopwords, self.flagged, self.common, p["char_n"], p["word_n"],
+                                  p["punct_min_words"])
+        self._add_models(out, texts, level)
+        return out
+
+    def _add_models(self, out: list[dict], texts: list[str], level: str) -> None:
+        """Language-id score (and top-1 language, kept under ``_lang``/``_lang_prob``) and perplexity."""
+        for m, (lang, prob, score) in zip(out, self.langid.predict_with_scores(texts, self.params[level]["languages"])):
             m["lang_id"] = score
             m["_lang"], m["_lang_prob"] = lang, prob
         if self.ppl is not None:
             for m, t in zip(out, texts):
                 m["perplexity"] = self.ppl.perplexity(t)
-        return out
+
+
+def scoring_inputs(cfg: dict) -> dict:
+    """Everything in a filter config that changes the stored scores (not the thresholds), for a scored part's
+    fingerprint: metric parameters per level, whitespace standardisation, the word lists' contents (sha1, so a
+    config elsewhere naming the same files by another path reuses the scores), lang-id and perplexity models."""
+    def digest(path):
+        try:
+            with open(path, "rb") as f:
+                return hashlib.sha1(f.read()).hexdigest()
+        except OSError:
+            return f"missing:{path}"
+
+    params = {}
+    for level in ("node", "doc"):
+        langs = _section(cfg, level, "lang_id").get("languages") or ["en"]
+        params[level] = {
+            "char_n": int(_section(cfg, level, "char_repetition").get("n", 10)),
+            "word_n": int(_section(cfg, level, "word_repetition").get("n", 5)),
+            "punct_min_words": int(_section(cfg, level, "punctuation").get("min_words", 12 if level == "node" else 0)),
+            "languages": [str(x) for x in (langs if isinstance(langs, list) else [langs])],
+        }
+    lists = cfg.get("wordlists") or {}
+    return {
+        "params": params,
+        "standardize_whitespace": bool((cfg.get("node") or {}).get("standardize_whitespace", True)),
+        "wordlists": {k: digest(v) for k, v in sorted(lists.items()) if k in ("stopwords", "flagged_words",
+                                                                              "common_words") and v},
+        "lang_id": cfg.get("lang_id"),
+        "perplexity": cfg.get("perplexity"),
+    }
 
 
 def get_scorer(ctx) -> Scorer:
@@ -149,6 +184,30 @@ def first_failure(values: dict[str, Any], level_cfg: dict, skip: tuple[str, ...]
         if v is None:
             continue
         lo, hi = c.get("min"), c.get("max")
+        if lo is not None and v < lo:
+            return check
+        if hi is not None and v > hi:
+            return check
+    return None
+
+
+def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
+    """The enabled checks of a level as (check, min, max), in the reference order (for :func:`first_failure_of`)."""
+    out = []
+    for check in CHECKS:
+        c = level_cfg.get(check)
+        if check in skip or not isinstance(c, dict) or not c.get("enabled", True):
+            continue
+        out.append((check, c.get("min"), c.get("max")))
+    return out
+
+
+def first_failure_of(values: dict[str, Any], checks: list[tuple[str, Any, Any]]) -> str | None:
+    """:func:`first_failure` with the checks compiled once by :func:`compile_checks`."""
+    for check, lo, hi in checks:
+        v = values.get(check)
+        if v is None:
+            continue
         if lo is not None and v < lo:
             return check
         if hi is not None and v > hi:
@@ -237,6 +296,67 @@ def aligned(doc: dict) -> bool:
 # the stage
 # ---------------------------------------------------------------------------------------------------------------
 
+class _Paragraphs:
+    """Word and character counts of a batch of paragraphs, kept to build the doc metrics without rescanning.
+
+    The doc text is the surviving paragraphs joined by ``"\\n\\n"``, so its words are the concatenation of their
+    words (the separator is a word break), and its length, special characters (each separator adds two special
+    ``"\\n"``), punctuation and ``[\\w']+`` tokens are sums (no token spans a separator): only the repetition
+    ratios (whose n-grams cross paragraph boundaries), language id and perplexity look at the doc text again.
+    """
+
+    def __init__(self, scorer: Scorer, paras: list[str]) -> None:
+        self.words = [M.get_words(t) for t in paras]
+        cc = M.char_class_counts(paras)
+        self.length, self.special = cc["length"], cc["special"]
+        self.punct, self.word_tokens = cc["punct"], cc["word_tokens"]
+        self.stop = [sum(map(scorer.stopwords.__contains__, w)) for w in self.words]
+        self.flag = [sum(map(scorer.flagged.__contains__, w)) for w in self.words]
+        self.common = [sum(map(scorer.common.__contains__, w)) for w in self.words]
+
+    def metrics(self, scorer: Scorer, paras: list[str]) -> list[dict[str, float]]:
+        p = scorer.params["node"]
+        crep = M.char_repetition_ratios(paras, p["char_n"])
+        out = []
+        for i, words in enumerate(self.words):
+            out.append(self._values(len(words), self.stop[i], self.flag[i], self.common[i], self.length[i],
+                                    self.special[i], self.punct[i], self.word_tokens[i], p["punct_min_words"],
+                                    crep[i], M.word_repetition_ratio_fast(words, p["word_n"])))
+        scorer._add_models(out, paras, "node")
+        return out
+
+    @staticmethod
+    def _values(nw, stop, flag, common, length, special, punct, word_tokens, punct_min_words, crep, wrep) -> dict:
+        sp, pu = M.ratios_from_counts(length, special, punct, word_tokens, punct_min_words)
+        return {
+            "number_words": float(nw),
+            "char_repetition": crep,
+            "word_repetition": wrep,
+            "special_characters": sp,
+            "stopwords": stop / nw if nw else 0.0,
+            "flagged_words": flag / nw if nw else 0.0,
+            "punctuation": pu,
+            "common_words": common / nw if nw else 0.0,
+        }
+
+    def doc_metrics(self, scorer: Scorer, kept: list[list[int]], texts: list[str]) -> list[dict[str, float]]:
+        """Doc metrics of each ``texts[d]`` = the paragraphs ``kept[d]`` joined by a blank line."""
+        p = scorer.params["doc"]
+        crep = M.char_repetition_ratios(texts, p["char_n"])
+        out = []
+        for d, idx in enumerate(kept):
+            seps = 2 * (len(idx) - 1) if idx else 0
+            words = [w for i in idx for w in self.words[i]]
+            out.append(self._values(
+                len(words), sum(self.stop[i] for i in idx), sum(self.flag[i] for i in idx),
+                sum(self.common[i] for i in idx), sum(self.length[i] for i in idx) + seps,
+                sum(self.special[i] for i in idx) + seps, sum(self.punct[i] for i in idx),
+                sum(self.word_tokens[i] for i in idx), p["punct_min_words"], crep[d],
+                M.word_repetition_ratio_fast(words, p["word_n"])))
+        scorer._add_models(out, texts, "doc")
+        return out
+
+
 def text_score_stage(docs: list[dict], ctx) -> list[dict]:
     """Add ``node_*``/``doc_*`` score columns and the document language; removes nothing."""
     scorer = get_scorer(ctx)
@@ -247,7 +367,7 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
 
     # 1. paragraphs of every text position (after whitespace standardisation, written back)
     all_paras: list[str] = []
-    layout: list[list[tuple[int, int, int] | None]] = []  # per doc, per position: (start, count) or None
+    layout: list[list[tuple[int, int] | None]] = []  # per doc, per position: (start, count) or None
     for doc in docs:
         texts = doc["texts"]
         if scorer.standardize:
@@ -263,7 +383,8 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
         layout.append(spans)
 
     # 2. node metrics, batched over the whole batch
-    node_values = scorer.metrics(all_paras, "node")
+    counts = _Paragraphs(scorer, all_paras)
+    node_values = counts.metrics(scorer, all_paras)
     node_keys = [c for c in CHECKS if c != "perplexity" or scorer.ppl is not None]
     for doc, spans in zip(docs, layout):
         for check in node_keys:
@@ -274,10 +395,22 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
         if scorer.ppl is None:
             doc.pop("node_perplexity", None)
 
-    # 3. doc metrics on the node-filtered text (see module docstring) + language of the whole text
-    doc_texts = [full_text(surviving_texts(doc, node_decisions(doc, node_cfg))) for doc in docs]
+    # 3. node decisions (as decide.py takes them from the stored columns), then doc metrics on the node-filtered
+    #    text (see module docstring), reusing the paragraph counts; language of the whole text
+    kept: list[list[int]] = []
+    checks = compile_checks(node_cfg)
+    for spans in layout:
+        idx = []
+        for span in spans:
+            if span is None:
+                continue
+            for k in range(span[0], span[0] + span[1]):
+                if all_paras[k] == END_OF_DOCUMENT or first_failure_of(node_values[k], checks) is None:
+                    idx.append(k)
+        kept.append(idx)
+    doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k in idx) for idx in kept]
+    doc_values = counts.doc_metrics(scorer, kept, doc_texts)
     page_texts = [full_text(doc["texts"]) for doc in docs]
-    doc_values = scorer.metrics(doc_texts, "doc")
     todo = [i for i, (a, b) in enumerate(zip(doc_texts, page_texts)) if a != b]
     languages: list[tuple[str, float] | None] = [None] * len(docs)
     for i, pred in zip(todo, scorer.langid.predict([page_texts[i] for i in todo])):
