@@ -118,11 +118,14 @@ def _process_warc(ref, recipe: dict, out: str, dump: str | None = None) -> dict:
 
     with DocumentWriter(folder / f"{key}.parquet") as writer:
         records: list[dict] = []
+        held = 0  # payload bytes in the batch: a batch is flushed by count or by size, so memory stays bounded
+        max_batch_bytes = int(read_cfg.get("max_batch_bytes", 64_000_000))
         for rec in iter_html_records(ref, c_read, dump=dump, max_record_bytes=int(read_cfg.get("max_record_bytes", 20_000_000))):
             records.append(rec)
-            if len(records) >= batch_size:
+            held += len(rec.get("body") or b"")
+            if len(records) >= batch_size or held >= max_batch_bytes:
                 flush(records, writer)
-                records = []
+                records, held = [], 0
         if records:
             flush(records, writer)
     result = stats.to_dict()

@@ -10,8 +10,12 @@ the HTML ``response`` records with status 200 as plain dicts.  Every record is c
     documents_in == documents_out + removed + errors
 
 Damage never stops the run: after a broken record the reader looks for the next record start in a local file
-(the next gzip member, or the next ``WARC/`` line of an uncompressed file) and continues from there; a remote stream
-that breaks beyond repair ends that file after one counted error.  Records already yielded stay yielded.
+(the next gzip member, or the next ``WARC/`` line of an uncompressed file) and continues from there; undecodable
+data in a stream that cannot seek ends that file after one counted error.  Records already yielded stay yielded.
+
+A *source* failure is different from damage: when the network or the server fails after every retry
+(:class:`~.commoncrawl.SourceUnavailable`), the rest of the file was never seen, so the reader raises instead of
+counting an error.  The per-WARC unit then fails, is not marked complete, and a rerun reads the file again.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
 
-from .commoncrawl import WarcRef, open_stream
+from .commoncrawl import SourceUnavailable, WarcRef, open_stream
 
 log = logging.getLogger("obelics_builder.sources")
 
@@ -193,6 +197,17 @@ def _classify(exc: BaseException) -> str:
     return "invalid_record"
 
 
+def _source_failure(exc: BaseException) -> SourceUnavailable | None:
+    """The :class:`SourceUnavailable` behind ``exc`` (itself, or in its cause/context chain), if any."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, SourceUnavailable):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Resynchronisation after damage (seekable local files only)
 # ---------------------------------------------------------------------------------------------------------------
@@ -235,7 +250,9 @@ def iter_html_records(ref: WarcRef, ctx, dump: str | None = None,
     """Yield the HTML responses (status 200) of one WARC as dicts; count every record in ``ctx`` (stage "read")."""
     try:
         stream = open_stream(ref.uri)
-    except Exception as exc:  # missing file, refused connection, no s3fs...
+    except SourceUnavailable:
+        raise  # the server or network failed after every retry: not a property of the file
+    except Exception as exc:  # missing file (404), no s3fs...
         log.warning("cannot open %s: %s", ref.uri, exc)
         ctx.add("documents_in")
         ctx.error("unreadable_file", file=ref.name, message=f"{type(exc).__name__}: {exc}"[:500])
@@ -274,6 +291,10 @@ def _iter_stream(stream, ref: WarcRef, ctx, dump, max_record_bytes) -> Iterator[
                     yield out
             return
         except Exception as exc:  # damage: count the record it cost, then try to go on
+            unavailable = _source_failure(exc)
+            if unavailable is not None:
+                log.warning("%s: source failed at offset %s: %s", ref.name, state["offset"], unavailable)
+                raise unavailable
             reason = _classify(exc)
             offset = state["offset"]
             message = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
@@ -288,6 +309,8 @@ def _iter_stream(stream, ref: WarcRef, ctx, dump, max_record_bytes) -> Iterator[
             return
         try:
             nxt = _find_next(stream, max(offset, start) + 1, gzipped)
+        except SourceUnavailable:
+            raise
         except OSError:
             return
         if nxt is None:
