@@ -52,6 +52,7 @@ def run_pipeline(refs: list, recipe: dict, out: str | Path, engine: Engine, dump
         "warcs": [{"uri": r.uri, "name": r.name} for r in refs],
         "image_archive": [{"uri": r.uri, "name": r.name} for r in archive_refs],
         "recipe": recipe.get("_path"),
+        "recipe_config": {k: v for k, v in recipe.items() if k != "filters_config"},
         "filters": fcfg.get("_path"),
         "fetch_overrides": fetch_overrides,
         "run_info": run_info or {},

@@ -68,3 +68,16 @@ def load_recipe(name_or_path: str | Path = "obelics", overrides: dict[str, Any] 
         filters = path.parent / fpath
     recipe["filters_config"] = load_filters(filters)
     return recipe
+
+
+def recipe_for_run(info: dict, filters: str | Path | None = None) -> dict:
+    """The recipe a crawl ran with, from its ``OUT/run.json``: the stored effective recipe (with the command line's
+    overrides, e.g. ``--mode``, ``--optout-list``), and its filter config reloaded from ``filters`` or the stored path.
+    Output folders written before the effective recipe was stored fall back to loading the recipe file."""
+    stored = info.get("recipe_config")
+    if stored is not None:
+        recipe = copy.deepcopy(stored)
+    else:
+        recipe = load_recipe(info["recipe"])
+    recipe["filters_config"] = load_filters(filters or info.get("filters") or recipe.get("filters", "obelics"))
+    return recipe

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
     from ..pipeline import run_pipeline
-    from ..recipe import load_filters, load_recipe
+    from ..recipe import recipe_for_run
     from ..sources.commoncrawl import WarcRef
     from .crawl import print_summary
 
@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         print(f"filter: {out} has no run.json: not a crawl output folder", file=sys.stderr)
         return 2
-    recipe = load_recipe(info["recipe"])
-    recipe["filters_config"] = load_filters(args.config)
+    recipe = recipe_for_run(info, filters=args.config)
     refs = [WarcRef(uri=w["uri"], name=w["name"]) for w in info["warcs"]]
     if not any((out / "parts" / "scored" / "_done").glob("*.json")):
         print("filter: no scored parts in OUT (run crawl first)", file=sys.stderr)

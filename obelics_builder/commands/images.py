@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
     from ..images.ledger import retry_failed
     from ..pipeline import run_pipeline
-    from ..recipe import load_filters, load_recipe
+    from ..recipe import recipe_for_run
     from ..sources.commoncrawl import WarcRef
     from ..tasks import _archive
     from .crawl import print_summary
@@ -76,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if not (out / "images" / "plan").exists():
         print("images: no image plan in OUT/images/plan (run crawl first)", file=sys.stderr)
         return 2
-    recipe = load_recipe(info["recipe"])
-    if info.get("filters"):
-        recipe["filters_config"] = load_filters(info["filters"])
+    recipe = recipe_for_run(info)
     refs = [WarcRef(uri=w["uri"], name=w["name"]) for w in info["warcs"]]
     archive = [WarcRef(uri=w["uri"], name=w["name"]) for w in info.get("image_archive", [])]
     stored = dict(info.get("fetch_overrides") or {})
