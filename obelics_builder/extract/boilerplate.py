@@ -1,8 +1,9 @@
 """Boilerplate decisions for the ``default`` extractor: class/id hints, choice of the main container, and the
-subtrees to drop inside it.  Works on the flat arrays recorded by :func:`default._walk` (no DOM access)."""
+subtrees to drop inside it.  Works on the flat per-element records of :func:`default._walk` (no DOM access)."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 # hint bits
 NEG_STRONG = 1   # dropped inside the content unless it holds most of the prose
@@ -13,7 +14,8 @@ _NEG_STRONG_TAGS = frozenset(("nav", "aside", "footer", "menu", "form"))
 _NEG_WEAK_TAGS = frozenset(("header",))
 _POS_TAGS = frozenset(("article", "main"))
 
-# class/id words, matched at the start of a word (split on anything that is not a letter or digit)
+# class/id words, matched at the start of a word (split on anything that is not a letter or digit); the text is
+# lowercased first, so the patterns are case-sensitive (faster)
 _RE_NEG_STRONG = re.compile(
     r"(?:^|[^a-z0-9])(?:"
     r"nav|menu|breadcrumb|footer|masthead|sidebar|side-bar|widget|cookie|consent|gdpr|cmp-|"
@@ -24,31 +26,27 @@ _RE_NEG_STRONG = re.compile(
     r"about-author|author-box|tags|tag-list|taglist|post-tags|categories|print|donate|paywall|"
     r"jump-link|toc|table-of-contents|hidden|screen-reader|sr-only|visually-hidden|banner|copyright|"
     r"follow|rating|tooltip|alert|notification|ticker|carousel"
-    r")", re.IGNORECASE)
-_RE_NEG_EXACT = re.compile(r"(?:^|[^a-z0-9])(?:ad|ads|meta|post-meta|entry-meta|extra|utility|links)(?:$|[^a-z0-9])",
-                           re.IGNORECASE)
-_RE_NEG_WEAK = re.compile(r"(?:^|[^a-z0-9])(?:header|head|top|bottom|aside|secondary|caption-credit)",
-                          re.IGNORECASE)
+    r")")
+_RE_NEG_EXACT = re.compile(r"(?:^|[^a-z0-9])(?:ad|ads|meta|post-meta|entry-meta|extra|utility|links)(?:$|[^a-z0-9])")
+_RE_NEG_WEAK = re.compile(r"(?:^|[^a-z0-9])(?:header|head|top|bottom|aside|secondary|caption-credit)")
 _RE_POS = re.compile(
     r"(?:^|[^a-z0-9])(?:article|content|entry|main|post|story|text|body|blog|prose|rich-?text|markdown|"
-    r"page-content|instapaper_body)", re.IGNORECASE)
+    r"page-content|instapaper_body)")
 
 
 _ROLE_NEG = frozenset(("navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar",
                        "dialog", "alert", "toolbar"))
-_TAG_HINT = {t: NEG_STRONG for t in _NEG_STRONG_TAGS}
-_TAG_HINT.update({t: NEG_WEAK for t in _NEG_WEAK_TAGS})
-_TAG_HINT.update({t: POS for t in _POS_TAGS})
-_cache: dict = {}
+TAG_HINT = {t: NEG_STRONG for t in _NEG_STRONG_TAGS}
+TAG_HINT.update({t: NEG_WEAK for t in _NEG_WEAK_TAGS})
+TAG_HINT.update({t: POS for t in _POS_TAGS})
+#: (class, id) -> hint bits of the words (class strings repeat a lot across a page and across pages)
+_HINT_CACHE: dict = {}
 
 
-def class_hint(tag: str, cls: str | None, idv: str | None) -> int:
-    """Hint bits for one element from its tag, class and id (memoised: class strings repeat a lot)."""
-    h = _TAG_HINT.get(tag, 0)
-    if not cls and not idv:
-        return h
+def class_words_hint(cls: str | None, idv: str | None) -> int:
+    """Hint bits of the words of a class and id (memoised in ``_HINT_CACHE``)."""
     key = (cls, idv)
-    w = _cache.get(key)
+    w = _HINT_CACHE.get(key)
     if w is None:
         hay = ((cls or "") + " " + (idv or "")).replace("_", "-").lower()
         if _RE_NEG_STRONG.search(hay) or _RE_NEG_EXACT.search(hay):
@@ -59,22 +57,41 @@ def class_hint(tag: str, cls: str | None, idv: str | None) -> int:
             w = NEG_WEAK
         else:
             w = 0
-        if len(_cache) > 100_000:
-            _cache.clear()
-        _cache[key] = w
-    return h | w
+        if len(_HINT_CACHE) > 100_000:
+            _HINT_CACHE.clear()
+        _HINT_CACHE[key] = w
+    return w
 
 
-def _cand_score(pg, i: int) -> float:
-    s = pg.score[i]
+def class_hint(tag: str, cls: str | None, idv: str | None) -> int:
+    """Hint bits for one element from its tag, class and id."""
+    h = TAG_HINT.get(tag, 0)
+    if not cls and not idv:
+        return h
+    return h | class_words_hint(cls, idv)
+
+
+# Fields of the per-element records of default._walk.  Set at the element's open:
+R_TAG, R_PARENT, R_HINT, R_ND, R_OPEN, R_T0, R_L0, R_P0, R_C0 = range(9)
+#   tag, parent id (-1: root), hint bits, strongly negative elements on its path (itself included), first event,
+#   running totals at its start: text chars, link text chars, block scores, block scores at its negative depth
+# appended at its close:
+R_CLOSE, R_T1, R_L1, R_P1, R_C1, R_END = range(9, 15)
+#   last event, the same running totals at its end, id after its subtree.  So, for record r:
+#   text chars r[R_T1] - r[R_T0], of which in links r[R_L1] - r[R_L0], prose (block scores inside)
+#   r[R_P1] - r[R_P0], clean prose (minus strongly negative subtrees below it) r[R_C1] - r[R_C0]
+
+
+def _cand_score(r: list, s: float) -> float:
+    """Container score ``s`` of record ``r`` damped by its link density and hints."""
     if s <= 0:
         return 0.0
-    t = pg.txt[i]
+    t = r[R_T1] - r[R_T0]
     if t:
-        s *= 1.0 - pg.lnk[i] / t
-    if pg.ineg[i]:
+        s *= 1.0 - (r[R_L1] - r[R_L0]) / t
+    if r[R_ND]:
         s *= 0.2
-    h = pg.hint[i]
+    h = r[R_HINT]
     if h & NEG_STRONG and not h & POS:
         s *= 0.3
     elif h & NEG_WEAK:
@@ -85,7 +102,7 @@ def _cand_score(pg, i: int) -> float:
 
 
 #: containers whose text is mostly links are link lists (menus, related articles, tag clouds)
-_LINKLIST_TAGS = frozenset(("ul", "ol", "dl", "div", "section", "table", "p", "header", "li", "nav", "td",
+LINKLIST_TAGS = frozenset(("ul", "ol", "dl", "div", "section", "table", "p", "header", "li", "nav", "td",
                             "tr", "tbody", "center"))
 
 
@@ -95,92 +112,83 @@ CLIMB_GAIN = 1.25
 
 
 def select_content(pg) -> tuple[list, set]:
-    """(event ranges to emit in page order, element ids to jump over)."""
-    n = len(pg.tag)
+    """(ids of the elements to emit, siblings in page order; ids of the subtrees inside them to drop)."""
+    recs = pg.recs
+    pg.cands.sort()
     best, best_s = 0, 0.0
-    cand = [0.0] * n
-    for i in range(n):
-        if pg.score[i] > 0:
-            s = _cand_score(pg, i)
+    cand: dict = {}
+    for i, sc in pg.score.items():
+        if sc > 0:
+            s = _cand_score(recs[i], sc)
             cand[i] = s
-            if s > best_s:
+            if s > best_s or (s == best_s and i < best):
                 best, best_s = i, s
     if best_s <= 0:
         # no prose block anywhere: the whole body, boilerplate dropped
-        return [(pg.open_pos[0], pg.close_pos[0])], _skips(pg, 0, set())
+        return [0], _skips(pg, 0, set())
     # climb while the ancestor holds clearly more clean prose and is not a link farm
-    clean, parents = pg.clean, pg.parent
-    p = parents[best]
+    rb = recs[best]
+    p = rb[R_PARENT]
     levels = 0
     while p >= 0 and levels < CLIMB_LEVELS:
-        t = pg.txt[p]
-        if clean[p] > CLIMB_GAIN * clean[best] + 2.0 and t and pg.lnk[p] < 0.35 * t:
-            best = p
-            best_s = max(best_s, cand[p])
-        p = parents[p]
+        rp = recs[p]
+        t = rp[R_T1] - rp[R_T0]
+        if (rp[R_C1] - rp[R_C0] > CLIMB_GAIN * (rb[R_C1] - rb[R_C0]) + 2.0 and t
+                and rp[R_L1] - rp[R_L0] < 0.35 * t):
+            best, rb = p, rp
+            best_s = max(best_s, cand.get(p, 0.0))
+        p = rp[R_PARENT]
         levels += 1
-    parent = pg.parent[best]
+    parent = rb[R_PARENT]
     if parent < 0:
-        return [(pg.open_pos[best], pg.close_pos[best])], _skips(pg, best, set())
+        return [best], _skips(pg, best, set())
     threshold = max(8.0, best_s * 0.2)
     keep = []
-    # children of the parent, in order: elements after it whose parent is it (the arrays are in pre-order)
+    # the parent's children, in order: each child's subtree ends where the next child starts
     j = parent + 1
-    end = pg.close_pos[parent]
-    open_pos = pg.open_pos
-    while j < n and open_pos[j] < end:
-        if pg.parent[j] == parent:
-            if j == best:
+    end = recs[parent][R_END]
+    while j < end:
+        rj = recs[j]
+        if j == best:
+            keep.append(j)
+        else:
+            t = rj[R_T1] - rj[R_T0]
+            h = rj[R_HINT]
+            if cand.get(j, 0.0) >= threshold and not (h & NEG_STRONG and not h & POS):
                 keep.append(j)
-            else:
-                t = pg.txt[j]
-                h = pg.hint[j]
-                ok = False
-                if cand[j] >= threshold and not (h & NEG_STRONG and not h & POS):
-                    ok = True
-                elif pg.prose[j] > 0 and t > 80 and pg.lnk[j] * 4 < t and not h & NEG_STRONG:
-                    ok = True
-                if ok:
-                    keep.append(j)
-        j += 1
-    ranges = [(open_pos[k], pg.close_pos[k]) for k in keep]
+            elif (rj[R_P1] - rj[R_P0] > 0 and t > 80 and (rj[R_L1] - rj[R_L0]) * 4 < t
+                  and not h & NEG_STRONG):
+                keep.append(j)
+        j = rj[R_END]
     skip: set = set()
-    total_prose = sum(pg.prose[k] for k in keep) or 1.0
+    total_prose = sum(recs[k][R_P1] - recs[k][R_P0] for k in keep) or 1.0
     for k in keep:
         _skips(pg, k, skip, total_prose)
-    return ranges, skip
+    return keep, skip
 
 
 def _skips(pg, root: int, skip: set, total_prose: float | None = None) -> set:
-    """Boilerplate subtrees strictly inside ``root``: strong negative hints (unless they hold half the prose),
-    link lists, and short link-only paragraphs."""
+    """Boilerplate subtrees strictly inside ``root``: strong negative hints (unless they hold half the prose) and
+    link lists.  Only the walk's candidates (strongly negative, or a link-dense list-like element) can qualify; they
+    are visited in page order, jumping over the subtrees already dropped."""
+    recs = pg.recs
+    r = recs[root]
     if total_prose is None:
-        total_prose = pg.prose[root] or 1.0
-    end = pg.close_pos[root]
-    n = len(pg.tag)
-    i = root + 1
-    tags, hints, txts, lnks, prose, open_pos, close_pos = pg.tag, pg.hint, pg.txt, pg.lnk, pg.prose, pg.open_pos, \
-        pg.close_pos
-    while i < n and open_pos[i] < end:
-        h = hints[i]
-        drop = False
-        if h & NEG_STRONG and prose[i] < 0.5 * total_prose:
+        total_prose = r[R_P1] - r[R_P0] or 1.0
+    half, third = 0.5 * total_prose, 0.3 * total_prose
+    cands = pg.cands  # sorted by select_content
+    nxt = root + 1  # candidates before this id are inside a dropped subtree
+    for i in cands[bisect_left(cands, root + 1):bisect_left(cands, r[R_END])]:
+        if i < nxt:
+            continue
+        c = recs[i]
+        if c[R_HINT] & NEG_STRONG and c[R_P1] - c[R_P0] < half:
             drop = True
         else:
-            t = txts[i]
-            if t and tags[i] in _LINKLIST_TAGS:
-                l = lnks[i]
-                if l * 10 > t * 6 and prose[i] < 0.3 * total_prose:
-                    drop = True
-            elif h & NEG_WEAK and prose[i] == 0 and tags[i] == "header" and t and lnks[i] * 2 > t:
-                drop = True
+            t = c[R_T1] - c[R_T0]
+            drop = (t and c[R_TAG] in LINKLIST_TAGS and (c[R_L1] - c[R_L0]) * 10 > t * 6
+                    and c[R_P1] - c[R_P0] < third)
         if drop:
             skip.add(i)
-            # jump over the subtree: next element opened after its close
-            c = close_pos[i]
-            i += 1
-            while i < n and open_pos[i] < c:
-                i += 1
-            continue
-        i += 1
+            nxt = c[R_END]
     return skip

@@ -3,31 +3,41 @@
 Design (our own; one parse, one walk, everything linear in the page size, no recursion):
 
 1. **Walk** (:func:`_walk`): one pre-order pass over ``<body>`` with an explicit stack of child iterators.  Junk
-   subtrees (script, style, forms controls, svg, hidden elements...) are skipped.  The pass records a flat event
-   list (open element / close element / text / image) and, per element, its tag, parent, a class/id *hint*
-   (boilerplate or content) and bottom-up aggregates: text length, link-text length.  Each *block* (p, li, td,
-   div with its own text, ...) whose own text is long enough and not mostly links gives a score to its three
-   nearest ancestors (1, 1/2, 1/3): a container's score measures how much real prose sits right below it.
+   subtrees (script, style, forms controls, svg, hidden elements and non-content landmark roles...) are skipped.
+   The pass writes a flat event list (text, break marks, images) and one small record per element: tag, parent,
+   class/id *hint* (boilerplate or content), its span of events, and running totals at its open and close (text
+   length, link-text length, prose score), so any subtree amount is a difference.  Each *block* (p, li, td, div
+   with its own text, ...) whose own text is long enough and not mostly links gives a score to its three nearest
+   ancestors (1, 1/2, 1/3): a container's score measures how much real prose sits right below it.  Attributes are
+   read once per element as a dict; class/id hints are memoised.
 2. **Select** (:mod:`.boilerplate`): the container with the best score (damped by its link density and its
-   hints) is the article; its siblings that also carry prose join it.
-3. **Emit**: the chosen events are replayed in page order.  Boilerplate subtrees inside (navigation, share and
-   subscribe widgets, comments, related lists, link farms, ads) are jumped over in O(1) thanks to the recorded
-   close positions.  Text keeps its structure: headings, paragraphs, blockquotes and code blocks are paragraphs
-   (``"\\n\\n"``), list items, table rows, ``<br>`` and definition terms are lines (``"\\n"``), table cells are
-   joined by ``" | "``, ``<pre>`` keeps its whitespace.  Images split the text; a ``<figcaption>`` stays right
-   next to its image.
+   hints) is the article; its siblings that also carry prose join it.  Inside, boilerplate subtrees (navigation,
+   share and subscribe widgets, comments, related lists, link farms, ads) are dropped; only the walk's candidates
+   are examined.
+3. **Emit** (:func:`_emit`): the chosen spans of events are copied with list slices, minus the dropped subtrees;
+   images cut the text into text nodes.  Text keeps its structure: headings, paragraphs, blockquotes and code
+   blocks are paragraphs (``"\\n\\n"``), list items, table rows, ``<br>`` and definition terms are lines
+   (``"\\n"``), table cells are joined by ``" | "``, ``<pre>`` keeps its whitespace.  The break marks are resolved
+   in bulk (:func:`_flush`) relative to the chosen content, as if the page were just that content; a
+   ``<figcaption>`` stays right next to its image.
+
+The cyclic garbage collector is paused during one extraction (nothing here makes reference cycles; on large pages
+it would rescan the growing records many times) and restored after.
 
 Result: ``[("text", str) | ("image", meta), ...]`` like :func:`obelics.extract_obelics`, image meta =
 ``document_url, src, unformatted_src, [alt_text], [rendered_width], [rendered_height]``.
 """
 from __future__ import annotations
 
+import gc
 import re
 import time
+from bisect import bisect_left, bisect_right
 
 from selectolax.lexbor import LexborHTMLParser
 
-from .boilerplate import NEG_STRONG, POS, class_hint, select_content
+from .boilerplate import (_HINT_CACHE, LINKLIST_TAGS, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0, R_ND, R_OPEN, R_PARENT,
+                          R_T0, R_TAG, TAG_HINT, class_words_hint, select_content)
 from .images import choose_source, is_boilerplate_image, parse_size, resolve_url, clean_url_attr
 
 try:  # the obelics mode's timeout: stage.py catches it as reason "timeout"
@@ -65,9 +75,6 @@ _RE_SPACES = re.compile(r"\s+")
 _RE_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _COMMAS_WIDE = ("\uff0c", "\u3001", "\u060c")
 
-# event kinds
-EV_OPEN, EV_CLOSE, EV_TEXT, EV_IMG, EV_BR = 0, 1, 2, 3, 4
-_BR_EVENT = (EV_BR,)
 #: transparent elements: no record of their own, their text belongs to the enclosing element
 INLINE_TAGS = frozenset((
     "a", "span", "b", "i", "em", "strong", "small", "font", "u", "s", "sub", "sup", "abbr", "acronym", "cite", "code",
@@ -75,32 +82,41 @@ INLINE_TAGS = frozenset((
     "dfn", "data", "wbr", "blink", "ruby", "rb", "rt", "rp",
 ))
 
+# Events (one flat list per page, in document order): text strings, break marks (strings starting with NUL, see
+# _LN below) and images ``(attrs, picture source srcsets, inside <pre>)``.  Elements are spans of events
+# (R_OPEN..R_CLOSE of their record), so the emit pass copies runs of events with list slices and only looks at the
+# images and at the spans of the boilerplate it drops.
+
+# Per-element record: one list per element, index = element id (pre-order); fields R_* of .boilerplate: tag,
+# parent id, hint bits, number of strongly negative elements on its path, first event, running totals at its start
+# (text chars, link chars, block scores, block scores at its negative depth); at its close the list is extended with
+# its last event, the running totals at its end, and the id after its subtree.
+
+# kinds of walk stack levels
+_K_EL, _K_BLOCK, _K_INLINE, _K_LINK = 0, 1, 2, 3
+
 
 class _Page:
-    """Flat record of one walk: events plus per-element arrays (index = element id)."""
+    """Flat record of one walk: events, per-element records and container scores."""
 
-    __slots__ = ("events", "tag", "parent", "hint", "txt", "lnk", "score", "open_pos", "close_pos", "prose", "clean", "ineg", "base")
+    __slots__ = ("events", "recs", "score", "base", "images", "cands")
 
     def __init__(self):
         self.events: list = []
-        self.tag: list = []
-        self.parent: list = []
-        self.hint: list = []
-        self.txt: list = []
-        self.lnk: list = []
-        self.score: list = []
-        self.open_pos: list = []
-        self.close_pos: list = []
-        self.prose: list = []
-        self.clean: list = []  # prose outside strongly negative subtrees
-        self.ineg: list = []  # inside (or being) a strongly negative element below the root
+        self.recs: list = []
+        self.score: dict = {}  # element id -> score from the prose blocks right below it
         self.base = None
+        self.images: list = []  # event indices of the images
+        self.cands: list = []  # ids of the elements boilerplate.select_content may drop (in closing order)
 
 
 #: deepest element nesting handed to the parser: the HTML tree builder's scope checks make parsing quadratic in
 #: the nesting depth (100,000 nested <div> take minutes), so deeper structure is flattened first (text is kept)
 MAX_NESTING = 2_000
-_RE_DEEP_HINT = re.compile(r"(?:<[a-zA-Z][^<>]*>[^<]*){256}")
+#: cheap, linear pre-check: a run of >= 256 tags without a closing tag ("</") in between, from the start of the
+#: page or from a closing tag (possessive quantifiers: each run is scanned once, no backtracking)
+_RE_DEEP_HEAD = re.compile(r"[^<]*+(?:<[^/][^<]*+){256}")
+_RE_DEEP_HINT = re.compile(r"</[^<]*+(?:<[^/][^<]*+){256}")
 _RE_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)[^<>]*>")
 _VOID = frozenset(("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
                    "track", "wbr", "keygen", "image"))
@@ -110,7 +126,7 @@ def cap_nesting(html: str, max_depth: int = MAX_NESTING) -> str:
     """Drop the tags (never the text) that would nest elements deeper than ``max_depth``; linear time.
 
     Only pages with a run of >= 256 opening tags and no closing tag pay for the scan."""
-    if _RE_DEEP_HINT.search(html) is None:
+    if _RE_DEEP_HEAD.match(html) is None and _RE_DEEP_HINT.search(html) is None:
         return html
     out = []
     pos = 0
@@ -144,230 +160,370 @@ def _check(deadline):
         raise ExtractionTimeout("page exceeded its time budget")
 
 
-#: elements removed before the walk (C-level selector): hidden ones and landmark roles that are never content
-_PRUNE_SELECTOR = (
-    '[hidden], [aria-hidden="true"], [style*="none"], [style*="hidden"], [role="navigation"], [role="banner"], '
-    '[role="contentinfo"], [role="search"], [role="dialog"], [role="alertdialog"], [role="menu"], '
-    '[role="menubar"], [role="toolbar"], [role="complementary"]'
-)
+#: hidden elements and landmark roles that are never content: skipped with their subtree (except these tags)
 _KEEP_ALWAYS = frozenset(("html", "body", "main", "article"))
-#: elements whose class/id is read (reading attributes is the costliest per-node operation)
+_ROLE_PRUNE = frozenset(("navigation", "banner", "contentinfo", "search", "dialog", "alertdialog", "menu", "menubar",
+                         "toolbar", "complementary"))
+#: elements whose class/id is read for hints
 HINT_TAGS = frozenset((
     "div", "section", "article", "aside", "header", "footer", "nav", "main", "ul", "ol", "dl", "table", "form",
     "figure", "center", "details", "p", "span", "li",
 ))
 
 
-def _prune(root) -> None:
-    for node in root.css(_PRUNE_SELECTOR):
-        if node.tag in _KEEP_ALWAYS:
+#: attributes that can hide an element (a page's elements rarely carry any: one C-level test skips the rest)
+_HIDING_ATTRS = frozenset(("hidden", "aria-hidden", "role", "style"))
+
+
+def _is_hidden(a: dict) -> bool:
+    """``hidden``, ``aria-hidden="true"``, a non-content landmark role, or an inline style hiding the element."""
+    if "hidden" in a or a.get("aria-hidden") == "true" or a.get("role") in _ROLE_PRUNE:
+        return True
+    st = a.get("style")
+    return bool(st) and ("none" in st or "hidden" in st) and _RE_HIDDEN_STYLE.search(st) is not None
+
+
+# Break marks.  They start with NUL, which the HTML parser never leaves in a text node (the tree builder drops
+# U+0000 characters, or replaces them with U+FFFD), so they cannot clash with text.  The walk writes them knowing
+# how many lists/tables (g) and <pre> (d) are open around them on the page; the emit pass resolves them for the
+# chosen content, whose own lists/tables and <pre> are the ones that count (chr(48 + n) encodes a depth n):
+#   "\x00n"              end of a line
+#   "\x00p" + d          end of a line inside <pre> (whitespace kept when d counts)
+#   "\x00P"              end of a paragraph (always right after a line end)
+#   "\x00g" + g          end of a paragraph; a line end when g counts (inside a list or table)
+#   "\x00h" + g + d      the same inside <pre>
+#   "\x00c"              a table cell starts: " | " once the line has text
+_LN = "\x00n"
+_LP = "\x00p"  # resolved form
+_PB = "\x00P"
+_CELL = "\x00c"
+_RE_MARK_P = re.compile("\x00p.", re.DOTALL)
+_RE_MARK_G = re.compile("\x00g.", re.DOTALL)
+_RE_MARK_H = re.compile("\x00h..", re.DOTALL)
+_RE_MARK_ANY = re.compile("\x00(?:p.|g.|h..)", re.DOTALL)
+_RE_TERM = re.compile("(\x00[np])")
+
+
+#: what an element does to the text flow when it opens/closes
+_A_GRID, _A_LINE, _A_CELL, _A_PARA, _A_PRE, _A_PICTURE = 1, 2, 3, 4, 5, 6
+_ACTION = {t: _A_PARA for t in PARA_TAGS}
+_ACTION.update({t: _A_CELL for t in CELL_TAGS})
+_ACTION.update({t: _A_LINE for t in LINE_TAGS})
+_ACTION.update({t: _A_GRID for t in GRID_TAGS})
+_ACTION["pre"] = _A_PRE
+_ACTION["picture"] = _A_PICTURE
+
+
+def _cells(line: str) -> str:
+    """Cell marks of one line: dropped before its first text, ``" | "`` after it."""
+    segs = line.split(_CELL)
+    for f, seg in enumerate(segs):
+        if seg and not seg.isspace():
+            return "".join(segs[:f + 1]) + "".join([" | " + x for x in segs[f + 1:]])
+    return ""
+
+
+def _pre_line(line: str) -> str:
+    if not line or line.isspace():
+        return ""
+    return "\n".join([l.rstrip() for l in line.strip("\n").split("\n")])
+
+
+def _resolve_marks(s: str, base_grid: int, base_pre: int) -> str:
+    """Depth-carrying marks -> line/paragraph ends, for content inside ``base_grid`` lists/tables and ``base_pre``
+    <pre> elements of the page (those do not count)."""
+    if not base_grid and not base_pre:  # the usual case: plain substitutions in C
+        if "\x00p" in s:
+            s = _RE_MARK_P.sub(_LP, s)
+        if "\x00h" in s:
+            s = _RE_MARK_H.sub(_LP, s)
+        if "\x00g" in s:
+            s = _RE_MARK_G.sub(_LN, s)
+        return s
+
+    def one(m):
+        t = m.group(0)
+        if t[1] == "p":
+            return _LP if ord(t[2]) - 48 > base_pre else _LN
+        if t[1] == "g":
+            return _LN if ord(t[2]) - 48 > base_grid else _LN + _PB
+        term = _LP if ord(t[3]) - 48 > base_pre else _LN
+        return term if ord(t[2]) - 48 > base_grid else term + _PB
+    return _RE_MARK_ANY.sub(one, s)
+
+
+def _para_end(pre: int) -> str:
+    """The (unresolved) paragraph end with ``pre`` <pre> elements open on the page."""
+    return _LN + _PB if not pre else "\x00p" + chr(48 + pre) + _PB
+
+
+def _flush(buf: list, out: list, base_grid: int, base_pre: int, pre: int) -> None:
+    """Buffered text and marks -> one ``("text", ...)`` node: whitespace runs collapsed (not in <pre>), empty lines
+    and paragraphs dropped, lines joined by ``"\\n"``, paragraphs by ``"\\n\\n"``.  ``pre``: <pre> elements open on
+    the page at this point."""
+    if not buf:
+        return
+    buf.append(_para_end(pre))
+    s = _resolve_marks("".join(buf), base_grid, base_pre)
+    buf.clear()
+    if _LP not in s:  # no <pre>: collapse all whitespace at once, then cut lines and paragraphs
+        s = " ".join(s.split())
+        if " \x00" in s:
+            s = s.replace(" \x00", "\x00")
+        if "\x00n " in s:
+            s = s.replace("\x00n ", "\x00n")
+        if "\x00P " in s:
+            s = s.replace("\x00P ", "\x00P")
+        cells = _CELL in s
+        paras = []
+        for para in s.split(_PB):
+            if para:
+                if cells and _CELL in para:
+                    lines = [" ".join(_cells(l).split()) if _CELL in l else l for l in para.split(_LN)]
+                    lines = [l for l in lines if l]
+                else:
+                    lines = [l for l in para.split(_LN) if l]
+                if lines:
+                    paras.append("\n".join(lines))
+        if paras:
+            out.append(("text", "\n\n".join(paras)))
+        return
+    paras = []
+    for para in s.split(_PB):
+        if not para:
             continue
-        attrs = node.attributes
-        style = attrs.get("style")
-        if ("hidden" not in attrs and attrs.get("aria-hidden") != "true" and "role" not in attrs
-                and not (style and _RE_HIDDEN_STYLE.search(style))):
-            continue  # "none"/"hidden" elsewhere in the style (e.g. "border: none")
-        node.decompose()
+        lines = []
+        if _LP not in para:
+            for line in para.split(_LN):
+                if line:
+                    if _CELL in line:
+                        line = _cells(line)
+                    line = " ".join(line.split())
+                    if line:
+                        lines.append(line)
+        else:
+            pieces = _RE_TERM.split(para)
+            for k in range(0, len(pieces), 2):
+                line = pieces[k]
+                if not line:
+                    continue
+                if _CELL in line:
+                    line = _cells(line)
+                if k + 1 < len(pieces) and pieces[k + 1] == _LP:
+                    line = _pre_line(line)
+                else:
+                    line = " ".join(line.split())
+                if line:
+                    lines.append(line)
+        if lines:
+            paras.append("\n".join(lines))
+    if paras:
+        out.append(("text", "\n\n".join(paras)))
+
+
+#: what the walk does with a tag (regular elements are not listed)
+_W_INLINE, _W_LINK, _W_SKIP, _W_BR, _W_IMG, _W_SOURCE = 1, 2, 3, 4, 5, 6
+_WALK_KIND = {t: _W_INLINE for t in INLINE_TAGS}
+_WALK_KIND["a"] = _W_LINK
+_WALK_KIND.update({t: _W_SKIP for t in SKIP_TAGS})
+_WALK_KIND.update({"br": _W_BR, "img": _W_IMG, "source": _W_SOURCE})
 
 
 def _walk(root, deadline) -> _Page:
+    """One pre-order pass with an explicit stack (no recursion): events, element records, container scores.
+
+    Breaks: headings, paragraphs, blockquotes and code blocks end a paragraph, list items, table rows, <br> and
+    definition terms a line; inside lists and tables paragraph ends become line ends; cells are joined by " | ";
+    <pre> keeps its whitespace."""
     pg = _Page()
     ev = pg.events
-    tags, parents, hints, txts, lnks, scores = pg.tag, pg.parent, pg.hint, pg.txt, pg.lnk, pg.score
-    open_pos, close_pos, prose, clean, ineg = pg.open_pos, pg.close_pos, pg.prose, pg.clean, pg.ineg
-    # root element
-    tags.append(root.tag)
-    parents.append(-1)
-    hints.append(0)
-    txts.append(0)
-    lnks.append(0)
-    scores.append(0.0)
-    open_pos.append(0)
-    close_pos.append(0)
-    prose.append(0.0)
-    clean.append(0.0)
-    ineg.append(False)
-    ev.append((EV_OPEN, 0))
-    it_stack = [root.iter(include_text=True)]
-    el_stack = [0]  # element id per stack level, -1 for inline elements
-    cur_el = [0]  # ids of the open non-inline elements
-    blk_stack = [0]  # nearest block-level element id for each stack level
-    own = {0: [0, 0, 0]}  # block id -> [own text chars, own link chars, commas]
-    link_depth = 0
-    link_levels = []  # stack levels that opened an <a>
-    n = 0
-    skip_tags = SKIP_TAGS
+    ev_append = ev.append
+    recs = pg.recs
+    rec_append = recs.append
+    scores = pg.score
+    scores_get = scores.get
+    images = pg.images
+    cands = pg.cands
+    linklist_tags = LINKLIST_TAGS
+    walk_kind = _WALK_KIND.get
+    action_of = _ACTION.get
     block_tags = BLOCK_TAGS
     hint_tags = HINT_TAGS
     self_containers = SELF_CONTAINERS
-    ev_append = ev.append
-    inline_tags = INLINE_TAGS
-    while it_stack:
-        child = next(it_stack[-1], None)
-        if child is None:
-            it_stack.pop()
-            eid = el_stack.pop()
-            blk_stack.pop()
-            if eid < 0:  # an inline element: transparent
-                if link_levels and link_levels[-1] == len(it_stack):
-                    link_levels.pop()
-                    link_depth -= 1
+    keep_always = _KEEP_ALWAYS
+    tag_hint = TAG_HINT.get
+    hint_cache = _HINT_CACHE
+    is_hidden = _is_hidden
+    hiding = _HIDING_ATTRS
+    cumc = [0.0]  # running block scores per count of strongly negative ancestors
+    cum_t = cum_l = 0  # running text chars, link text chars
+    cum_p = 0.0  # running block scores
+    link_depth = 0
+    grid = pre = 0  # open lists/tables, open <pre>
+    lterm, pterm, gmark, gsuffix = _LN, _LN + _PB, "\x00g", ""
+    sources: list = []  # srcsets of the <source> elements before the next <img> of the current <picture>
+    cur = [root.tag, -1, 0, 0, 0, 0, 0, 0.0, 0.0]
+    rec_append(cur)
+    act = action_of(root.tag)
+    if act is not None and act != _A_CELL and act != _A_LINE:
+        ev_append(pterm)
+    cur_id = 0
+    o = [0, 0, 0]  # own text of the current block: chars, link chars, commas
+    kind = _K_BLOCK
+    it = root.iter(include_text=True)
+    stack = []
+    push = stack.append
+    while True:
+        for child in it:
+            tag = child.tag
+            if tag == "-text":
+                text = child.text_content
+                if text:
+                    ev_append(text)
+                    if not text.isspace():
+                        k = len(text)
+                        cum_t += k
+                        o[0] += k
+                        if link_depth:
+                            cum_l += k
+                            o[1] += k
+                        if "," in text:
+                            o[2] += text.count(",")
+                        if not text.isascii():
+                            for c in _COMMAS_WIDE:
+                                if c in text:
+                                    o[2] += text.count(c)
                 continue
-            ev_append((EV_CLOSE, eid))
-            cur_el.pop()
-            close_pos[eid] = len(ev) - 1
-            if link_levels and link_levels[-1] == len(it_stack):
-                link_levels.pop()
-                link_depth -= 1
-            p = parents[eid]
-            o = own.pop(eid, None)
-            if o is not None:
-                t, l, c = o
-                if t >= 25 and l * 2 < t:
-                    s = 1.0 + c + (t / 100.0 if t < 300 else 3.0)
-                    prose[eid] += s
-                    clean[eid] += s
-                    # a paragraph scores its container; a container with its own text scores itself
-                    c0 = eid if tags[eid] in self_containers else p
-                    if c0 >= 0:
-                        scores[c0] += s
-                        g = parents[c0]
-                        if g >= 0:
-                            scores[g] += s / 2
-                            g = parents[g]
-                            if g >= 0:
-                                scores[g] += s / 3
-            if p >= 0:
-                txts[p] += txts[eid]
-                lnks[p] += lnks[eid]
-                prose[p] += prose[eid]
-                h = hints[eid]
-                if not h & NEG_STRONG or h & POS:
-                    clean[p] += clean[eid]
-            continue
-        n += 1
-        if not n & 2047:
-            _check(deadline)
-        tag = child.tag
-        if tag == "-text":
-            text = child.text_content
-            if not text:
+            wk = walk_kind(tag)
+            if wk is not None:
+                if wk <= _W_LINK:  # inline: transparent, only links are tracked
+                    a = child.attributes
+                    if a and not hiding.isdisjoint(a) and is_hidden(a):
+                        continue
+                    push((it, kind, cur, cur_id, o, act))
+                    act = None
+                    it = child.iter(include_text=True)
+                    if wk == _W_LINK:
+                        link_depth += 1
+                        kind = _K_LINK
+                    else:
+                        kind = _K_INLINE
+                    break
+                if wk == _W_BR:
+                    ev_append(lterm)
+                elif wk != _W_SKIP:  # <img>, <source>
+                    a = child.attributes
+                    if a and not hiding.isdisjoint(a) and is_hidden(a):
+                        continue
+                    if wk == _W_IMG:
+                        images.append(len(ev))
+                        ev_append((a, sources, pre))
+                        sources = []
+                    else:
+                        v = a.get("srcset") or a.get("data-srcset")
+                        if v:
+                            sources.append(v)
                 continue
-            ev_append((EV_TEXT, text))
-            if text.isspace():
+            if tag[0] == "-":  # comments, doctype
                 continue
-            stripped = len(text)
-            eid = cur_el[-1]
-            txts[eid] += stripped
-            o = own[blk_stack[-1]]
-            o[0] += stripped
-            if link_depth:
-                lnks[eid] += stripped
-                o[1] += stripped
-            if "," in text:
-                o[2] += text.count(",")
-            if not text.isascii():
-                for c in _COMMAS_WIDE:
-                    if c in text:
-                        o[2] += text.count(c)
-            continue
-        if tag in inline_tags:
-            it_stack.append(child.iter(include_text=True))
-            el_stack.append(-1)
-            blk_stack.append(blk_stack[-1])
-            if tag == "a":
-                link_depth += 1
-                link_levels.append(len(it_stack) - 1)
-            continue
-        if tag in skip_tags or tag[0] == "-":
-            continue
-        if tag == "br":
-            ev_append(_BR_EVENT)
-            continue
-        if tag == "img":
-            ev_append((EV_IMG, child.attributes, cur_el[-1]))
-            continue
-        if tag == "source":
-            ev_append((EV_IMG, child.attributes, -1))  # <picture> source candidate
-            continue
-        eid = len(tags)
-        parent = cur_el[-1]
-        tags.append(tag)
-        parents.append(parent)
-        if tag in hint_tags:
-            attrs = child.attrs
-            h = class_hint(tag, attrs.get("class"), child.id)
-        else:
-            h = class_hint(tag, None, None)
-        hints.append(h)
-        ineg.append(ineg[parent] or (h & NEG_STRONG and not h & POS))
-        txts.append(0)
-        lnks.append(0)
-        scores.append(0.0)
-        ev_append((EV_OPEN, eid))
-        open_pos.append(len(ev) - 1)
-        close_pos.append(0)
-        prose.append(0.0)
-        clean.append(0.0)
-        it_stack.append(child.iter(include_text=True))
-        el_stack.append(eid)
-        cur_el.append(eid)
-        if tag in block_tags:
-            blk_stack.append(eid)
-            own[eid] = [0, 0, 0]
-        else:
-            blk_stack.append(blk_stack[-1])
-    return pg
-
-
-class _Writer:
-    """Accumulates text lines, paragraphs and nodes with the break rules."""
-
-    __slots__ = ("out", "paras", "lines", "cur", "pre")
-
-    def __init__(self):
-        self.out: list = []
-        self.paras: list = []
-        self.lines: list = []
-        self.cur: list = []
-        self.pre = 0
-
-    def text(self, s: str) -> None:
-        self.cur.append(s)
-
-    def has_text(self) -> bool:
-        for s in self.cur:
-            if not s.isspace():
-                return True
-        return False
-
-    def end_line(self) -> None:
-        if self.cur:
-            joined = "".join(self.cur)
-            if not joined.isspace():
-                if self.pre:
-                    s = "\n".join(l.rstrip() for l in joined.strip("\n").split("\n"))
+            a = child.attributes
+            h = tag_hint(tag, 0)
+            if a:
+                if not hiding.isdisjoint(a) and is_hidden(a) and tag not in keep_always:
+                    continue
+                if tag in hint_tags:
+                    cls = a.get("class")
+                    idv = a.get("id")
+                    if cls or idv:
+                        w = hint_cache.get((cls, idv))
+                        if w is None:
+                            w = class_words_hint(cls, idv)
+                        h |= w
+            eid = len(recs)
+            if not eid & 1023:
+                _check(deadline)
+            nd = cur[R_ND]
+            if h & NEG_STRONG and not h & POS:
+                nd += 1
+                if nd == len(cumc):
+                    cumc.append(0.0)
+            push((it, kind, cur, cur_id, o, act))
+            cur = [tag, cur_id, h, nd, len(ev), cum_t, cum_l, cum_p, cumc[nd]]
+            rec_append(cur)
+            cur_id = eid
+            act = action_of(tag)
+            if act is not None:
+                if act == _A_CELL:
+                    ev_append(_CELL)
+                elif act == _A_LINE:
+                    ev_append(lterm)
+                elif act == _A_PICTURE:
+                    sources = []
                 else:
-                    s = _RE_SPACES.sub(" ", joined).strip()
-                if s:
-                    self.lines.append(s)
-            self.cur.clear()
-
-    def end_para(self) -> None:
-        self.end_line()
-        if self.lines:
-            self.paras.append("\n".join(self.lines))
-            self.lines.clear()
-
-    def end_text(self) -> None:
-        self.end_para()
-        if self.paras:
-            self.out.append(("text", "\n\n".join(self.paras)))
-            self.paras.clear()
-
-    def image(self, meta: dict) -> None:
-        self.end_text()
-        self.out.append(("image", meta))
+                    ev_append(gmark + chr(48 + grid) + gsuffix if grid else pterm)
+                    if act == _A_GRID:
+                        grid += 1
+                    elif act == _A_PRE:
+                        pre += 1
+                        gsuffix = chr(48 + pre)
+                        lterm = "\x00p" + gsuffix
+                        pterm, gmark = lterm + _PB, "\x00h"
+            it = child.iter(include_text=True)
+            if tag in block_tags:
+                kind = _K_BLOCK
+                o = [0, 0, 0]
+            else:
+                kind = _K_EL
+            break
+        else:  # the current level is exhausted: close it
+            if kind <= _K_BLOCK:
+                if act is not None and act != _A_CELL:
+                    if act == _A_LINE:
+                        ev_append(lterm)
+                    elif act == _A_PICTURE:
+                        sources = []
+                    else:
+                        if act == _A_GRID:
+                            grid -= 1
+                        ev_append(gmark + chr(48 + grid) + gsuffix if grid else pterm)
+                        if act == _A_PRE and pre:
+                            pre -= 1
+                            if pre:
+                                gsuffix = chr(48 + pre)
+                                lterm = "\x00p" + gsuffix
+                                pterm = lterm + _PB
+                            else:
+                                lterm, pterm, gmark, gsuffix = _LN, _LN + _PB, "\x00g", ""
+                if kind == _K_BLOCK:
+                    t, l, c = o
+                    if t >= 25 and l * 2 < t:
+                        s = 1.0 + c + (t / 100.0 if t < 300 else 3.0)
+                        cum_p += s
+                        cumc[cur[R_ND]] += s
+                        # a paragraph scores its container; a container with its own text scores itself
+                        c0 = cur_id if cur[R_TAG] in self_containers else cur[R_PARENT]
+                        if c0 >= 0:
+                            scores[c0] = scores_get(c0, 0.0) + s
+                            g = recs[c0][R_PARENT]
+                            if g >= 0:
+                                scores[g] = scores_get(g, 0.0) + s / 2
+                                g = recs[g][R_PARENT]
+                                if g >= 0:
+                                    scores[g] = scores_get(g, 0.0) + s / 3
+                cur += (len(ev) - 1, cum_t, cum_l, cum_p, cumc[cur[R_ND]], len(recs))
+                h = cur[R_HINT]
+                if h & NEG_STRONG:
+                    cands.append(cur_id)
+                elif cur[R_TAG] in linklist_tags:
+                    t = cum_t - cur[R_T0]
+                    if t and (cum_l - cur[R_L0]) * 10 > t * 6:
+                        cands.append(cur_id)
+            elif kind == _K_LINK:
+                link_depth -= 1
+            if not stack:
+                break
+            it, kind, cur, cur_id, o, act = stack.pop()
+    return pg
 
 
 def _image_meta(attrs: dict, sources: list | None, base: str, page_url: str, prefer_largest: bool):
@@ -392,106 +548,66 @@ def _image_meta(attrs: dict, sources: list | None, base: str, page_url: str, pre
     return meta
 
 
-def _emit(pg: _Page, ranges: list, skip: set, page_url: str, deadline, prefer_largest: bool) -> list:
+def _emit(pg: _Page, roots: list, skip: set, page_url: str, deadline, prefer_largest: bool) -> list:
+    """Copy the events of the chosen elements ``roots`` (siblings, in page order) minus the dropped subtrees
+    ``skip``, turning the images into image nodes between the text nodes."""
     ev = pg.events
-    tags = pg.tag
-    close_pos = pg.close_pos
-    w = _Writer()
-    cur_append = w.cur.append
-    grid = 0
+    recs = pg.recs
+    # lists/tables and <pre> around the roots (siblings: the same for all) do not count: the text is laid out as if
+    # the page were just the roots
+    base_grid = base_pre = 0
+    q = recs[roots[0]][R_PARENT]
+    while q >= 0:
+        act = _ACTION.get(recs[q][R_TAG])
+        if act == _A_GRID:
+            base_grid += 1
+        elif act == _A_PRE:
+            base_pre += 1
+        q = recs[q][R_PARENT]
+    ranges = [(recs[k][R_OPEN], recs[k][R_CLOSE]) for k in roots]
+    # cut points: (first event, last event, is an image), in page order
+    cuts = [(recs[k][R_OPEN], recs[k][R_CLOSE], False) for k in skip]
+    images = pg.images
+    cuts += [(i, i, True) for i in images[bisect_left(images, ranges[0][0]):bisect_right(images, ranges[-1][1])]]
+    cuts.sort()
+    out: list = []
+    buf: list = []
     seen_src: set = set()
-    pending_sources: list = []  # <source> srcsets of the current <picture>
+    c = 0
+    ncuts = len(cuts)
     n = 0
     for start, end in ranges:
-        i = start
-        while i <= end:
-            e = ev[i]
-            kind = e[0]
+        pos = start
+        while c < ncuts and cuts[c][0] < start:
+            c += 1
+        while c < ncuts and cuts[c][0] <= end:
+            a, b, is_image = cuts[c]
+            c += 1
+            if a < pos:  # inside a dropped subtree
+                continue
             n += 1
-            if not n & 4095:
+            if not n & 255:
                 _check(deadline)
-            if kind == EV_TEXT:
-                cur_append(e[1])
-                i += 1
-                continue
-            if kind == EV_BR:
-                w.end_line()
-                i += 1
-                continue
-            if kind == EV_OPEN:
-                eid = e[1]
-                if eid in skip:
-                    i = close_pos[eid] + 1
-                    continue
-                tag = tags[eid]
-                if tag in GRID_TAGS:
-                    if grid:
-                        w.end_line()
-                    else:
-                        w.end_para()
-                    grid += 1
-                elif tag in LINE_TAGS:
-                    w.end_line()
-                elif tag in CELL_TAGS:
-                    if w.has_text():
-                        w.text(" | ")
-                elif tag in PARA_TAGS:
-                    if tag == "pre":
-                        w.end_para() if not grid else w.end_line()
-                        w.pre += 1
-                    elif grid:
-                        w.end_line()
-                    else:
-                        w.end_para()
-                elif tag == "picture":
-                    pending_sources = []
-                i += 1
-                continue
-            if kind == EV_CLOSE:
-                eid = e[1]
-                tag = tags[eid]
-                if tag in GRID_TAGS:
-                    grid -= 1
-                    if grid:
-                        w.end_line()
-                    else:
-                        w.end_para()
-                elif tag in LINE_TAGS:
-                    w.end_line()
-                elif tag in PARA_TAGS:
-                    if tag == "pre":
-                        w.end_line() if grid else w.end_para()
-                        if w.pre:
-                            w.pre -= 1
-                    elif grid:
-                        w.end_line()
-                    else:
-                        w.end_para()
-                elif tag == "picture":
-                    pending_sources = []
-                i += 1
-                continue
-            # image or <source>
-            attrs = e[1]
-            if e[2] == -1:
-                for name in ("srcset", "data-srcset"):
-                    v = attrs.get(name)
-                    if v:
-                        pending_sources.append(v)
-                        break
-                i += 1
-                continue
-            meta = _image_meta(attrs, pending_sources, pg.base, page_url, prefer_largest)
-            pending_sources = []
-            if meta is not None and meta["src"] not in seen_src:
-                seen_src.add(meta["src"])
-                w.image(meta)
-            i += 1
-    w.end_text()
-    return w.out
+            buf += ev[pos:a]
+            pos = b + 1
+            if is_image:
+                attrs, sources, pre = ev[a]
+                meta = _image_meta(attrs, sources, pg.base, page_url, prefer_largest)
+                if meta is not None and meta["src"] not in seen_src:
+                    seen_src.add(meta["src"])
+                    _flush(buf, out, base_grid, base_pre, pre)
+                    out.append(("image", meta))
+        buf += ev[pos:end + 1]
+    _flush(buf, out, base_grid, base_pre, 0)
+    return out
 
 
-def _base_url(tree: LexborHTMLParser, page_url: str) -> str:
+_RE_BASE_TAG = re.compile(r"<base[\s/>]", re.IGNORECASE)
+
+
+def _base_url(tree: LexborHTMLParser, html: str, page_url: str) -> str:
+    if _RE_BASE_TAG.search(html) is None:
+        return page_url
     node = tree.css_first("base[href]")
     if node is not None:
         href = clean_url_attr(node.attributes.get("href"))
@@ -510,20 +626,27 @@ def extract_default(html: str, page_url: str, deadline: float | None = None, *,
     ``prefer_largest``: when an ``<img>`` has both a real ``src`` and a srcset, take the largest srcset candidate
     instead of ``src`` (a ``src`` that is a placeholder always yields to lazy attributes and srcsets)."""
     _check(deadline)
-    html = cap_nesting(html)
-    _check(deadline)
-    tree = LexborHTMLParser(html)
-    _check(deadline)
-    root = tree.body
-    if root is None:
-        root = tree.root
+    # The walk allocates one small list per element and frees it all at the end: nothing here makes reference
+    # cycles, so the cyclic collector only rescans the growing records (a third of the time on large pages).
+    gc_was_enabled = gc.isenabled()
+    if gc_was_enabled:
+        gc.disable()
+    try:
+        html = cap_nesting(html)
+        _check(deadline)
+        tree = LexborHTMLParser(html)
+        _check(deadline)
+        root = tree.body
         if root is None:
-            return []
-    _prune(root)
-    _check(deadline)
-    pg = _walk(root, deadline)
-    pg.base = _base_url(tree, page_url)
-    _check(deadline)
-    ranges, skip = select_content(pg)
-    _check(deadline)
-    return _emit(pg, ranges, skip, page_url, deadline, prefer_largest)
+            root = tree.root
+            if root is None:
+                return []
+        pg = _walk(root, deadline)
+        pg.base = _base_url(tree, html, page_url)
+        _check(deadline)
+        roots, skip = select_content(pg)
+        _check(deadline)
+        return _emit(pg, roots, skip, page_url, deadline, prefer_largest)
+    finally:
+        if gc_was_enabled:
+            gc.enable()

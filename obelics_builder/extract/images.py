@@ -29,6 +29,9 @@ _PLACEHOLDER_WORDS = frozenset((
 _STRONG_PLACEHOLDER = frozenset(("blank", "spacer", "placeholder", "transparent", "pixel", "1x1", "lazy", "lazyload",
                                  "loading", "loader", "spinner", "noimage", "dummy", "shim", "preloader", "empty",
                                  "clear", "trans", "dot", "grey", "gray", "lazyloading"))
+#: every strong placeholder word contains one of these: a name without any is no placeholder (fast exit)
+_RE_STRONG_HINT = re.compile(r"blank|spacer|placeholder|trans|pixel|1x1|lazy|load|spinner|noimage|dummy|shim|empty|"
+                             r"clear|dot|gr[ae]y")
 _RE_NAME_SPLIT = re.compile(r"[-_.\s]+")
 _RE_DIGITS = re.compile(r"\d+")
 _RE_BOILER_IMG = re.compile(
@@ -43,6 +46,12 @@ _RE_BOILER_FILE = re.compile(
     r"pixel|tracking|tracker|spacer|beacon|blank|transparent)(?:$|[^a-z])",
     re.IGNORECASE,
 )
+_BOILER_FILE_WORDS = frozenset((
+    "logo", "logos", "avatar", "avatars", "gravatar", "icon", "icons", "favicon", "favicons", "sprite", "sprites",
+    "emoji", "emoticon", "emoticons", "smilies", "smiley", "badge", "badges", "pixel", "tracking", "tracker", "spacer",
+    "beacon", "blank", "transparent",
+))
+_RE_LETTERS = re.compile(r"[a-z]+")
 _RE_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(px)?\s*;?\s*$", re.IGNORECASE)
 
 
@@ -65,7 +74,7 @@ def is_placeholder(url: str) -> bool:
         return True
     name = url.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1].lower()
     stem, dot, ext = name.rpartition(".")
-    if not dot or ext not in ("gif", "png", "svg", "jpg", "jpeg", "webp"):
+    if not dot or ext not in ("gif", "png", "svg", "jpg", "jpeg", "webp") or _RE_STRONG_HINT.search(stem) is None:
         return False
     words = [w for w in _RE_NAME_SPLIT.split(stem) if w]
     strong = False
@@ -135,6 +144,44 @@ def largest_candidate(value: str) -> str | None:
     return best
 
 
+#: base URL -> "scheme://netloc" for the root-relative fast path ("" when the base is not a plain http(s) URL)
+_BASE_PREFIX: dict = {}
+
+
+def _base_prefix(base: str) -> str:
+    prefix = _BASE_PREFIX.get(base)
+    if prefix is None:
+        prefix = ""
+        try:
+            parts = urlsplit(base)
+            if parts.scheme in ("http", "https") and parts.netloc and base.isascii():
+                prefix = f"{parts.scheme}://{parts.netloc}"
+        except ValueError:
+            pass
+        if len(_BASE_PREFIX) > 10_000:
+            _BASE_PREFIX.clear()
+        _BASE_PREFIX[base] = prefix
+    return prefix
+
+
+def _fast_join(raw: str, base: str) -> str | None:
+    """``urljoin(base, raw)`` for the two shapes most image URLs have, without parsing: an absolute http(s) URL
+    and a root-relative path.  None when ``raw`` has anything urljoin would rewrite (dot segments, empty ``?``/``#``,
+    ``;`` parameters, IPv6 brackets, non-ASCII): the caller then takes the general path."""
+    if ";" in raw or "?#" in raw or raw[-1] in "?#" or "[" in raw or "]" in raw or not raw.isascii():
+        return None
+    if raw.startswith("http://") or raw.startswith("https://"):
+        k = raw.index("//") + 2
+        if k < len(raw) and raw[k] not in "/?#":
+            return raw  # urljoin returns an absolute URL unchanged (its parse/unparse round trip is exact here)
+        return None
+    if raw[0] == "/" and raw[1:2] != "/" and "/." not in raw and base:
+        prefix = _base_prefix(base)
+        if prefix:
+            return prefix + raw
+    return None
+
+
 def resolve_url(raw: str, base: str) -> str | None:
     """Absolute http(s) URL of ``raw`` against ``base`` (the URL standard's relative resolution, as urljoin does
     for http(s)), or None for other schemes and malformed values."""
@@ -143,13 +190,15 @@ def resolve_url(raw: str, base: str) -> str | None:
         return None
     if "\\" in raw:  # the URL standard treats backslash as slash in special (http) URLs
         raw = raw.replace("\\", "/")
-    try:
-        url = urljoin(base, raw) if base else raw
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
+    url = _fast_join(raw, base)
+    if url is None:
+        try:
+            url = urljoin(base, raw) if base else raw
+            parts = urlsplit(url)
+        except ValueError:
+            return None
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return None
     if " " in url:
         url = url.replace(" ", "%20")
     return url
@@ -190,6 +239,8 @@ def parse_size(value: str | None) -> int | None:
     """``width``/``height`` attribute as int pixels (``"300"``, ``"300px"``, ``"300.5"``), else None."""
     if not value:
         return None
+    if len(value) < 16 and value.isascii() and value.isdigit():
+        return int(value)
     m = _RE_SIZE.match(value)
     if not m:
         return None
@@ -199,17 +250,36 @@ def parse_size(value: str | None) -> int | None:
         return None
 
 
+#: (class, id) of an <img> -> whether its words mark a boilerplate image (memo: classes repeat)
+_BOILER_HAY: dict = {}
+
+
 def is_boilerplate_image(attrs: dict, raw_src: str, width: int | None, height: int | None) -> bool:
     """Tracking pixels, spacers, logos, avatars, icons, share buttons, ads."""
     if (width and width <= 2) or (height and height <= 2):  # 0 means "unknown" in practice
         return True
     if width is not None and height is not None and width <= 24 and height <= 24:
         return True  # icon-sized
-    hay = " ".join(filter(None, (attrs.get("class"), attrs.get("id"))))
-    if hay and _RE_BOILER_IMG.search(hay.replace("_", "-")):
-        return True
+    cls = attrs.get("class")
+    idv = attrs.get("id")
+    if cls or idv:
+        key = (cls, idv)
+        hit = _BOILER_HAY.get(key)
+        if hit is None:
+            hay = " ".join(filter(None, key))
+            hit = _RE_BOILER_IMG.search(hay.replace("_", "-")) is not None
+            if len(_BOILER_HAY) > 50_000:
+                _BOILER_HAY.clear()
+            _BOILER_HAY[key] = hit
+        if hit:
+            return True
     fname = raw_src.rsplit("/", 1)[-1].split("?")[0]
-    if fname and _RE_BOILER_FILE.search(fname.replace("_", "-")):
-        return True
+    if fname:
+        if fname.isascii():  # same test as _RE_BOILER_FILE: a whole run of letters is one of the words
+            for word in _RE_LETTERS.findall(fname.lower()):
+                if word in _BOILER_FILE_WORDS:
+                    return True
+        elif _RE_BOILER_FILE.search(fname.replace("_", "-")):
+            return True
     low = raw_src.lower()
     return low.endswith((".ico", ".cur")) or "/avatar" in low or "gravatar.com/" in low
