@@ -26,9 +26,8 @@ Doc columns
     ``doc_common_words``, ``doc_lang_score`` (highest probability among ``doc.lang_id.languages``),
     ``doc_perplexity`` (only with a model) and ``doc_scored_text_sha1``.
 
-``general_metadata["language"]`` / ``["language_score"]``: top-1 fastText label and probability of the scored text
-(the paragraphs that pass the node checks, so boilerplate does not sway it); of the whole text when no paragraph
-passes.
+``general_metadata["language"]`` / ``["language_score"]``: top-1 fastText label and probability of the whole
+(pre-filter) text of the document.
 
 Changing a metric *parameter* (``n`` of a repetition ratio, ``min_words`` of the punctuation ratio, the language
 list, a word list or a model) needs a re-scoring; changing a threshold or an ``enabled`` flag does not.
@@ -411,14 +410,13 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
         kept.append(idx)
     doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k in idx) for idx in kept]
     doc_values = counts.doc_metrics(scorer, kept, doc_texts)
-    # the document's language: the top-1 prediction already made on the scored text (its paragraphs that pass the
-    # node checks, i.e. without boilerplate); only when no paragraph passes is the whole text asked again
-    todo = [i for i, t in enumerate(doc_texts) if not t.strip()]
+    page_texts = [full_text(doc["texts"]) for doc in docs]
+    todo = [i for i, (a, b) in enumerate(zip(doc_texts, page_texts)) if a != b]
     languages: list[tuple[str, float] | None] = [None] * len(docs)
-    for i, pred in zip(todo, scorer.langid.predict([full_text(docs[i]["texts"]) for i in todo])):
+    for i, pred in zip(todo, scorer.langid.predict([page_texts[i] for i in todo])):
         languages[i] = pred
     for i, v in enumerate(doc_values):
-        if languages[i] is None:
+        if languages[i] is None:  # the scored text is the whole text: reuse its top-1 prediction
             languages[i] = (v["_lang"], v["_lang_prob"])
     for doc, text, values, (lang, prob) in zip(docs, doc_texts, doc_values, languages):
         store_doc_metrics(doc, text, values)
