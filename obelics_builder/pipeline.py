@@ -10,6 +10,7 @@ list, C2PA; dated manifest) -> ``documents/``.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import os
 import time
@@ -149,6 +150,20 @@ def run_pipeline(refs: list, recipe: dict, out: str | Path, engine: Engine, dump
 def _fetch_bucket(item: tuple, recipe: dict, out: str, archive_refs: tuple, fetch_overrides: dict) -> dict:
     index, urls = item
     return fetch_partition(index, urls, recipe, out, archive_refs, fetch_overrides)
+
+
+def read_run(out: str | Path) -> dict | None:
+    """``OUT/run.json`` with its WARC and image-archive entries as ``WarcRef`` objects (``warcs``,
+    ``image_archive``); None when OUT is not a crawl output folder."""
+    from .sources.commoncrawl import WarcRef
+
+    try:
+        info = json.loads((Path(out) / "run.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    info["warcs"] = [WarcRef(uri=w["uri"], name=w["name"]) for w in info["warcs"]]
+    info["image_archive"] = [WarcRef(uri=w["uri"], name=w["name"]) for w in info.get("image_archive", [])]
+    return info
 
 
 def _warc_progress(stats: dict) -> dict:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -26,23 +25,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
-    from ..pipeline import run_pipeline
+    from ..pipeline import read_run, run_pipeline
     from ..recipe import recipe_for_run
-    from ..sources.commoncrawl import WarcRef
     from .crawl import print_summary
 
     out = Path(args.out)
-    try:
-        info = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    info = read_run(out)
+    if info is None:
         print(f"filter: {out} has no run.json: not a crawl output folder", file=sys.stderr)
         return 2
     recipe = recipe_for_run(info, filters=args.config)
-    refs = [WarcRef(uri=w["uri"], name=w["name"]) for w in info["warcs"]]
+    refs = info["warcs"]
     if not any((out / "parts" / "scored" / "_done").glob("*.json")):
         print("filter: no scored parts in OUT (run crawl first)", file=sys.stderr)
         return 2
-    archive = [WarcRef(uri=w["uri"], name=w["name"]) for w in info.get("image_archive", [])]
+    archive = info["image_archive"]
     with Engine(scheduler=args.scheduler, workers=args.workers, quiet=args.quiet) as engine:
         result = run_pipeline(refs, recipe, out, engine, dump=info.get("dump"), archive_refs=archive,
                               fetch_overrides=info.get("fetch_overrides"), run_info=info.get("run_info"))

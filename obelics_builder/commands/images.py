@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -61,24 +60,21 @@ def _overrides(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
     from ..images.ledger import retry_failed
-    from ..pipeline import run_pipeline
+    from ..pipeline import read_run, run_pipeline
     from ..recipe import recipe_for_run
-    from ..sources.commoncrawl import WarcRef
     from ..tasks import _archive
     from .crawl import print_summary
 
     out = Path(args.out)
-    try:
-        info = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    info = read_run(out)
+    if info is None:
         print(f"images: {out} has no run.json: not a crawl output folder", file=sys.stderr)
         return 2
     if not (out / "images" / "plan").exists():
         print("images: no image plan in OUT/images/plan (run crawl first)", file=sys.stderr)
         return 2
     recipe = recipe_for_run(info)
-    refs = [WarcRef(uri=w["uri"], name=w["name"]) for w in info["warcs"]]
-    archive = [WarcRef(uri=w["uri"], name=w["name"]) for w in info.get("image_archive", [])]
+    refs, archive = info["warcs"], info["image_archive"]
     stored = dict(info.get("fetch_overrides") or {})
     new = _overrides(args)
     if args.retry_failed:

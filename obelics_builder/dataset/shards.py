@@ -299,19 +299,8 @@ class ParquetShardWriter:
             self._open()
             self._close_current()
         total = len(self.shards)
-        final = []
-        for i, s in enumerate(self.shards):
-            dst = self.folder / f"train-{i:05d}-of-{total:05d}.parquet"
-            final.append(dst)
-        keep = {p.name for p in final}
-        for old in self.folder.glob("train-*.parquet"):
-            if old.name not in keep:
-                old.unlink()
-        for s, dst in zip(self.shards, final):
-            os.replace(s.path, dst)
-            s.path = dst
-            s.sha256 = _sha256(dst)
-        return self.shards
+        final = [self.folder / f"train-{i:05d}-of-{total:05d}.parquet" for i in range(total)]
+        return _publish_shards(self.shards, final, self.folder, "train-*.parquet")
 
     def abort(self) -> None:
         if self.writer is not None:
@@ -379,15 +368,7 @@ class TarShardWriter:
             self._open()
             self._close_current()
         final = [self.folder / f"train-{i:05d}.tar" for i in range(len(self.shards))]
-        keep = {p.name for p in final}
-        for old in self.folder.glob("train-*.tar"):
-            if old.name not in keep:
-                old.unlink()
-        for s, dst in zip(self.shards, final):
-            os.replace(s.path, dst)
-            s.path = dst
-            s.sha256 = _sha256(dst)
-        return self.shards
+        return _publish_shards(self.shards, final, self.folder, "train-*.tar")
 
     def abort(self) -> None:
         if self.tar is not None:
@@ -439,6 +420,20 @@ class DatasetSummary:
             "parquet": files(self.parquet),
             "webdataset": files(self.webdataset),
         }
+
+
+def _publish_shards(shards: list, final: list[Path], folder: Path, pattern: str) -> list:
+    """Move complete shards (temporary names) to their final names; remove shards of an earlier build that this
+    build no longer has."""
+    keep = {p.name for p in final}
+    for old in folder.glob(pattern):
+        if old.name not in keep:
+            old.unlink()
+    for s, dst in zip(shards, final):
+        os.replace(s.path, dst)
+        s.path = dst
+        s.sha256 = _sha256(dst)
+    return shards
 
 
 def write_dataset(out: str | Path, shard_size_bytes: int | str = DEFAULT_SHARD_SIZE, embed_images: bool = False,
