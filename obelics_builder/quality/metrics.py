@@ -201,8 +201,11 @@ def all_metrics(text: str, stopwords: Collection[str], flagged: Collection[str],
 # batch at once in tables indexed by code point; character n-grams are counted as UTF-32 byte strings cut by numpy;
 # word n-grams as tuples.  Every batched function returns exactly what its per-text counterpart returns (tests).
 
-#: Texts are processed in chunks of at most this many characters (bounds the memory of the numpy arrays).
-CHUNK_CHARS = 1 << 21
+#: Texts are processed in chunks of at most this many characters: it bounds the memory of the numpy arrays, and
+#: arrays that stay in the CPU caches (1 MB of uint64 per chunk) make these passes ~1.7x faster than 2M-char chunks.
+CHUNK_CHARS = 1 << 17
+#: ... and of at most this many texts.
+CHUNK_TEXTS = 1 << 20
 
 _TABLES: dict[str, _np.ndarray] = {}
 
@@ -230,7 +233,7 @@ def _chunks(lengths: list[int]) -> list[tuple[int, int]]:
     """Consecutive index ranges whose total length stays under CHUNK_CHARS (a longer text is a chunk alone)."""
     out, start, size = [], 0, 0
     for i, n in enumerate(lengths):
-        if size and size + n > CHUNK_CHARS:
+        if size and size + n > CHUNK_CHARS or i - start >= CHUNK_TEXTS:
             out.append((start, i))
             start, size = i, 0
         size += n
@@ -239,34 +242,98 @@ def _chunks(lengths: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def _repetition_from_counts(counts: Counter, total: int) -> float:
-    distinct = len(counts)
-    if distinct == total:  # nothing repeated (the usual case for a paragraph)
-        return 0.0
-    repeated = sorted((c for c in counts.values() if c > 1), reverse=True)
-    k = min(math.isqrt(distinct), len(repeated))
-    return sum(repeated[:k]) / total if k > 0 else 0.0
+#: Multiplier of the polynomial n-gram hash (odd; arithmetic wraps modulo 2**64).
+_GRAM_HASH_MULT = _np.uint64(0x9E3779B97F4A7C15)
+#: Bits of an n-gram key taken by the text's index within a chunk (a chunk holds at most CHUNK_TEXTS texts).
+_TID_SHIFT = _np.uint64(40)
 
 
 def char_repetition_ratios(texts: list[str], n: int = 10) -> list[float]:
-    """:func:`char_repetition_ratio` of each text, exactly equal but faster.
+    """:func:`char_repetition_ratio` of each text, exactly equal but batched.
 
-    The n-grams are counted as fixed-width UTF-32 byte strings taken from a strided numpy view of the encoded
-    text (``surrogatepass`` keeps lone surrogates distinct), which is injective, so the counts are the same.
+    For a chunk of texts, every character n-gram gets a key: the text's index in the chunk (high 24 bits) and 40
+    bits of a polynomial hash of its code points.  One sort of the keys finds the texts with no two equal keys:
+    their n-grams are all distinct (equal n-grams have equal keys), so their ratio is 0 with no further work.  The
+    n-grams of the other texts are sorted with their positions; runs of equal keys are the candidate groups, and
+    every group is verified code point by code point, so a hash collision is never counted as a repetition: a text
+    where a group holds two different n-grams is counted exactly, n-gram by n-gram, by the definition.  Group sizes
+    are the n-gram counts; the top-k sum per text is taken with vectorised ranks.
     """
-    out = []
-    dtype = _np.dtype(f"V{4 * n}") if n > 0 else None
-    for text in texts:
-        total = len(text) - n + 1
-        if total <= 0 or n <= 0:
-            out.append(0.0)
-            continue
-        buf = text.encode("utf-32-le", "surrogatepass")
-        grams = _np.ndarray(shape=(total,), dtype=dtype, buffer=buf, strides=(4,)).tolist()
-        if len(set(grams)) == total:  # no repeated n-gram (a set is much cheaper than a Counter)
-            out.append(0.0)
-        else:
-            out.append(_repetition_from_counts(Counter(grams), total))
+    out = [0.0] * len(texts)
+    if n <= 0:
+        return out
+    lengths = [len(t) for t in texts]
+    for a, b in _chunks(lengths):
+        for i, v in _char_repetition_chunk(texts[a:b], lengths[a:b], n).items():
+            out[a + i] = v
+    return out
+
+
+def _char_repetition_chunk(texts: list[str], lengths: list[int], n: int) -> dict[int, float]:
+    """Non-zero char-repetition ratios of a chunk of texts, by index in the chunk."""
+    lens = _np.array(lengths, dtype=_np.int64)
+    totals = _np.maximum(lens - n + 1, 0)
+    n_grams = int(totals.sum())
+    if n_grams < 2:
+        return {}
+    cp = _codepoints("".join(texts)).astype(_np.uint64)
+    starts = _np.zeros(len(lens), dtype=_np.int64)
+    _np.cumsum(lens[:-1], out=starts[1:])
+    m = len(cp) - n + 1
+    h = cp[:m].copy()
+    for j in range(1, n):  # polynomial hash of cp[i:i+n] for every position i of the concatenation
+        h *= _GRAM_HASH_MULT
+        h += cp[j:j + m]
+    h ^= h >> _np.uint64(30)  # splitmix64's finaliser: every input bit reaches the top 40 bits kept below
+    h *= _np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> _np.uint64(27)
+    h *= _np.uint64(0x94D049BB133111EB)
+    h ^= h >> _np.uint64(31)
+    # the n-grams that lie inside one text: position and text index
+    tid = _np.repeat(_np.arange(len(lens), dtype=_np.int64), totals)
+    first = _np.zeros(len(lens), dtype=_np.int64)
+    _np.cumsum(totals[:-1], out=first[1:])
+    pos = _np.arange(n_grams, dtype=_np.int64) + (starts - first)[tid]
+    keys = (tid.astype(_np.uint64) << _TID_SHIFT) | (h[pos] >> _np.uint64(24))
+    sorted_keys = _np.sort(keys)
+    dup = sorted_keys[1:] == sorted_keys[:-1]
+    if not dup.any():
+        return {}
+    has_dup = _np.zeros(len(lens), dtype=_np.bool_)
+    has_dup[(sorted_keys[1:][dup] >> _TID_SHIFT).astype(_np.int64)] = True
+    sel = _np.nonzero(has_dup[tid])[0]
+    order = _np.argsort(keys[sel])
+    sk, sp = keys[sel][order], pos[sel][order]
+    new = _np.ones(len(sk), dtype=_np.bool_)
+    new[1:] = sk[1:] != sk[:-1]
+    same = _np.nonzero(~new)[0]  # each element equal in key to the one before it: verify the n-grams
+    collided = _np.zeros(len(same), dtype=_np.bool_)
+    for j in range(n):
+        collided |= cp[sp[same] + j] != cp[sp[same - 1] + j]
+    bad = set((sk[same[collided]] >> _TID_SHIFT).astype(_np.int64).tolist())
+    gstart = _np.nonzero(new)[0]
+    sizes = _np.diff(_np.append(gstart, len(sk)))
+    gtid = (sk[gstart] >> _TID_SHIFT).astype(_np.int64)
+    distinct = _np.bincount(gtid, minlength=len(lens))
+    rep = sizes > 1
+    r_tid, r_size = gtid[rep], sizes[rep]
+    n_rep = _np.bincount(r_tid, minlength=len(lens))
+    root = _np.floor(_np.sqrt(distinct.astype(_np.float64))).astype(_np.int64)
+    root += (root + 1) * (root + 1) <= distinct
+    root -= root * root > distinct
+    k = _np.minimum(root, n_rep)
+    o2 = _np.lexsort((-r_size, r_tid))  # by text, largest counts first
+    r_tid, r_size = r_tid[o2], r_size[o2]
+    block = _np.zeros(len(lens), dtype=_np.int64)
+    _np.cumsum(n_rep[:-1], out=block[1:])
+    take = (_np.arange(len(r_tid)) - block[r_tid]) < k[r_tid]
+    top = _np.bincount(r_tid[take], weights=r_size[take].astype(_np.float64), minlength=len(lens))
+    out = {}
+    for i in _np.nonzero(has_dup)[0].tolist():
+        if i in bad:
+            out[i] = char_repetition_ratio(texts[i], n)
+        elif k[i] > 0:
+            out[i] = float(top[i]) / float(totals[i])
     return out
 
 
