@@ -69,27 +69,29 @@ class LangId:
     def predict_with_scores(self, texts: Iterable[str], languages: Iterable[str]) -> list[tuple[str, float, float]]:
         """(top-1 language, its probability, the highest probability among ``languages``) for each text.
 
-        One call asks for the top ``len(languages) + 19`` labels (about as cheap as the top 1); only when none of
-        ``languages`` is among them is the full distribution requested.  A label's probability does not depend on
-        how many labels are asked for, so the score is the one of the full distribution.
+        The labels are asked for in widening steps: the top ``len(languages) + 3`` (a wanted language is among
+        them for ~90% of web paragraphs), then the top ``len(languages) + 19``, then the full distribution.  Each
+        label costs fastText a conversion, so the full distribution (176 labels) costs about three times the top
+        few.  A label's probability does not depend on how many labels are asked for, so the score is the one of
+        the full distribution.
         """
         wanted = {_LABEL + lang for lang in languages}
-        k = len(wanted) + 19
+        steps = (len(wanted) + 3, len(wanted) + 19, -1)
         out = []
         for t in texts:
             line = self._prepare(t)
-            top = self._raw(line, k)
+            top = self._raw(line, steps[0])
             if not top:
                 out.append(("unknown", 0.0, 0.0))
                 continue
             p0, lab0 = top[0]
             lang, prob = (lab0[len(_LABEL):] if lab0.startswith(_LABEL) else lab0), float(min(p0, 1.0))
-            if lab0 in wanted:
-                out.append((lang, prob, prob))
-                continue
             scores = [p for p, lab in top if lab in wanted]
-            if not scores:
-                scores = [p for p, lab in self._raw(line, -1) if lab in wanted]
+            for k in steps[1:]:
+                if scores or len(top) < steps[0]:  # found, or fewer labels than asked: that was all of them
+                    break
+                top = self._raw(line, k)
+                scores = [p for p, lab in top if lab in wanted]
             out.append((lang, prob, float(min(max(scores, default=0.0), 1.0))))
         return out
 
