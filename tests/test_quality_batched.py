@@ -49,6 +49,22 @@ def test_char_repetition_edge_cases():
     assert M.char_repetition_ratios(["\ud800\ud801" * 3], 2) == [M.char_repetition_ratio("\ud800\ud801" * 3, 2)]
 
 
+def test_char_repetition_hash_collisions_and_chunks_are_exact(texts, monkeypatch):
+    """Equal keys are verified n-gram by n-gram: with a degenerate hash (every n-gram keyed by its last character,
+    so most keys collide) the ratios are still exact; so are they across chunk boundaries and for a text longer
+    than a chunk."""
+    import numpy as np
+
+    long_text = ("lorem ipsum dolor sit amet " * 9000)[:200_000] + "".join(texts[:50])
+    sample = texts + [long_text]
+    expected = [M.char_repetition_ratio(t, 10) for t in sample]
+    monkeypatch.setattr(M, "CHUNK_CHARS", 5000)
+    assert M.char_repetition_ratios(sample, 10) == expected
+    monkeypatch.setattr(M, "_GRAM_HASH_MULT", np.uint64(0))
+    assert M.char_repetition_ratios(sample, 10) == expected
+    assert M.char_repetition_ratios(sample, 3) == [M.char_repetition_ratio(t, 3) for t in sample]
+
+
 @pytest.mark.parametrize("n", [1, 2, 5])
 def test_word_repetition_fast_equals(texts, n):
     for t in texts:
@@ -163,3 +179,41 @@ def test_scoring_inputs_follow_score_parameters_not_thresholds(tmp_path):
     c2 = copy.deepcopy(cfg)
     c2["wordlists"]["stopwords"] = str(moved)
     assert scoring_inputs(c2) != base
+
+
+def test_batch_scores_equal_scoring_each_document_alone():
+    """Paragraphs repeated across (and within) the documents of a batch are scored once; every column and the
+    document language equal those of the document scored alone."""
+    cfg = load_filters("obelics")
+    menu = "Home | About | Contact"
+    share = "Share this article on Facebook, Twitter and by e-mail."
+    body = ("The committee met on Tuesday to discuss the new budget, which includes funding for schools, roads "
+            "and the public library that was damaged in last year's flood.")
+    german = ("Der Ausschuss traf sich am Dienstag, um über den neuen Haushalt zu sprechen, der Mittel für Schulen, "
+              "Straßen und die öffentliche Bibliothek vorsieht, die bei der Überschwemmung beschädigt wurde.")
+    docs = [
+        _doc(menu, body, {"src": "https://img.example/1.jpg"}, share),
+        _doc(menu + "\n\n" + share, "Der Ausschuss traf sich am Dienstag, um über den neuen Haushalt zu sprechen, "
+             "der Mittel für Schulen und Straßen vorsieht.", {"src": "https://img.example/2.jpg"}, menu),
+        _doc(share, share, body + "\n\n" + body),
+        _doc(menu, {"src": "https://img.example/3.jpg"}),  # nothing survives the node checks
+        _doc(*[german] * 3, body),
+    ]
+    ctx = StageContext(stage="text_scores", config=cfg, stats=Stats())
+    together = text_score_stage(copy.deepcopy(docs), ctx)
+    alone = [text_score_stage([copy.deepcopy(d)], StageContext(stage="text_scores", config=cfg, stats=Stats()))[0]
+             for d in docs]
+    assert together == alone
+    lid = get_langid(None)
+    from obelics_builder.quality.score import full_text, node_decisions, surviving_texts
+
+    for d in together:
+        text = full_text(surviving_texts(d, node_decisions(d, cfg["node"])))
+        lang, prob = lid.predict([text if text.strip() else full_text(d["texts"])])[0]
+        assert d["general_metadata"]["language"] == lang
+        assert d["general_metadata"]["language_score"] == round(prob, 4)
+    # the language is that of the published (node-filtered) text: the German paragraphs fail the English node
+    # checks, so a mostly German page with one kept English paragraph is "en"
+    whole = full_text(together[4]["texts"])
+    assert lid.predict([whole])[0][0] == "de" and together[4]["general_metadata"]["language"] == "en"
+    assert not full_text(surviving_texts(together[3], node_decisions(together[3], cfg["node"])))

@@ -11,7 +11,8 @@ Doc level (reference §4.3, without ``number_images``, which needs the fetched i
 ``doc:<check>``.  The doc metrics must describe the node-filtered text: the stored ``doc_*`` values are used when
 ``doc_scored_text_sha1`` matches the surviving text (no recomputation — the usual case, same node thresholds as at
 scoring time); otherwise the doc metrics of the surviving text are recomputed and stored (word lists, lang-id
-model and, when configured, the KenLM model are loaded for that), and a note says how often that happened.
+model and, when configured, the KenLM model are loaded for that), together with the document's language
+(``general_metadata``, which describes the scored text), and a note says that it happened.
 
 Disabled checks are listed in a note; an enabled check whose score column is absent (perplexity without a model)
 is skipped with a note, never silently.  A document whose node columns do not match its texts is rejected with
@@ -23,7 +24,7 @@ from ..schema import PARAGRAPH_SEP, doc_url, keep_positions, paragraphs
 from .perplexity import DISABLED_NOTE
 from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_COLUMNS, aligned, column_aligned, filters_config,
                     first_failure, full_text, get_scorer, node_decisions, paragraph_counts, store_doc_metrics,
-                    text_hash)
+                    store_language, text_hash)
 
 _DOC_CHECKS_HERE = tuple(CHECKS)  # number_images is not a doc metric here (final.py applies it)
 
@@ -86,7 +87,7 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
     doc_cfg = cfg.get("doc") or {}
     _notes(ctx, cfg, docs)
     out: list[dict] = []
-    recomputed: list[tuple[dict, str]] = []
+    recomputed: list[tuple[dict, str, str]] = []
     for doc in docs:
         if not any(c in doc for c in NODE_COLUMNS):
             ctx.error("not_scored", url=doc_url(doc), message="document has no node_* score columns")
@@ -95,17 +96,22 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
             ctx.error("node_scores_misaligned", url=doc_url(doc),
                       message="node_* score lists do not match the paragraphs of texts")
             continue
+        before = full_text(doc["texts"])
         _apply_nodes(doc, node_decisions(doc, node_cfg), ctx)
         text = full_text(doc["texts"])
         if doc.get(DOC_TEXT_HASH) != text_hash(text) or not any(c in doc for c in DOC_COLUMNS):
-            recomputed.append((doc, text))
+            recomputed.append((doc, text, before))
         out.append(doc)
 
     if recomputed:
         scorer = get_scorer(ctx)
-        values = scorer.metrics([t for _, t in recomputed], "doc")
-        for (doc, text), v in zip(recomputed, values):
+        values = scorer.metrics([t for _, t, _ in recomputed], "doc")
+        empty = [i for i, (_, t, _) in enumerate(recomputed) if not t.strip()]
+        whole = dict(zip(empty, scorer.langid.predict([recomputed[i][2] for i in empty])))
+        for i, ((doc, text, _), v) in enumerate(zip(recomputed, values)):
             store_doc_metrics(doc, text, v)
+            # the language follows the scored text, as the scoring stage sets it (score.py's module docstring)
+            store_language(doc, *whole.get(i, (v["_lang"], v["_lang_prob"])))
         ctx.note("doc metrics recomputed on the node-filtered text for documents whose surviving text differs "
                  "from the one scored (node thresholds changed since scoring)", level=20)
 

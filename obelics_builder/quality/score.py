@@ -26,8 +26,12 @@ Doc columns
     ``doc_common_words``, ``doc_lang_score`` (highest probability among ``doc.lang_id.languages``),
     ``doc_perplexity`` (only with a model) and ``doc_scored_text_sha1``.
 
-``general_metadata["language"]`` / ``["language_score"]``: top-1 fastText label and probability of the whole
-(pre-filter) text of the document.
+``general_metadata["language"]`` / ``["language_score"]``: top-1 fastText label and probability of the scored text
+(the doc checks' text: the paragraphs that pass the node checks, i.e. the text the document is published with,
+before final cleaning), so boilerplate does not sway it and ``language`` agrees with ``doc_lang_score``; of the
+whole text when no paragraph passes.  It is the prediction the doc lang-id check already made (no extra pass).
+Like the doc metrics, it follows the node thresholds: the decision stage sets it again whenever it recomputes the
+doc metrics of a changed surviving text, so ``filter`` with new thresholds equals a fresh run with them.
 
 Changing a metric *parameter* (``n`` of a repetition ratio, ``min_words`` of the punctuation ratio, the language
 list, a word list or a model) needs a re-scoring; changing a threshold or an ``enabled`` flag does not.
@@ -265,6 +269,13 @@ def store_doc_metrics(doc: dict, text: str, values: dict[str, float]) -> None:
     doc[DOC_TEXT_HASH] = text_hash(text)
 
 
+def store_language(doc: dict, lang: str, prob: float) -> None:
+    """The document's top-1 language and its probability, in ``general_metadata``."""
+    gm = doc.setdefault("general_metadata", {})
+    gm["language"] = lang
+    gm["language_score"] = round(float(prob), 4)
+
+
 def paragraph_counts(doc: dict) -> list[int | None]:
     """Per position: None (image) or the number of paragraphs of the text."""
     return [None if t is None else len(paragraphs(t)) for t in doc["texts"]]
@@ -382,21 +393,27 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
             all_paras.extend(paras)
         layout.append(spans)
 
-    # 2. node metrics, batched over the whole batch
-    counts = _Paragraphs(scorer, all_paras)
-    node_values = counts.metrics(scorer, all_paras)
+    # 2. node metrics, batched over the whole batch; a paragraph repeated within the batch (menus, share buttons,
+    #    footers of one site) is scored once, as every node metric is a function of the paragraph alone
+    slot: dict[str, int] = {}
+    ref = [slot.setdefault(p, len(slot)) for p in all_paras]
+    unique = list(slot)
+    counts = _Paragraphs(scorer, unique)
+    unique_values = counts.metrics(scorer, unique)
+    node_values = [unique_values[r] for r in ref]
     node_keys = [c for c in CHECKS if c != "perplexity" or scorer.ppl is not None]
-    for doc, spans in zip(docs, layout):
-        for check in node_keys:
-            doc[f"node_{CHECKS[check]}"] = [
-                None if span is None else [float(node_values[k][check]) for k in range(span[0], span[0] + span[1])]
-                for span in spans
-            ]
-        if scorer.ppl is None:
+    for check in node_keys:
+        name = f"node_{CHECKS[check]}"
+        flat = [float(v[check]) for v in unique_values]
+        flat = [flat[r] for r in ref]
+        for doc, spans in zip(docs, layout):
+            doc[name] = [None if span is None else flat[span[0]:span[0] + span[1]] for span in spans]
+    if scorer.ppl is None:
+        for doc in docs:
             doc.pop("node_perplexity", None)
 
     # 3. node decisions (as decide.py takes them from the stored columns), then doc metrics on the node-filtered
-    #    text (see module docstring), reusing the paragraph counts; language of the whole text
+    #    text (see module docstring), reusing the paragraph counts; the language of that text
     kept: list[list[int]] = []
     checks = compile_checks(node_cfg)
     for spans in layout:
@@ -409,18 +426,12 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
                     idx.append(k)
         kept.append(idx)
     doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k in idx) for idx in kept]
-    doc_values = counts.doc_metrics(scorer, kept, doc_texts)
-    page_texts = [full_text(doc["texts"]) for doc in docs]
-    todo = [i for i, (a, b) in enumerate(zip(doc_texts, page_texts)) if a != b]
-    languages: list[tuple[str, float] | None] = [None] * len(docs)
-    for i, pred in zip(todo, scorer.langid.predict([page_texts[i] for i in todo])):
-        languages[i] = pred
-    for i, v in enumerate(doc_values):
-        if languages[i] is None:  # the scored text is the whole text: reuse its top-1 prediction
-            languages[i] = (v["_lang"], v["_lang_prob"])
-    for doc, text, values, (lang, prob) in zip(docs, doc_texts, doc_values, languages):
+    doc_values = counts.doc_metrics(scorer, [[ref[k] for k in idx] for idx in kept], doc_texts)
+    # the document's language: the top-1 prediction already made on the scored text; only when no paragraph
+    # passes the node checks is the whole text asked (see the module docstring)
+    todo = [i for i, t in enumerate(doc_texts) if not t.strip()]
+    whole = dict(zip(todo, scorer.langid.predict([full_text(docs[i]["texts"]) for i in todo])))
+    for i, (doc, text, values) in enumerate(zip(docs, doc_texts, doc_values)):
         store_doc_metrics(doc, text, values)
-        gm = doc.setdefault("general_metadata", {})
-        gm["language"] = lang
-        gm["language_score"] = round(float(prob), 4)
+        store_language(doc, *whole.get(i, (values["_lang"], values["_lang_prob"])))
     return docs
