@@ -24,7 +24,7 @@ from ..schema import PARAGRAPH_SEP, doc_url, keep_positions, paragraphs
 from .perplexity import DISABLED_NOTE
 from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_COLUMNS, aligned, column_aligned, filters_config,
                     first_failure, full_text, get_scorer, node_decisions, paragraph_counts, store_doc_metrics,
-                    store_language, text_hash)
+                    store_languages, text_hash)
 
 _DOC_CHECKS_HERE = tuple(CHECKS)  # number_images is not a doc metric here (final.py applies it)
 
@@ -87,7 +87,7 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
     doc_cfg = cfg.get("doc") or {}
     _notes(ctx, cfg, docs)
     out: list[dict] = []
-    recomputed: list[tuple[dict, str, str]] = []
+    recomputed: list[tuple[dict, str, list]] = []
     for doc in docs:
         if not any(c in doc for c in NODE_COLUMNS):
             ctx.error("not_scored", url=doc_url(doc), message="document has no node_* score columns")
@@ -96,7 +96,7 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
             ctx.error("node_scores_misaligned", url=doc_url(doc),
                       message="node_* score lists do not match the paragraphs of texts")
             continue
-        before = full_text(doc["texts"])
+        before = list(doc["texts"])  # the language of a document left without text is that of its texts before
         _apply_nodes(doc, node_decisions(doc, node_cfg), ctx)
         text = full_text(doc["texts"])
         if doc.get(DOC_TEXT_HASH) != text_hash(text) or not any(c in doc for c in DOC_COLUMNS):
@@ -105,13 +105,13 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
 
     if recomputed:
         scorer = get_scorer(ctx)
-        values = scorer.metrics([t for _, t, _ in recomputed], "doc")
-        empty = [i for i, (_, t, _) in enumerate(recomputed) if not t.strip()]
-        whole = dict(zip(empty, scorer.langid.predict([recomputed[i][2] for i in empty])))
-        for i, ((doc, text, _), v) in enumerate(zip(recomputed, values)):
+        texts = [t for _, t, _ in recomputed]
+        values = scorer.metrics(texts, "doc")
+        for (doc, text, _), v in zip(recomputed, values):
             store_doc_metrics(doc, text, v)
-            # the language follows the scored text, as the scoring stage sets it (score.py's module docstring)
-            store_language(doc, *whole.get(i, (v["_lang"], v["_lang_prob"])))
+        # the language follows the scored text, by the scoring stage's rule
+        store_languages(scorer, [d for d, _, _ in recomputed], texts, values,
+                        lambda i: full_text(recomputed[i][2]))
         ctx.note("doc metrics recomputed on the node-filtered text for documents whose surviving text differs "
                  "from the one scored (node thresholds changed since scoring)", level=20)
 

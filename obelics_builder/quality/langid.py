@@ -80,19 +80,17 @@ class LangId:
         out = []
         for t in texts:
             line = self._prepare(t)
-            top = self._raw(line, steps[0])
+            for k in steps:  # the top-1 label is the same whatever k
+                top = self._raw(line, k)
+                scores = [p for p, lab in top if lab in wanted]
+                if scores or k < 0 or len(top) < k:  # found, or fewer labels than asked: that was all of them
+                    break
             if not top:
                 out.append(("unknown", 0.0, 0.0))
                 continue
             p0, lab0 = top[0]
-            lang, prob = (lab0[len(_LABEL):] if lab0.startswith(_LABEL) else lab0), float(min(p0, 1.0))
-            scores = [p for p, lab in top if lab in wanted]
-            for k in steps[1:]:
-                if scores or len(top) < steps[0]:  # found, or fewer labels than asked: that was all of them
-                    break
-                top = self._raw(line, k)
-                scores = [p for p, lab in top if lab in wanted]
-            out.append((lang, prob, float(min(max(scores, default=0.0), 1.0))))
+            lang = lab0[len(_LABEL):] if lab0.startswith(_LABEL) else lab0
+            out.append((lang, float(min(p0, 1.0)), float(min(max(scores, default=0.0), 1.0))))
         return out
 
 

@@ -269,11 +269,18 @@ def store_doc_metrics(doc: dict, text: str, values: dict[str, float]) -> None:
     doc[DOC_TEXT_HASH] = text_hash(text)
 
 
-def store_language(doc: dict, lang: str, prob: float) -> None:
-    """The document's top-1 language and its probability, in ``general_metadata``."""
-    gm = doc.setdefault("general_metadata", {})
-    gm["language"] = lang
-    gm["language_score"] = round(float(prob), 4)
+def store_languages(scorer: "Scorer", docs: list[dict], scored: list[str], values: list[dict],
+                    whole_text) -> None:
+    """``general_metadata`` language and score of each document (see the module docstring): the top-1 prediction
+    already made on its scored text (``values[i]["_lang"]``), or, when that text is empty, a prediction on
+    ``whole_text(i)`` (the document's text before the node checks)."""
+    empty = [i for i, t in enumerate(scored) if not t.strip()]
+    whole = dict(zip(empty, scorer.langid.predict([whole_text(i) for i in empty])))
+    for i, (doc, v) in enumerate(zip(docs, values)):
+        lang, prob = whole.get(i, (v["_lang"], v["_lang_prob"]))
+        gm = doc.setdefault("general_metadata", {})
+        gm["language"] = lang
+        gm["language_score"] = round(float(prob), 4)
 
 
 def paragraph_counts(doc: dict) -> list[int | None]:
@@ -427,11 +434,7 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
         kept.append(idx)
     doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k in idx) for idx in kept]
     doc_values = counts.doc_metrics(scorer, [[ref[k] for k in idx] for idx in kept], doc_texts)
-    # the document's language: the top-1 prediction already made on the scored text; only when no paragraph
-    # passes the node checks is the whole text asked (see the module docstring)
-    todo = [i for i, t in enumerate(doc_texts) if not t.strip()]
-    whole = dict(zip(todo, scorer.langid.predict([full_text(docs[i]["texts"]) for i in todo])))
-    for i, (doc, text, values) in enumerate(zip(docs, doc_texts, doc_values)):
+    for doc, text, values in zip(docs, doc_texts, doc_values):
         store_doc_metrics(doc, text, values)
-        store_language(doc, *whole.get(i, (values["_lang"], values["_lang_prob"])))
+    store_languages(scorer, docs, doc_texts, doc_values, lambda i: full_text(docs[i]["texts"]))
     return docs
