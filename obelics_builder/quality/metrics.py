@@ -199,7 +199,8 @@ def all_metrics(text: str, stopwords: Collection[str], flagged: Collection[str],
 #
 # Character classes (special characters, ``[\w']`` word characters, the punctuation tokens) are looked up for a whole
 # batch at once in tables indexed by code point; character n-grams are counted by sorting hashed keys, every
-# equal key verified code point by code point; word n-grams as tuples.  Every batched function returns exactly what its per-text counterpart returns (tests).
+# equal key verified code point by code point; word n-grams as tuples.  Every batched function returns exactly
+# what its per-text counterpart returns (tests).
 
 #: Texts are processed in chunks of at most this many characters: it bounds the memory of the numpy arrays, and
 #: arrays that stay in the CPU caches (1 MB of uint64 per chunk) make these passes ~1.7x faster than 2M-char chunks.
