@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover
 
 #: subtrees never visited
 SKIP_TAGS = frozenset((
-    "script", "style", "noscript", "template", "svg", "math", "head", "iframe", "object", "embed", "canvas",
+    "script", "style", "template", "svg", "math", "head", "iframe", "object", "embed", "canvas",
     "button", "select", "option", "optgroup", "input", "textarea", "datalist", "video", "audio", "map", "area",
     "dialog", "frameset", "frame", "applet", "link", "meta", "title", "base", "param", "track", "-comment",
     "progress", "meter", "output",
@@ -99,9 +99,12 @@ _K_EL, _K_BLOCK, _K_INLINE, _K_LINK = 0, 1, 2, 3
 class _Page:
     """Flat record of one walk: events, per-element records and container scores."""
 
-    __slots__ = ("events", "recs", "score", "base", "images", "cands")
+    __slots__ = ("events", "recs", "score", "base", "images", "cands", "debug", "blocks", "owner")
 
-    def __init__(self):
+    def __init__(self, debug: bool = False):
+        self.debug: list | None = [] if debug else None  # (class, id, role) per record, for diagnostics
+        self.owner: list = []  # with debug: (text event, block id, in a link)
+        self.blocks: list = []  # with debug: (id, own chars, link chars, commas, links, first event, end event)
         self.events: list = []
         self.recs: list = []
         self.score: dict = {}  # element id -> score from the prose blocks right below it
@@ -173,6 +176,26 @@ HINT_TAGS = frozenset((
 
 #: attributes that can hide an element (a page's elements rarely carry any: one C-level test skips the rest)
 _HIDING_ATTRS = frozenset(("hidden", "aria-hidden", "role", "style"))
+
+
+_RE_SCRIPT_NOTICE = re.compile(r"javascript|\bjs\b|browser", re.IGNORECASE)
+
+
+def _is_escaped_markup(node) -> bool:
+    """A ``<noscript>`` saved by a browser that ran scripts holds its markup as text ("<img src=...>"): not content."""
+    first = node.child
+    while first is not None and first.tag == "-text":
+        t = first.text_content
+        if t and "<" in t:
+            return True
+        first = first.next
+    return False
+
+
+def _is_script_notice(events: list, start: int) -> bool:
+    """A short ``<noscript>`` telling the reader to turn on JavaScript (or to use another browser)."""
+    text = "".join([e for e in events[start:] if type(e) is str and e[:1] != "\x00"])
+    return _RE_SCRIPT_NOTICE.search(text) is not None
 
 
 def _is_hidden(a: dict) -> bool:
@@ -329,13 +352,14 @@ _WALK_KIND.update({t: _W_SKIP for t in SKIP_TAGS})
 _WALK_KIND.update({"br": _W_BR, "img": _W_IMG, "source": _W_SOURCE})
 
 
-def _walk(root, deadline) -> _Page:
+def _walk(root, deadline, debug: bool = False) -> _Page:
     """One pre-order pass with an explicit stack (no recursion): events, element records, container scores.
 
     Breaks: headings, paragraphs, blockquotes and code blocks end a paragraph, list items, table rows, <br> and
     definition terms a line; inside lists and tables paragraph ends become line ends; cells are joined by " | ";
     <pre> keeps its whitespace."""
-    pg = _Page()
+    pg = _Page(debug)
+    dbg = pg.debug
     ev = pg.events
     ev_append = ev.append
     recs = pg.recs
@@ -359,16 +383,19 @@ def _walk(root, deadline) -> _Page:
     cum_t = cum_l = 0  # running text chars, link text chars
     cum_p = 0.0  # running block scores
     link_depth = 0
+    nos, nos_fb, img_t = 0, -1, -1  # open <noscript>, the image they stand in for, text chars at the last image
     grid = pre = 0  # open lists/tables, open <pre>
     lterm, pterm, gmark, gsuffix = _LN, _LN + _PB, "\x00g", ""
     sources: list = []  # srcsets of the <source> elements before the next <img> of the current <picture>
     cur = [root.tag, -1, 0, 0, 0, 0, 0, 0.0, 0.0]
     rec_append(cur)
+    if dbg is not None:
+        dbg.append((None, None, None))
     act = action_of(root.tag)
     if act is not None and act != _A_CELL and act != _A_LINE:
         ev_append(pterm)
     cur_id = 0
-    o = [0, 0, 0]  # own text of the current block: chars, link chars, commas
+    o = [0, 0, 0, 0, 0]  # own text of the current block: chars, link chars, commas, links, block id
     kind = _K_BLOCK
     it = root.iter(include_text=True)
     stack = []
@@ -380,6 +407,8 @@ def _walk(root, deadline) -> _Page:
                 text = child.text_content
                 if text:
                     ev_append(text)
+                    if dbg is not None:
+                        pg.owner.append((len(ev) - 1, o[4], link_depth > 0))
                     if not text.isspace():
                         k = len(text)
                         cum_t += k
@@ -405,6 +434,7 @@ def _walk(root, deadline) -> _Page:
                     it = child.iter(include_text=True)
                     if wk == _W_LINK:
                         link_depth += 1
+                        o[3] += 1
                         kind = _K_LINK
                     else:
                         kind = _K_INLINE
@@ -417,7 +447,8 @@ def _walk(root, deadline) -> _Page:
                         continue
                     if wk == _W_IMG:
                         images.append(len(ev))
-                        ev_append((a, sources, pre))
+                        ev_append((a, sources, pre, nos_fb))
+                        img_t = cum_t
                         sources = []
                     else:
                         v = a.get("srcset") or a.get("data-srcset")
@@ -425,6 +456,8 @@ def _walk(root, deadline) -> _Page:
                             sources.append(v)
                 continue
             if tag[0] == "-":  # comments, doctype
+                continue
+            if tag == "noscript" and _is_escaped_markup(child):
                 continue
             a = child.attributes
             h = tag_hint(tag, 0)
@@ -450,7 +483,15 @@ def _walk(root, deadline) -> _Page:
             push((it, kind, cur, cur_id, o, act))
             cur = [tag, cur_id, h, nd, len(ev), cum_t, cum_l, cum_p, cumc[nd]]
             rec_append(cur)
+            if dbg is not None:
+                dbg.append((a.get("class"), a.get("id"), a.get("role")) if a else (None, None, None))
             cur_id = eid
+            if tag == "noscript":
+                # the usual lazy-load fallback: <img class=lazy ...><noscript><img src=...></noscript>; its images
+                # stand in for the image right before it (same parent, no text between) when that one has no source
+                if not nos:
+                    nos_fb = images[-1] if images and img_t == cum_t and images[-1] >= recs[cur[R_PARENT]][R_OPEN] else -1
+                nos += 1
             act = action_of(tag)
             if act is not None:
                 if act == _A_CELL:
@@ -471,7 +512,7 @@ def _walk(root, deadline) -> _Page:
             it = child.iter(include_text=True)
             if tag in block_tags:
                 kind = _K_BLOCK
-                o = [0, 0, 0]
+                o = [0, 0, 0, 0, eid]
             else:
                 kind = _K_EL
             break
@@ -495,7 +536,9 @@ def _walk(root, deadline) -> _Page:
                             else:
                                 lterm, pterm, gmark, gsuffix = _LN, _LN + _PB, "\x00g", ""
                 if kind == _K_BLOCK:
-                    t, l, c = o
+                    t, l, c, nl, _ = o
+                    if dbg is not None:
+                        pg.blocks.append((cur_id, t, l, c, nl, cur[R_OPEN], len(ev)))
                     if t >= 25 and l * 2 < t:
                         s = 1.0 + c + (t / 100.0 if t < 300 else 3.0)
                         cum_p += s
@@ -511,6 +554,12 @@ def _walk(root, deadline) -> _Page:
                                 if g >= 0:
                                     scores[g] = scores_get(g, 0.0) + s / 3
                 cur += (len(ev) - 1, cum_t, cum_l, cum_p, cumc[cur[R_ND]], len(recs))
+                if cur[R_TAG] == "noscript":
+                    nos -= 1
+                    if not nos:
+                        nos_fb = -1
+                    if cum_t - cur[R_T0] < 400 and _is_script_notice(ev, cur[R_OPEN]):
+                        cur[R_HINT] |= NEG_STRONG  # "please enable JavaScript": dropped like other boilerplate
                 h = cur[R_HINT]
                 if h & NEG_STRONG:
                     cands.append(cur_id)
@@ -573,6 +622,7 @@ def _emit(pg: _Page, roots: list, skip: set, page_url: str, deadline, prefer_lar
     out: list = []
     buf: list = []
     seen_src: set = set()
+    produced: set = set()  # event indices of the images that gave an image node (or were duplicates of one)
     c = 0
     ncuts = len(cuts)
     n = 0
@@ -591,8 +641,12 @@ def _emit(pg: _Page, roots: list, skip: set, page_url: str, deadline, prefer_lar
             buf += ev[pos:a]
             pos = b + 1
             if is_image:
-                attrs, sources, pre = ev[a]
+                attrs, sources, pre, fb = ev[a]
+                if fb >= 0 and fb in produced:  # a <noscript> copy of an image already taken
+                    continue
                 meta = _image_meta(attrs, sources, pg.base, page_url, prefer_largest)
+                if meta is not None:
+                    produced.add(a)
                 if meta is not None and meta["src"] not in seen_src:
                     seen_src.add(meta["src"])
                     _flush(buf, out, base_grid, base_pre, pre)
