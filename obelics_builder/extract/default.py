@@ -199,8 +199,13 @@ def _is_script_notice(events: list, start: int) -> bool:
 
 
 def _is_hidden(a: dict) -> bool:
-    """``hidden``, ``aria-hidden="true"``, a non-content landmark role, or an inline style hiding the element."""
-    if "hidden" in a or a.get("aria-hidden") == "true" or a.get("role") in _ROLE_PRUNE:
+    """``hidden``, ``aria-hidden="true"``, a non-content landmark role, or an inline style hiding the element.
+
+    React's streamed server rendering sends each late part of the page as ``<div hidden id="S:n">``, which its
+    script moves into place at once: those are shown, as a browser shows them."""
+    if "hidden" in a and not (a.get("id") or "").startswith("S:"):
+        return True
+    if a.get("aria-hidden") == "true" or a.get("role") in _ROLE_PRUNE:
         return True
     st = a.get("style")
     return bool(st) and ("none" in st or "hidden" in st) and _RE_HIDDEN_STYLE.search(st) is not None
