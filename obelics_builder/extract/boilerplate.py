@@ -139,6 +139,11 @@ def select_content(pg) -> tuple[list, set]:
             best_s = max(best_s, cand.get(p, 0.0))
         p = rp[R_PARENT]
         levels += 1
+    if EXPAND_REPEATED:
+        grown = _repeated_unit_parent(pg, best)
+        if grown is not None:
+            best, rb = grown, recs[grown]
+            best_s = max(best_s, cand.get(best, 0.0))
     parent = rb[R_PARENT]
     if parent < 0:
         return [best], _skips(pg, best, set())
@@ -165,6 +170,63 @@ def select_content(pg) -> tuple[list, set]:
     for k in keep:
         _skips(pg, k, skip, total_prose)
     return keep, skip
+
+
+#: expand the chosen container to the list of repeated units it is one of (forum posts, listing items, cards)
+EXPAND_REPEATED = True
+#: how many levels above the chosen container a repeated unit may start
+REPEAT_LEVELS = 4
+#: at least this many units with the same signature, holding together this many times the chosen one's text
+REPEAT_MIN_UNITS = 3
+REPEAT_TEXT_GAIN = 1.5
+REPEAT_MAX_LINK_DENSITY = 0.6
+
+
+def _signature(pg, i: int) -> tuple:
+    """Tag and first class word without digits: what repeated units of one list share."""
+    cls = pg.cls[i]
+    first = ""
+    if cls:
+        for w in cls.split():
+            if not any(ch.isdigit() for ch in w):
+                first = w
+                break
+    return (pg.recs[i][R_TAG], first)
+
+
+def _repeated_unit_parent(pg, best: int):
+    """The parent of the nearest ancestor-or-self of ``best`` (within :data:`REPEAT_LEVELS`) that is one of at least
+    :data:`REPEAT_MIN_UNITS` siblings of the same signature which together hold clearly more text than ``best`` and
+    are not mostly links; None if there is none."""
+    recs = pg.recs
+    t_best = recs[best][R_T1] - recs[best][R_T0]
+    a = best
+    for _ in range(REPEAT_LEVELS + 1):
+        p = recs[a][R_PARENT]
+        if p < 0:
+            return None
+        rp = recs[p]
+        if rp[R_HINT] & NEG_STRONG and not rp[R_HINT] & POS:
+            return None
+        sig = _signature(pg, a)
+        if sig[1] or sig[0] in ("article", "li", "tr", "section"):
+            n = 0
+            t = l = 0
+            j = p + 1
+            end = rp[R_END]
+            while j < end:
+                rj = recs[j]
+                if _signature(pg, j) == sig:
+                    tj = rj[R_T1] - rj[R_T0]
+                    if tj:
+                        n += 1
+                        t += tj
+                        l += rj[R_L1] - rj[R_L0]
+                j = rj[R_END]
+            if n >= REPEAT_MIN_UNITS and t >= REPEAT_TEXT_GAIN * t_best and l <= REPEAT_MAX_LINK_DENSITY * t:
+                return p
+        a = p
+    return None
 
 
 def _skips(pg, root: int, skip: set, total_prose: float | None = None) -> set:

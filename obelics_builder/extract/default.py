@@ -99,7 +99,7 @@ _K_EL, _K_BLOCK, _K_INLINE, _K_LINK = 0, 1, 2, 3
 class _Page:
     """Flat record of one walk: events, per-element records and container scores."""
 
-    __slots__ = ("events", "recs", "score", "base", "images", "cands", "debug", "blocks", "owner")
+    __slots__ = ("events", "recs", "score", "base", "images", "cands", "debug", "blocks", "owner", "cls")
 
     def __init__(self, debug: bool = False):
         self.debug: list | None = [] if debug else None  # (class, id, role) per record, for diagnostics
@@ -110,6 +110,7 @@ class _Page:
         self.score: dict = {}  # element id -> score from the prose blocks right below it
         self.base = None
         self.images: list = []  # event indices of the images
+        self.cls: list = []  # class attribute of each record (None without one)
         self.cands: list = []  # ids of the elements boilerplate.select_content may drop (in closing order)
 
 
@@ -394,6 +395,8 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
     sources: list = []  # srcsets of the <source> elements before the next <img> of the current <picture>
     cur = [root.tag, -1, 0, 0, 0, 0, 0, 0.0, 0.0]
     rec_append(cur)
+    cls_append = pg.cls.append
+    cls_append(None)
     if dbg is not None:
         dbg.append((None, None, None))
     act = action_of(root.tag)
@@ -488,6 +491,7 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
             push((it, kind, cur, cur_id, o, act))
             cur = [tag, cur_id, h, nd, len(ev), cum_t, cum_l, cum_p, cumc[nd]]
             rec_append(cur)
+            cls_append(a.get("class") if a else None)
             if dbg is not None:
                 dbg.append((a.get("class"), a.get("id"), a.get("role")) if a else (None, None, None))
             cur_id = eid
