@@ -18,16 +18,21 @@ _POS_TAGS = frozenset(("article", "main"))
 # lowercased first, so the patterns are case-sensitive (faster)
 _RE_NEG_STRONG = re.compile(
     r"(?:^|[^a-z0-9])(?:"
-    r"nav|menu|breadcrumb|footer|masthead|sidebar|side-bar|widget|cookie|consent|gdpr|cmp-|"
+    r"nav|menu|breadcrumb|footer|masthead|cookie|consent|gdpr|cmp-|"
     r"share|sharing|social|subscri|newsletter|signup|sign-up|login|register|"
-    r"comment|disqus|respond|reply|related|recommend|more-stories|more-articles|read-more|readmore|"
+    r"comment|disqus|respond|related|recommend|more-stories|more-articles|"
     r"popular|trending|most-read|mostread|promo|sponsor|advert|adsense|adslot|ad-slot|ad-container|ad-wrapper|"
     r"dfp|outbrain|taboola|popup|modal|overlay|skip-link|toolbar|pagination|pager|byline|author-bio|authorbio|"
     r"about-author|author-box|tags|tag-list|taglist|post-tags|categories|print|donate|paywall|"
-    r"jump-link|toc|table-of-contents|hidden|screen-reader|sr-only|visually-hidden|banner|copyright|"
-    r"follow|rating|tooltip|alert|notification|ticker|carousel"
+    r"jump-link|toc|table-of-contents|screen-reader|sr-only|visually-hidden|banner|copyright|"
+    r"follow|tooltip|alert|notification|ticker|carousel"
     r")")
-_RE_NEG_EXACT = re.compile(r"(?:^|[^a-z0-9])(?:ad|ads|meta|post-meta|entry-meta|extra|utility|links)(?:$|[^a-z0-9])")
+# words that mean boilerplate only as a whole class (or the start of one): "sidebar-left" is a sidebar but
+# "has-sidebar", "content-sidebar-wrap" are page layouts; "widget" and "widget_recent" are WordPress sidebar widgets
+# but "elementor-widget-text-editor" is an article's text; "hidden" hides, "hidden-xs" and "label-hidden" do not
+_RE_NEG_CLASS_START = re.compile(r"(?:^|\s)(?:sidebar|side-bar|widget(?:$|\s|s|-area|-))")
+_RE_NEG_CLASS = re.compile(r"(?:^|\s)(?:hidden|is-hidden|u-hidden|d-none|hide|invisible)(?:$|\s)")
+_RE_NEG_EXACT = re.compile(r"(?:^|[^a-z0-9])(?:ad|meta|post-meta|entry-meta|extra|utility|links)(?:$|[^a-z0-9])")
 _RE_NEG_WEAK = re.compile(r"(?:^|[^a-z0-9])(?:header|head|top|bottom|aside|secondary|caption-credit)")
 _RE_POS = re.compile(
     r"(?:^|[^a-z0-9])(?:article|content|entry|main|post|story|text|body|blog|prose|rich-?text|markdown|"
@@ -49,7 +54,8 @@ def class_words_hint(cls: str | None, idv: str | None) -> int:
     w = _HINT_CACHE.get(key)
     if w is None:
         hay = ((cls or "") + " " + (idv or "")).replace("_", "-").lower()
-        if _RE_NEG_STRONG.search(hay) or _RE_NEG_EXACT.search(hay):
+        if (_RE_NEG_STRONG.search(hay) or _RE_NEG_EXACT.search(hay) or _RE_NEG_CLASS_START.search(hay)
+                or _RE_NEG_CLASS.search(hay)):
             w = NEG_STRONG  # a negative word wins over a positive one ("comment-content", "related-posts")
         elif _RE_POS.search(hay):
             w = POS
