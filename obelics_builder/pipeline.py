@@ -20,6 +20,7 @@ from . import __version__
 from .engine import Engine
 from .engine.reductions import fetch_bucket_urls, image_url_plan, url_losers
 from .io.markers import read_marker, write_json_atomic
+from .recipe import recipe_provenance
 from .stats import Stats
 from .engine.dedup_reductions import frequent_paragraphs, keep_best_losers, near_duplicate_losers
 from .tasks import (dedup_part, fetch_partition, filter_part, fingerprint, finalize_part, paragraphs_part,
@@ -52,7 +53,7 @@ def run_pipeline(refs: list, recipe: dict, out: str | Path, engine: Engine, dump
         "dump": dump,
         "warcs": [{"uri": r.uri, "name": r.name} for r in refs],
         "image_archive": [{"uri": r.uri, "name": r.name} for r in archive_refs],
-        "recipe": recipe.get("_path"),
+        **recipe_provenance(recipe),
         "recipe_config": {k: v for k, v in recipe.items() if k != "filters_config"},
         "filters": fcfg.get("_path"),
         "fetch_overrides": fetch_overrides,
@@ -274,7 +275,7 @@ def _stats_json(stats: Stats, refs: list, recipe: dict, dump: str | None, starte
             "obelics_builder_version": __version__,
             "dump": dump,
             "warcs": [r.name for r in refs],
-            "recipe": recipe.get("_path"),
+            **recipe_provenance(recipe),
             "filters": recipe["filters_config"].get("_path"),
             "started": started,
             "seconds": round(seconds, 2),

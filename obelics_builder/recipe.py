@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +11,50 @@ import yaml
 
 from .resources import FILTERS_DIR, PIPELINES_DIR, find_config
 
+#: the recipe ``crawl`` uses without ``--recipe``
+DEFAULT_RECIPE = "obelics"
+
 
 class ConfigError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """A recipe's ``extract`` section.  These defaults are the defaults of every entry point (``crawl``, ``extract``,
+    ``extract_record``, the stage), so a recipe without the section runs our extractor."""
+
+    #: ``default`` (obelics-builder's extractor) or ``obelics`` (the OBELICS reference rules, as in the 2023 build)
+    mode: str = "default"
+    #: a page that takes longer is dropped with reason ``timeout`` (0 or less: no budget)
+    page_time_budget_s: float = 5.0
+
+    @classmethod
+    def from_mapping(cls, section: dict | None) -> "ExtractConfig":
+        """The section as given in a recipe (missing keys take the defaults above); a mistake is a ConfigError."""
+        if section is None:
+            return cls()
+        if not isinstance(section, dict):
+            raise ConfigError(f"extract: expected a mapping, got {type(section).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ConfigError(f"extract: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        values = {**asdict(cls()), **section}
+        if not isinstance(values["mode"], str) or not values["mode"]:
+            raise ConfigError(f"extract.mode: expected a mode name, got {values['mode']!r}")
+        budget = values["page_time_budget_s"]
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)):
+            raise ConfigError(f"extract.page_time_budget_s: expected seconds, got {budget!r}")
+        return cls(mode=values["mode"], page_time_budget_s=float(budget))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def packaged_recipes() -> list[str]:
+    """Names of the recipes shipped with the package (``--recipe NAME``)."""
+    return sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml"))
 
 
 def _deep_update(base: dict, override: dict) -> dict:
@@ -25,7 +68,10 @@ def _deep_update(base: dict, override: dict) -> dict:
 
 def load_yaml(path: Path) -> dict:
     with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
+        try:
+            data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
@@ -55,19 +101,50 @@ def load_filters(name_or_path: str | Path = "obelics") -> dict:
     return cfg
 
 
-def load_recipe(name_or_path: str | Path = "obelics", overrides: dict[str, Any] | None = None) -> dict:
-    """Load a recipe and its filter config (under ``recipe["filters_config"]``)."""
-    path = find_config(name_or_path, PIPELINES_DIR)
+def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, Any] | None = None) -> dict:
+    """Load a recipe and its filter config (under ``recipe["filters_config"]``).  ``overrides`` (e.g. the command
+    line's ``--mode`` as ``{"extract": {"mode": ...}}``) are merged over the file.  The ``extract`` section is filled
+    in from :class:`ExtractConfig`; ``_path``, ``_sha256`` (of the file) and ``name`` (the file's stem unless it has
+    one) say which recipe it is.  An unknown name, bad YAML or a bad section is a :class:`ConfigError`."""
+    try:
+        path = find_config(name_or_path, PIPELINES_DIR)
+    except FileNotFoundError:
+        raise ConfigError(f"no recipe {str(name_or_path)!r}: give a YAML file or a packaged recipe "
+                          f"({', '.join(packaged_recipes())})") from None
     recipe = load_yaml(path)
     if overrides:
         _deep_update(recipe, copy.deepcopy(overrides))
+    try:
+        extract = ExtractConfig.from_mapping(recipe.get("extract"))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    from .extract.stage import MODES  # here, not at the top: the extract package imports this module
+
+    if extract.mode not in MODES:
+        raise ConfigError(f"{path}: unknown extract.mode {extract.mode!r} (choose from: {', '.join(sorted(MODES))})")
+    recipe["extract"] = extract.as_dict()
+    recipe.setdefault("name", path.stem)
     recipe["_path"] = str(path)
+    recipe["_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     filters = recipe.get("filters", "obelics")
     fpath = Path(str(filters))
     if not fpath.is_absolute() and (path.parent / fpath).is_file():
         filters = path.parent / fpath
     recipe["filters_config"] = load_filters(filters)
     return recipe
+
+
+def recipe_provenance(recipe: dict) -> dict:
+    """Which recipe and extractor produce the data, for ``run.json``, ``stats.json`` and the dataset card:
+    ``recipe`` (path), ``recipe_name``, ``recipe_sha256`` (of the recipe file) and ``extract_mode`` (after
+    ``--mode``)."""
+    path = recipe.get("_path")
+    return {
+        "recipe": path,
+        "recipe_name": recipe.get("name") or (Path(path).stem if path else None),
+        "recipe_sha256": recipe.get("_sha256"),
+        "extract_mode": ExtractConfig.from_mapping(recipe.get("extract")).mode,
+    }
 
 
 def recipe_for_run(info: dict, filters: str | Path | None = None) -> dict:

@@ -72,6 +72,21 @@ def test_stats_account_for_every_record(sample_run):
     assert any("perplexity" in n for n in stats["notes"]), "a disabled perplexity filter must be reported"
 
 
+def test_sample_crawl_runs_our_extractor_and_says_so(sample_run):
+    """No --recipe, no --mode: the obelics recipe with our extractor, named in run.json, stats.json and the card."""
+    out, _ = sample_run
+    run = json.loads((out / "run.json").read_text())
+    stats_run = json.loads((out / "stats.json").read_text())["run"]
+    for info in (run, stats_run):
+        assert info["extract_mode"] == "default" and info["recipe_name"] == "obelics"
+        assert Path(info["recipe"]).name == "obelics.yaml"
+        assert info["recipe_sha256"] == hashlib.sha256(Path(info["recipe"]).read_bytes()).hexdigest()
+    assert run["recipe_config"]["extract"]["mode"] == "default"
+    card = (out / "dataset" / "README.md").read_text(encoding="utf-8")
+    assert "- extractor: `default` (obelics-builder's extractor)" in card
+    assert f"- recipe: obelics (`obelics.yaml`, sha256 `{run['recipe_sha256'][:16]}`)" in card
+
+
 def test_rerun_skips_finished_work_and_keeps_identical_shards(sample_run):
     out, _ = sample_run
     before = digest(out / "documents")

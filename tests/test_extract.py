@@ -180,7 +180,7 @@ def test_truncated_html():
 def test_time_budget_raises_timeout():
     html = "<body>" + "<p>x</p><div>y</div>" * 50_000
     with pytest.raises(ExtractionRejected) as e:
-        extract_record({"url": PAGE, "body": html.encode()}, time_budget_s=0.01)
+        extract_record({"url": PAGE, "body": html.encode()}, mode="obelics", time_budget_s=0.01)
     assert e.value.reason == "timeout"
 
 
@@ -193,20 +193,20 @@ def test_time_budget_raises_timeout():
 ])
 def test_rejections(body, reason):
     with pytest.raises(ExtractionRejected) as e:
-        extract_record({"url": PAGE, "body": body})
+        extract_record({"url": PAGE, "body": body}, mode="obelics")
     assert e.value.reason == reason
 
 
 def test_too_large():
     with pytest.raises(ExtractionRejected) as e:
-        extract_record({"url": PAGE, "body": b" " * 20_000_001})
+        extract_record({"url": PAGE, "body": b" " * 20_000_001}, mode="obelics")
     assert e.value.reason == "too_large"
 
 
 def test_wrong_declared_charset():
     body = "<html><head><meta charset=utf-8></head><body><p>Grüße aus Köln, schöne Straße</p></body></html>"
     doc = extract_record({"url": PAGE, "body": body.encode("cp1252"),
-                          "http_headers": {"content-type": "text/html; charset=utf-8"}})
+                          "http_headers": {"content-type": "text/html; charset=utf-8"}}, mode="obelics")
     assert doc["texts"] == ["Grüße aus Köln, schöne Straße"]
 
 
@@ -214,12 +214,12 @@ def test_record_to_document_and_mode():
     record = {"url": PAGE, "body": b'<p>Hello</p><img src="/a.jpg">', "http_headers": {},
               "warc_filename": "x.warc.gz", "warc_record_offset": 10, "warc_record_length": 99,
               "fetch_date": "2020-08-01T00:00:00Z", "dump": None, "warc_headers": {}}
-    doc = extract_record(record)
+    doc = extract_record(record, mode="obelics")
     schema.validate(doc)
     assert doc["texts"] == ["Hello", None] and doc["images"] == [None, "https://site.example/a.jpg"]
     assert doc["general_metadata"] == {"url": PAGE, "warc_filename": "x.warc.gz", "warc_record_offset": 10,
                                        "warc_record_length": 99, "fetch_date": "2020-08-01T00:00:00Z"}
-    assert extract_html("<p>Hi</p>", PAGE)["texts"] == ["Hi"]
+    assert extract_html("<p>Hi</p>", PAGE, mode="obelics")["texts"] == ["Hi"]
     with pytest.raises(ConfigError, match="unknown extract mode"):
         extract_record(record, mode="readability")
     assert extract_record(record, mode="default")["texts"][0] == "Hello"
@@ -251,7 +251,7 @@ def test_real_pages_extract(shared_data):
     for path in pages:
         try:
             doc = extract_record({"url": "https://www.example.com/a/b.html", "body": path.read_bytes()},
-                                 time_budget_s=30)
+                                 mode="obelics", time_budget_s=30)
         except ExtractionRejected as e:
             assert e.reason == "empty_document", (path, e.reason)
             empty.append(path.parent.name)

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..recipe import DEFAULT_RECIPE
+
 DESCRIPTION = """\
 Build a dataset: read WARCs, extract interleaved documents, score and filter text, deduplicate URLs, fetch and
 filter images (archive first, then the web), clean, and write OUT/documents/part-NNNNN.parquet and OUT/stats.json.
@@ -15,6 +17,7 @@ Examples:
   obelics-build crawl --dump CC-MAIN-2023-06 --warcs 10 --out ./out        # 10 WARCs from data.commoncrawl.org
   obelics-build crawl --dump 2023-06 --shard 3/100 --mirror s3://commoncrawl --out ./out
   obelics-build crawl --warc a.warc.gz b.warc.gz --out ./out               # local WARC files
+  obelics-build crawl --dump 2023-06 --mirror sample --recipe obelics-2023 --out ./ref   # the 2023 reference build
   obelics-build crawl --dump 2023-06 --scheduler tcp://10.0.0.5:8786 --out s3-mounted/out
 
 Rerunning the same command resumes: finished WARCs and stages are skipped (completion markers in OUT).
@@ -34,11 +37,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--image-archive", nargs="*", default=None, metavar="WARC",
                      help="WARC files holding image captures, served before the network (the sample has its own)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--recipe", default="obelics", help="recipe name or YAML path (default: pipelines/obelics.yaml)")
+    p.add_argument("--recipe", default=DEFAULT_RECIPE,
+                   help="recipe name or YAML path (default: %(default)s = pipelines/obelics.yaml, our extractor; "
+                        "obelics-2023 = the 2023 OBELICS reference build: reference extraction rules and thresholds)")
     p.add_argument("--filters", default=None, help="filter config name or YAML path (default: the recipe's)")
     p.add_argument("--mode", choices=["obelics", "default"], default=None,
-                   help="extractor: obelics (the reference rules, the recipe's default) or default (ours: lists, "
-                        "tables, figures, srcset, lazy images, boilerplate removal)")
+                   help="extractor, overriding the recipe's extract.mode: default (ours: lists, tables, figures, "
+                        "srcset, lazy images, boilerplate removal; the obelics recipe's) or obelics (the OBELICS "
+                        "reference rules; the obelics-2023 recipe's)")
     p.add_argument("--no-network", action="store_true", help="fetch images only from archives, never from the web")
     p.add_argument("--spawning-url", default=None,
                    help="Spawning opt-out API endpoint (default: the public API, or SPAWNING_API_URL); key from "
@@ -79,11 +85,16 @@ def _parse_shard(text: str | None):
 def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
     from ..pipeline import run_pipeline
-    from ..recipe import load_filters, load_recipe
+    from ..recipe import ConfigError
     from ..sources import commoncrawl as cc
 
     if not args.dump and not args.warc:
         print("crawl: give --dump (a Common Crawl dump) or --warc FILE...", file=sys.stderr)
+        return 2
+    try:
+        recipe = recipe_from_args(args)
+    except (ConfigError, FileNotFoundError) as e:
+        print(f"crawl: {e}", file=sys.stderr)
         return 2
     dump = cc.normalize_dump(args.dump) if args.dump else None
     mirror = cc.resolve_mirror(args.mirror) if (args.dump or args.mirror) else None
@@ -101,16 +112,6 @@ def run(args: argparse.Namespace) -> int:
     if args.image_archive:
         archive_refs += cc.warc_refs_from_paths(args.image_archive)
 
-    recipe = load_recipe(args.recipe)
-    if args.mode:
-        recipe.setdefault("extract", {})["mode"] = args.mode
-    optout = recipe.setdefault("optout", {})
-    if args.spawning_url or os.environ.get("SPAWNING_API_URL"):
-        optout.setdefault("spawning", {})["url"] = args.spawning_url or os.environ["SPAWNING_API_URL"]
-    if args.optout_list:
-        optout["local_list"] = str(Path(args.optout_list).resolve())
-    if args.filters:
-        recipe["filters_config"] = load_filters(args.filters)
     overrides = {}
     if args.no_network:
         overrides["network"] = False
@@ -132,6 +133,21 @@ def run(args: argparse.Namespace) -> int:
         result["dataset"] = shards
     print_summary(result, args.out, quiet=args.quiet)
     return 0 if result["summary"]["accounted"] else 1
+
+
+def recipe_from_args(args: argparse.Namespace) -> dict:
+    """The effective recipe: ``--recipe`` with ``--mode``, the opt-out options and ``--filters`` applied."""
+    from ..recipe import load_filters, load_recipe
+
+    recipe = load_recipe(args.recipe, overrides={"extract": {"mode": args.mode}} if args.mode else None)
+    optout = recipe.setdefault("optout", {})
+    if args.spawning_url or os.environ.get("SPAWNING_API_URL"):
+        optout.setdefault("spawning", {})["url"] = args.spawning_url or os.environ["SPAWNING_API_URL"]
+    if args.optout_list:
+        optout["local_list"] = str(Path(args.optout_list).resolve())
+    if args.filters:
+        recipe["filters_config"] = load_filters(args.filters)
+    return recipe
 
 
 def print_summary(result: dict, out: str, quiet: bool = False) -> None:

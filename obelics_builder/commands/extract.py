@@ -8,10 +8,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from ..recipe import ExtractConfig
+
 DESCRIPTION = """\
 Extract interleaved documents (text paragraphs and images in page order) from WARC/ARC files or saved HTML pages
 and print one JSON line per document: the published OBELICS row (texts, images, metadata and general_metadata as
 JSON strings) with the page URL on top. Nothing is filtered; use it to inspect what the extractor keeps.
+The extractor is ours (--mode default, as in `crawl`); --mode obelics applies the OBELICS reference rules.
 
 INPUT is a .warc, .warc.gz, .arc or .arc.gz file (HTML responses with status 200 are extracted), or a .html /
 .html.gz page. A single HTML page needs --url (image URLs are resolved against it); several HTML pages without
@@ -30,10 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="WARC/ARC files (.warc[.gz], .arc[.gz]) or HTML "
                                                               "pages (.html[.gz])")
     p.add_argument("--url", default=None, help="page URL of a single HTML input (used to resolve image URLs)")
-    p.add_argument("--mode", default="obelics", choices=["obelics", "default"],
-                   help="extraction rules: obelics = the OBELICS reference rules (default: %(default)s)")
+    p.add_argument("--mode", default=ExtractConfig.mode, choices=["obelics", "default"],
+                   help="extractor: default = ours, obelics = the OBELICS reference rules (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N documents")
-    p.add_argument("--page-time-budget", type=float, default=5.0, metavar="S",
+    p.add_argument("--page-time-budget", type=float, default=ExtractConfig.page_time_budget_s, metavar="S",
                    help="seconds one page may take before it is dropped as 'timeout' (default: %(default)s)")
 
 

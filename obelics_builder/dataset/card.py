@@ -66,15 +66,33 @@ def _load_filters(stats: dict) -> tuple[dict | None, str]:
         return None, f"filter config {Path(str(path)).name} could not be read ({type(e).__name__})"
 
 
+#: extract mode -> what it is (for the card; a mode not listed is shown by its name)
+EXTRACTORS = {
+    "default": "obelics-builder's extractor",
+    "obelics": "the OBELICS reference extraction rules, as in the 2023 OBELICS build",
+}
+
+
 def _recipe_name(stats: dict) -> str:
-    path = (stats.get("run") or {}).get("recipe")
+    run = stats.get("run") or {}
+    path = run.get("recipe")
     if not path:
         return "unknown (not recorded)"
-    try:
+    digest = f", sha256 `{run['recipe_sha256'][:16]}`" if run.get("recipe_sha256") else ""
+    if run.get("recipe_name"):
+        return f"{run['recipe_name']} (`{Path(str(path)).name}`{digest})"
+    try:  # a stats.json written before the name was recorded: read it from the file
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         return f"{data.get('name', Path(path).stem)} (`{Path(path).name}`)"
     except Exception:
         return f"`{Path(str(path)).name}` (file no longer readable)"
+
+
+def _extractor(stats: dict) -> str:
+    mode = (stats.get("run") or {}).get("extract_mode")
+    if not mode:
+        return "not recorded"
+    return f"`{mode}` ({EXTRACTORS[mode]})" if mode in EXTRACTORS else f"`{mode}`"
 
 
 def languages(filters: dict | None) -> list[str]:
@@ -246,7 +264,8 @@ def render_card(out: str | Path, summary: dict, license: str | None = None, char
              "# OBELICS-style interleaved image-text documents", "",
              "Web documents from Common Crawl with their text paragraphs and images in page order, extracted, "
              "filtered and deduplicated by [obelics-builder](https://github.com/obelics-builder/obelics-builder) "
-             "following the OBELICS recipe. Images are given as URLs (the columns have the published OBELICS "
+             "following the OBELICS recipe (*How it was built* names the recipe and the extractor). Images are "
+             "given as URLs (the columns have the published OBELICS "
              "schema); " + ("the `image_bytes` column holds the image bytes (null at text positions and where "
                             "the image could not be kept)." if summary.get("embed_images") else
                             "the image bytes are not in the Parquet shards."), ""]
@@ -285,6 +304,7 @@ def render_card(out: str | Path, summary: dict, license: str | None = None, char
                   f"- Common Crawl dump: {run.get('dump') or 'local WARC files'}",
                   f"- WARC files: {len(warcs)}",
                   f"- recipe: {_recipe_name(stats)}",
+                  f"- extractor: {_extractor(stats)}",
                   f"- run started: {run.get('started', 'unknown')}",
                   "- opt-out manifest: " + (f"`optout-manifest-{optout}.parquet` (opt-outs as of {optout})"
                                              if optout else "none found in the output folder"), ""]

@@ -12,7 +12,7 @@ import time
 from selectolax.lexbor import SelectolaxError
 
 from .. import schema
-from ..recipe import ConfigError
+from ..recipe import ConfigError, ExtractConfig
 from .charset import decode_html
 from .default import extract_default
 from .obelics import ExtractionTimeout, extract_obelics
@@ -70,7 +70,8 @@ def _check_mode(mode: str) -> None:
         raise ConfigError(f"unknown extract mode {mode!r} (choose from: {', '.join(sorted(MODES))})")
 
 
-def extract_record(record: dict, mode: str = "obelics", time_budget_s: float = 5.0) -> dict:
+def extract_record(record: dict, mode: str = ExtractConfig.mode,
+                   time_budget_s: float = ExtractConfig.page_time_budget_s) -> dict:
     """One WARC record dict -> one document; raises :class:`ExtractionRejected` for counted rejections."""
     _check_mode(mode)
     t0 = time.monotonic()
@@ -113,7 +114,7 @@ def extract_record(record: dict, mode: str = "obelics", time_budget_s: float = 5
     return doc
 
 
-def extract_html(html: str | bytes, url: str, mode: str = "obelics", http_headers: dict | None = None,
+def extract_html(html: str | bytes, url: str, mode: str = ExtractConfig.mode, http_headers: dict | None = None,
                  time_budget_s: float = 0) -> dict:
     """Convenience: one HTML page (str, or bytes decoded with :func:`decode_html`) -> a document."""
     return extract_record({"url": url, "body": html, "http_headers": http_headers or {}}, mode=mode,
@@ -126,8 +127,8 @@ _REMOVALS = ("empty_document", "not_html")
 
 def extract_stage(records: list[dict], ctx) -> list[dict]:
     """Stage: records -> documents; every record not returned is counted in ``ctx``."""
-    mode = ctx.config.get("mode", "obelics") if ctx.config else "obelics"
-    budget = float(ctx.config.get("page_time_budget_s", 5.0)) if ctx.config else 5.0
+    cfg = ExtractConfig.from_mapping(ctx.config)  # the recipe's extract section; missing keys take the defaults
+    mode, budget = cfg.mode, cfg.page_time_budget_s
     _check_mode(mode)  # a configuration error (ConfigError) stops the run: it is not a per-record problem
     docs = []
     for record in records:
