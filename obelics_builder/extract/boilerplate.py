@@ -78,11 +78,11 @@ def class_hint(tag: str, cls: str | None, idv: str | None) -> int:
 
 
 # Fields of the per-element records of default._walk.  Set at the element's open:
-R_TAG, R_PARENT, R_HINT, R_ND, R_OPEN, R_T0, R_L0, R_P0, R_C0 = range(9)
+R_TAG, R_PARENT, R_HINT, R_ND, R_OPEN, R_T0, R_L0, R_P0, R_C0, R_N0 = range(10)
 #   tag, parent id (-1: root), hint bits, strongly negative elements on its path (itself included), first event,
 #   running totals at its start: text chars, link text chars, block scores, block scores at its negative depth
 # appended at its close:
-R_CLOSE, R_T1, R_L1, R_P1, R_C1, R_END = range(9, 15)
+R_CLOSE, R_T1, R_L1, R_P1, R_C1, R_END, R_N1 = range(10, 17)
 #   last event, the same running totals at its end, id after its subtree.  So, for record r:
 #   text chars r[R_T1] - r[R_T0], of which in links r[R_L1] - r[R_L0], prose (block scores inside)
 #   r[R_P1] - r[R_P0], clean prose (minus strongly negative subtrees below it) r[R_C1] - r[R_C0]
@@ -112,14 +112,38 @@ LINKLIST_TAGS = frozenset(("ul", "ol", "dl", "div", "section", "table", "p", "he
                             "tr", "tbody", "center"))
 
 
+#: a link list whose links average this many characters or more is a list of titles (a listing), not a menu
+LINKLIST_MAX_ANCHOR = 25
+
 #: how far above the best-scoring container we look for a container holding clearly more prose
 CLIMB_LEVELS = 6
 CLIMB_GAIN = 1.25
 
 
-def select_content(pg) -> tuple[list, set]:
-    """(ids of the elements to emit, siblings in page order; ids of the subtrees inside them to drop)."""
+#: page-level signals that a page is an article (Open Graph type, schema.org types in JSON-LD or microdata)
+_RE_DECLARED_ARTICLE = re.compile(
+    r"""og:type["']?\s+content=["']?article|"""
+    r"""["']@type["']\s*:\s*\[?\s*["'](?:News|Blog|Tech|Scholarly|Report|Opinion|Analysis)?(?:Article|BlogPosting)["']|"""
+    r"""itemtype=["']?https?://schema\.org/(?:News|Blog|Tech|Scholarly)?(?:Article|BlogPosting)""", re.IGNORECASE)
+
+
+def declared_article(html: str) -> bool:
+    """Whether the page says it is an article (``og:type`` article, schema.org Article/BlogPosting/NewsArticle)."""
+    return _RE_DECLARED_ARTICLE.search(html) is not None
+
+
+#: experiment switches for pages that do not declare themselves articles
+INCL_ANCHOR = True
+INCL_MAIN = True
+
+
+def select_content(pg, article: bool = True) -> tuple[list, set]:
+    """(ids of the elements to emit, siblings in page order; ids of the subtrees inside them to drop).
+
+    ``article``: the page declares itself an article (:func:`declared_article`); other pages (listings, forums,
+    products, services...) get the inclusive rules."""
     recs = pg.recs
+    pg.incl = not article
     pg.cands.sort()
     best, best_s = 0, 0.0
     cand: dict = {}
@@ -150,9 +174,23 @@ def select_content(pg) -> tuple[list, set]:
         if grown is not None:
             best, rb = grown, recs[grown]
             best_s = max(best_s, cand.get(best, 0.0))
+    else:
+        grown = None
+    core = best  # the container chosen on its own merits: what the climb to <main> adds to it must not drop it
+    if INCL_MAIN and not article and grown is None:
+        q = best
+        while q >= 0:
+            rq = recs[q]
+            if rq[R_TAG] == "main":
+                t = rq[R_T1] - rq[R_T0]
+                if q != best and t and rq[R_L1] - rq[R_L0] < 0.5 * t and not rq[R_ND]:
+                    best, rb = q, rq
+                    best_s = max(best_s, cand.get(q, 0.0))
+                break
+            q = rq[R_PARENT]
     parent = rb[R_PARENT]
     if parent < 0:
-        return [best], _skips(pg, best, set())
+        return [best], _skips(pg, best, set(), None, core if PROTECT_CORE else -1)
     threshold = max(8.0, best_s * 0.2)
     keep = []
     # the parent's children, in order: each child's subtree ends where the next child starts
@@ -174,7 +212,7 @@ def select_content(pg) -> tuple[list, set]:
     skip: set = set()
     total_prose = sum(recs[k][R_P1] - recs[k][R_P0] for k in keep) or 1.0
     for k in keep:
-        _skips(pg, k, skip, total_prose)
+        _skips(pg, k, skip, total_prose, core if PROTECT_CORE else -1)
     return keep, skip
 
 
@@ -235,7 +273,10 @@ def _repeated_unit_parent(pg, best: int):
     return None
 
 
-def _skips(pg, root: int, skip: set, total_prose: float | None = None) -> set:
+PROTECT_CORE = True
+
+
+def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int = -1) -> set:
     """Boilerplate subtrees strictly inside ``root``: strong negative hints (unless they hold half the prose) and
     link lists.  Only the walk's candidates (strongly negative, or a link-dense list-like element) can qualify; they
     are visited in page order, jumping over the subtrees already dropped."""
@@ -244,18 +285,22 @@ def _skips(pg, root: int, skip: set, total_prose: float | None = None) -> set:
     if total_prose is None:
         total_prose = r[R_P1] - r[R_P0] or 1.0
     half, third = 0.5 * total_prose, 0.3 * total_prose
+    incl = INCL_ANCHOR and pg.incl
     cands = pg.cands  # sorted by select_content
     nxt = root + 1  # candidates before this id are inside a dropped subtree
     for i in cands[bisect_left(cands, root + 1):bisect_left(cands, r[R_END])]:
         if i < nxt:
             continue
         c = recs[i]
+        if i <= core < c[R_END]:
+            continue  # holds the chosen container
         if c[R_HINT] & NEG_STRONG and c[R_P1] - c[R_P0] < half:
             drop = True
         else:
             t = c[R_T1] - c[R_T0]
-            drop = (t and c[R_TAG] in LINKLIST_TAGS and (c[R_L1] - c[R_L0]) * 10 > t * 6
-                    and c[R_P1] - c[R_P0] < third)
+            lc = c[R_L1] - c[R_L0]
+            drop = (t and c[R_TAG] in LINKLIST_TAGS and lc * 10 > t * 6
+                    and c[R_P1] - c[R_P0] < third and not (incl and lc >= LINKLIST_MAX_ANCHOR * (c[R_N1] - c[R_N0])))
         if drop:
             skip.add(i)
             nxt = c[R_END]

@@ -37,7 +37,7 @@ from bisect import bisect_left, bisect_right
 from selectolax.lexbor import LexborHTMLParser
 
 from .boilerplate import (_HINT_CACHE, LINKLIST_TAGS, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0, R_ND, R_OPEN, R_PARENT,
-                          R_T0, R_TAG, TAG_HINT, class_words_hint, select_content)
+                          R_T0, R_TAG, TAG_HINT, class_words_hint, declared_article, select_content)
 from .images import choose_source, is_boilerplate_image, parse_size, resolve_url, clean_url_attr
 
 try:  # the obelics mode's timeout: stage.py catches it as reason "timeout"
@@ -99,7 +99,7 @@ _K_EL, _K_BLOCK, _K_INLINE, _K_LINK = 0, 1, 2, 3
 class _Page:
     """Flat record of one walk: events, per-element records and container scores."""
 
-    __slots__ = ("events", "recs", "score", "base", "images", "cands", "debug", "blocks", "owner", "cls")
+    __slots__ = ("events", "recs", "score", "base", "images", "cands", "debug", "blocks", "owner", "cls", "incl")
 
     def __init__(self, debug: bool = False):
         self.debug: list | None = [] if debug else None  # (class, id, role) per record, for diagnostics
@@ -111,6 +111,7 @@ class _Page:
         self.base = None
         self.images: list = []  # event indices of the images
         self.cls: list = []  # class attribute of each record (None without one)
+        self.incl = False  # inclusive rules (the page is not a declared article): set by select_content
         self.cands: list = []  # ids of the elements boilerplate.select_content may drop (in closing order)
 
 
@@ -386,14 +387,14 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
     is_hidden = _is_hidden
     hiding = _HIDING_ATTRS
     cumc = [0.0]  # running block scores per count of strongly negative ancestors
-    cum_t = cum_l = 0  # running text chars, link text chars
+    cum_t = cum_l = cum_n = 0  # running text chars, link text chars, links
     cum_p = 0.0  # running block scores
     link_depth = 0
     nos, nos_fb, img_t = 0, -1, -1  # open <noscript>, the image they stand in for, text chars at the last image
     grid = pre = 0  # open lists/tables, open <pre>
     lterm, pterm, gmark, gsuffix = _LN, _LN + _PB, "\x00g", ""
     sources: list = []  # srcsets of the <source> elements before the next <img> of the current <picture>
-    cur = [root.tag, -1, 0, 0, 0, 0, 0, 0.0, 0.0]
+    cur = [root.tag, -1, 0, 0, 0, 0, 0, 0.0, 0.0, 0]
     rec_append(cur)
     cls_append = pg.cls.append
     cls_append(None)
@@ -443,6 +444,7 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
                     if wk == _W_LINK:
                         link_depth += 1
                         o[3] += 1
+                        cum_n += 1
                         kind = _K_LINK
                     else:
                         kind = _K_INLINE
@@ -489,7 +491,7 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
                 if nd == len(cumc):
                     cumc.append(0.0)
             push((it, kind, cur, cur_id, o, act))
-            cur = [tag, cur_id, h, nd, len(ev), cum_t, cum_l, cum_p, cumc[nd]]
+            cur = [tag, cur_id, h, nd, len(ev), cum_t, cum_l, cum_p, cumc[nd], cum_n]
             rec_append(cur)
             cls_append(a.get("class") if a else None)
             if dbg is not None:
@@ -562,7 +564,7 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
                                 g = recs[g][R_PARENT]
                                 if g >= 0:
                                     scores[g] = scores_get(g, 0.0) + s / 3
-                cur += (len(ev) - 1, cum_t, cum_l, cum_p, cumc[cur[R_ND]], len(recs))
+                cur += (len(ev) - 1, cum_t, cum_l, cum_p, cumc[cur[R_ND]], len(recs), cum_n)
                 if cur[R_TAG] == "noscript":
                     nos -= 1
                     if not nos:
@@ -707,7 +709,7 @@ def extract_default(html: str, page_url: str, deadline: float | None = None, *,
         pg = _walk(root, deadline)
         pg.base = _base_url(tree, html, page_url)
         _check(deadline)
-        roots, skip = select_content(pg)
+        roots, skip = select_content(pg, declared_article(html))
         _check(deadline)
         return _emit(pg, roots, skip, page_url, deadline, prefer_largest)
     finally:
