@@ -25,7 +25,7 @@ _RE_NEG_STRONG = re.compile(
     r"dfp|outbrain|taboola|popup|modal|overlay|skip-link|toolbar|pagination|pager|byline|author-bio|authorbio|"
     r"about-author|author-box|tags|tag-list|taglist|post-tags|categories|print|donate|paywall|"
     r"jump-link|toc|table-of-contents|screen-reader|sr-only|visually-hidden|banner|copyright|"
-    r"follow|tooltip|alert|notification|ticker|carousel"
+    r"follow|signature|tooltip|alert|notification|ticker|carousel"
     r")")
 # words that mean boilerplate only as a whole class (or the start of one): "sidebar-left" is a sidebar but
 # "has-sidebar", "content-sidebar-wrap" are page layouts; "widget" and "widget_recent" are WordPress sidebar widgets
@@ -78,11 +78,11 @@ def class_hint(tag: str, cls: str | None, idv: str | None) -> int:
 
 
 # Fields of the per-element records of default._walk.  Set at the element's open:
-R_TAG, R_PARENT, R_HINT, R_ND, R_OPEN, R_T0, R_L0, R_P0, R_C0, R_N0 = range(10)
+R_TAG, R_PARENT, R_HINT, R_ND, R_OPEN, R_T0, R_L0, R_P0, R_C0, R_N0, R_G0 = range(11)
 #   tag, parent id (-1: root), hint bits, strongly negative elements on its path (itself included), first event,
 #   running totals at its start: text chars, link text chars, block scores, block scores at its negative depth
 # appended at its close:
-R_CLOSE, R_T1, R_L1, R_P1, R_C1, R_END, R_N1 = range(10, 17)
+R_CLOSE, R_T1, R_L1, R_P1, R_C1, R_END, R_N1, R_G1 = range(11, 19)
 #   last event, the same running totals at its end, id after its subtree.  So, for record r:
 #   text chars r[R_T1] - r[R_T0], of which in links r[R_L1] - r[R_L0], prose (block scores inside)
 #   r[R_P1] - r[R_P0], clean prose (minus strongly negative subtrees below it) r[R_C1] - r[R_C0]
@@ -112,6 +112,10 @@ LINKLIST_TAGS = frozenset(("ul", "ol", "dl", "div", "section", "table", "p", "he
                             "tr", "tbody", "center"))
 
 
+#: links with at least this many characters of text are titles (of items, threads, articles), not menu entries
+LONG_ANCHOR = 25
+#: a link list whose link text is at least this share titles is a listing, not a menu
+LONG_ANCHOR_SHARE = 0.5
 #: a link list whose links average this many characters or more is a list of titles (a listing), not a menu
 LINKLIST_MAX_ANCHOR = 25
 
@@ -300,7 +304,8 @@ def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int
             t = c[R_T1] - c[R_T0]
             lc = c[R_L1] - c[R_L0]
             drop = (t and c[R_TAG] in LINKLIST_TAGS and lc * 10 > t * 6
-                    and c[R_P1] - c[R_P0] < third and not (incl and lc >= LINKLIST_MAX_ANCHOR * (c[R_N1] - c[R_N0])))
+                    and c[R_P1] - c[R_P0] < third and not (incl and (lc >= LINKLIST_MAX_ANCHOR * (c[R_N1] - c[R_N0])
+                                                       or c[R_G1] - c[R_G0] >= LONG_ANCHOR_SHARE * lc)))
         if drop:
             skip.add(i)
             nxt = c[R_END]

@@ -36,7 +36,7 @@ from bisect import bisect_left, bisect_right
 
 from selectolax.lexbor import LexborHTMLParser
 
-from .boilerplate import (_HINT_CACHE, LINKLIST_TAGS, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0, R_ND, R_OPEN, R_PARENT,
+from .boilerplate import (_HINT_CACHE, LINKLIST_TAGS, LONG_ANCHOR, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0, R_ND, R_OPEN, R_PARENT,
                           R_T0, R_TAG, TAG_HINT, class_words_hint, declared_article, select_content)
 from .images import choose_source, is_boilerplate_image, parse_size, resolve_url, clean_url_attr
 
@@ -387,14 +387,15 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
     is_hidden = _is_hidden
     hiding = _HIDING_ATTRS
     cumc = [0.0]  # running block scores per count of strongly negative ancestors
-    cum_t = cum_l = cum_n = 0  # running text chars, link text chars, links
+    cum_t = cum_l = cum_n = cum_g = 0  # running text chars, link text chars, links, text chars in long links
+    link_l0 = 0  # link text chars when the outermost open link opened
     cum_p = 0.0  # running block scores
     link_depth = 0
     nos, nos_fb, img_t = 0, -1, -1  # open <noscript>, the image they stand in for, text chars at the last image
     grid = pre = 0  # open lists/tables, open <pre>
     lterm, pterm, gmark, gsuffix = _LN, _LN + _PB, "\x00g", ""
     sources: list = []  # srcsets of the <source> elements before the next <img> of the current <picture>
-    cur = [root.tag, -1, 0, 0, 0, 0, 0, 0.0, 0.0, 0]
+    cur = [root.tag, -1, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0]
     rec_append(cur)
     cls_append = pg.cls.append
     cls_append(None)
@@ -442,6 +443,8 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
                     act = None
                     it = child.iter(include_text=True)
                     if wk == _W_LINK:
+                        if not link_depth:
+                            link_l0 = cum_l
                         link_depth += 1
                         o[3] += 1
                         cum_n += 1
@@ -491,7 +494,7 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
                 if nd == len(cumc):
                     cumc.append(0.0)
             push((it, kind, cur, cur_id, o, act))
-            cur = [tag, cur_id, h, nd, len(ev), cum_t, cum_l, cum_p, cumc[nd], cum_n]
+            cur = [tag, cur_id, h, nd, len(ev), cum_t, cum_l, cum_p, cumc[nd], cum_n, cum_g]
             rec_append(cur)
             cls_append(a.get("class") if a else None)
             if dbg is not None:
@@ -564,7 +567,7 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
                                 g = recs[g][R_PARENT]
                                 if g >= 0:
                                     scores[g] = scores_get(g, 0.0) + s / 3
-                cur += (len(ev) - 1, cum_t, cum_l, cum_p, cumc[cur[R_ND]], len(recs), cum_n)
+                cur += (len(ev) - 1, cum_t, cum_l, cum_p, cumc[cur[R_ND]], len(recs), cum_n, cum_g)
                 if cur[R_TAG] == "noscript":
                     nos -= 1
                     if not nos:
@@ -580,6 +583,8 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
                         cands.append(cur_id)
             elif kind == _K_LINK:
                 link_depth -= 1
+                if not link_depth and cum_l - link_l0 >= LONG_ANCHOR:
+                    cum_g += cum_l - link_l0
             if not stack:
                 break
             it, kind, cur, cur_id, o, act = stack.pop()

@@ -1,0 +1,188 @@
+"""The `default` extractor on pages that are not one article: multi-region pages built by hand (a forum thread, a
+product page with a specification table, a listing of many items) and images behind ``<noscript>``.
+
+Each page carries the chrome real sites carry (navigation, breadcrumbs, sidebars with link lists, per-post author
+boxes, recommendations, footers), so a test fails both when content is lost and when boilerplate is kept."""
+from __future__ import annotations
+
+from obelics_builder.extract.stage import extract_html
+
+SITE_HEADER = ("<header class='site-header'><a href='/'><img src='/logo.png' class='logo' alt='Home'></a>"
+               "<nav class='main-nav'><ul><li><a href='/forums'>Forums</a></li><li><a href='/shop'>Shop</a></li>"
+               "<li><a href='/blog'>Blog</a></li><li><a href='/help'>Help</a></li></ul></nav>"
+               "<form class='search'><input name='q'><button>Search</button></form></header>")
+SITE_FOOTER = ("<footer class='site-footer'><ul><li><a href='/about'>About us</a></li><li><a href='/privacy'>Privacy"
+               "</a></li><li><a href='/terms'>Terms of use</a></li></ul><p>Copyright 2024 Example Media Group. All "
+               "rights reserved.</p></footer>")
+SIDEBAR = ("<aside class='sidebar'><h3>Latest discussions</h3><ul>"
+           + "".join(f"<li><a href='/t/{i}'>Thread number {i} about something else</a></li>" for i in range(8))
+           + "</ul></aside>")
+
+
+def _text(doc: dict) -> str:
+    return "\n".join(t for t in doc["texts"] if t is not None)
+
+
+def _images(doc: dict) -> list[str]:
+    return [u for u in doc["images"] if u is not None]
+
+
+POSTS = [
+    ("maria_k", "I have been trying to get my sourdough starter going for two weeks now, feeding it twice a day "
+                "with rye flour, but it still smells like nail polish remover and barely rises at all."),
+    ("bakerjoe", "That acetone smell means it is hungry. Feed it more often or use a bigger ratio, say one part "
+                 "starter to five parts flour and water, and keep it somewhere warm."),
+    ("lena", "Agreed. Also check your water: chlorinated tap water slowed mine down a lot."),
+    ("maria_k", "Thanks both! I switched to filtered water and a one to five feed, and this morning it doubled in "
+                "six hours for the first time."),
+    ("old_timer", "Great news. Give it another week of regular feeds before you bake with it, the flavour keeps "
+                  "developing and the rise gets more predictable."),
+]
+
+
+def forum_thread() -> str:
+    posts = "".join(
+        f"<article class='message' id='post-{i}'>"
+        f"<div class='message-user'><a href='/u/{who}' class='username'>{who}</a><span class='user-title'>Member"
+        f"</span><span class='joined'>Joined 2019</span></div>"
+        f"<div class='message-main'><div class='message-attribution'><time>May {i + 3}, 2024</time>"
+        f"<a href='#post-{i}'>#{i + 1}</a></div>"
+        f"<div class='message-body'><div class='bbWrapper'>{body}</div></div>"
+        f"<div class='message-actions'><a href='/like/{i}'>Like</a> <a href='/quote/{i}'>Quote</a> "
+        f"<a href='/report/{i}'>Report</a></div></div></article>"
+        for i, (who, body) in enumerate(POSTS))
+    return ("<html><head><title>Starter smells like acetone | Bread Forum</title></head><body>" + SITE_HEADER
+            + "<div class='p-body'><ul class='breadcrumb'><li><a href='/'>Home</a></li><li><a href='/forums'>"
+              "Forums</a></li><li><a href='/forums/sourdough'>Sourdough</a></li></ul>"
+              "<div class='p-main'><h1 class='p-title'>Starter smells like acetone after two weeks</h1>"
+              f"<div class='block-body js-replyNewMessageContainer'>{posts}</div>"
+              "<div class='pagination'><a href='?page=2'>2</a> <a href='?page=3'>3</a> <a href='?page=2'>Next"
+              "</a></div></div>" + SIDEBAR + "</div>" + SITE_FOOTER + "</body></html>")
+
+
+def test_forum_thread_keeps_every_post_and_drops_chrome():
+    doc = extract_html(forum_thread(), "https://forum.example.org/threads/starter-acetone.123/")
+    text = _text(doc)
+    for _, body in POSTS:
+        assert body in text, body[:40]
+    positions = [text.index(body) for _, body in POSTS]
+    assert positions == sorted(positions)  # posts in thread order
+    for chrome in ("Latest discussions", "Thread number 3", "Privacy", "All rights reserved", "Search"):
+        assert chrome not in text, chrome
+
+
+DESCRIPTION = [
+    "The Aurora 2 is a compact espresso machine for small kitchens, with a stainless steel boiler that reaches "
+    "brewing temperature in under two minutes.",
+    "Its commercial-size portafilter and a steam wand that textures milk for two cappuccinos at once make it a "
+    "favourite of home baristas who want cafe results without a cafe-size machine.",
+]
+SPECS = [("Boiler", "Stainless steel, 0.45 litres"), ("Pump pressure", "15 bar"), ("Power", "1,450 W"),
+         ("Water tank", "1.8 litres, removable"), ("Dimensions", "24 x 33 x 31 cm"), ("Weight", "7.2 kg")]
+
+
+def product_page() -> str:
+    specs = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in SPECS)
+    recs = "".join(f"<li class='product-card'><a href='/p/{i}'><img src='/img/p{i}.jpg' alt=''>Grinder model {i}"
+                   f"</a><span class='price'>$1{i}9</span></li>" for i in range(6))
+    return ("<html><head><title>Aurora 2 espresso machine</title>"
+            "<meta property='og:type' content='product'></head><body>" + SITE_HEADER
+            + "<main id='maincontent'><ul class='breadcrumbs'><li><a href='/'>Home</a></li><li><a href='/coffee'>"
+              "Coffee</a></li><li><a href='/coffee/espresso'>Espresso machines</a></li></ul>"
+              "<div class='product-info-main'><h1 class='page-title'>Aurora 2 Espresso Machine</h1>"
+              "<div class='price-box'><span class='price'>$649.00</span></div>"
+              "<button class='tocart'>Add to cart</button></div>"
+              "<div class='product-media'><img src='/media/aurora-2-front.jpg' alt='Aurora 2, front view' "
+              "width='800' height='800'></div>"
+              "<div class='product-details'><div class='tab-content' id='description'><h2>Description</h2>"
+            + "".join(f"<p>{p}</p>" for p in DESCRIPTION)
+            + "</div></div>"
+              f"<div class='additional-attributes-wrapper' id='specifications'><h2>Specifications</h2>"
+              f"<table class='data table additional-attributes'><tbody>{specs}</tbody></table></div>"
+              f"<div class='block related'><h2>Customers also bought</h2><ul class='product-items'>{recs}</ul></div>"
+              "</main>" + SITE_FOOTER + "</body></html>")
+
+
+def test_product_page_keeps_description_and_specification_table():
+    doc = extract_html(product_page(), "https://shop.example.com/aurora-2-espresso-machine.html")
+    text = _text(doc)
+    assert "Aurora 2 Espresso Machine" in text
+    for p in DESCRIPTION:
+        assert p in text
+    for k, v in SPECS:
+        assert k in text and v in text, k
+    # one line per row, key and value together
+    assert any("Pump pressure" in line and "15 bar" in line for line in text.splitlines())
+    assert "https://shop.example.com/media/aurora-2-front.jpg" in _images(doc)
+    for chrome in ("Customers also bought", "Grinder model 2", "All rights reserved", "Espresso machines"):
+        assert chrome not in text, chrome
+
+
+ITEMS = [(f"How to repot a {plant} without hurting its roots", f"Our step-by-step guide to moving a {plant} into a "
+          f"bigger pot, with the soil mix we use and the mistakes that set a plant back for months.")
+         for plant in ("monstera", "fiddle leaf fig", "snake plant", "pothos", "peace lily", "rubber plant",
+                       "calathea", "ZZ plant", "bird of paradise", "string of pearls")]
+
+
+def listing_page() -> str:
+    cards = "".join(f"<article class='post-card'><a href='/guides/{i}'><img src='/thumbs/{i}.jpg' alt=''></a>"
+                    f"<h2 class='post-card-title'><a href='/guides/{i}'>{title}</a></h2>"
+                    f"<p class='post-card-excerpt'>{excerpt}</p><span class='post-card-date'>Apr {i + 1}, 2024"
+                    "</span></article>" for i, (title, excerpt) in enumerate(ITEMS))
+    return ("<html><head><title>Repotting guides</title></head><body>" + SITE_HEADER
+            + "<main class='site-main'><header class='archive-header'><h1>Repotting guides</h1>"
+              "<p>Everything we know about giving houseplants more room to grow, from choosing a pot to the first "
+              "weeks after the move.</p></header>"
+              f"<div class='post-feed'>{cards}</div>"
+              "<nav class='pagination'><a href='?page=2'>Older posts</a></nav></main>"
+            + SIDEBAR + SITE_FOOTER + "</body></html>")
+
+
+def test_listing_keeps_every_item_title_and_summary():
+    doc = extract_html(listing_page(), "https://plants.example.net/tag/repotting/")
+    text = _text(doc)
+    for title, excerpt in ITEMS:
+        assert title in text, title
+        assert excerpt in text, title
+    assert "Repotting guides" in text
+    for chrome in ("Latest discussions", "Older posts", "All rights reserved", "Privacy"):
+        assert chrome not in text, chrome
+
+
+ARTICLE = "".join(f"<p>The river rose four metres overnight, and by morning the old bridge in the town centre was "
+                  f"closed to traffic for the first time since 1987, paragraph {i}.</p>" for i in range(4))
+
+
+def _noscript_page(figure: str) -> str:
+    return ("<html><head><title>Flood</title><meta property='og:type' content='article'></head><body>" + SITE_HEADER
+            + f"<article><h1>Flood closes the old bridge</h1>{ARTICLE}{figure}{ARTICLE}</article>"
+            + SITE_FOOTER + "</body></html>")
+
+
+def test_noscript_image_stands_in_for_a_lazy_image_without_source():
+    fig = ("<figure><img class='lazyload' alt='The bridge under water'>"
+           "<noscript><img src='/photos/bridge-flood.jpg' alt='The bridge under water'></noscript>"
+           "<figcaption>The old bridge on Tuesday morning.</figcaption></figure>")
+    doc = extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html")
+    assert _images(doc) == ["https://news.example.com/photos/bridge-flood.jpg"]
+    assert "The old bridge on Tuesday morning." in _text(doc)
+
+
+def test_noscript_copy_of_an_image_with_a_source_is_not_a_second_image():
+    fig = ("<figure><img src='/photos/bridge-flood-800.jpg' alt='The bridge'>"
+           "<noscript><img src='/photos/bridge-flood.jpg' alt='The bridge'></noscript></figure>")
+    doc = extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html")
+    assert _images(doc) == ["https://news.example.com/photos/bridge-flood-800.jpg"]
+
+
+def test_noscript_image_keeps_its_place_in_page_order():
+    fig = ("<p>Before the photo, the mayor spoke to reporters on the embankment.</p>"
+           "<img class='lazy' src='data:image/gif;base64,R0lGODlhAQABAAAAACw=' data-src=''>"
+           "<noscript><img src='https://cdn.example.com/mayor.jpg'></noscript>"
+           "<p>After the photo, the water began to fall again by the afternoon.</p>")
+    doc = extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html")
+    order = [("img", u) if u else ("txt", t) for t, u in zip(doc["texts"], doc["images"])]
+    i_img = order.index(("img", "https://cdn.example.com/mayor.jpg"))
+    before = next(i for i, (k, v) in enumerate(order) if k == "txt" and "Before the photo" in v)
+    after = next(i for i, (k, v) in enumerate(order) if k == "txt" and "After the photo" in v)
+    assert before < i_img < after
