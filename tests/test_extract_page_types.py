@@ -186,3 +186,21 @@ def test_noscript_image_keeps_its_place_in_page_order():
     before = next(i for i, (k, v) in enumerate(order) if k == "txt" and "Before the photo" in v)
     after = next(i for i, (k, v) in enumerate(order) if k == "txt" and "After the photo" in v)
     assert before < i_img < after
+
+
+def test_section_opened_by_a_recommendation_heading_is_dropped():
+    reco = ("<section class='shelf'><div class='shelf-head'><h2>You may also like</h2></div><div class='grid'>"
+            + "".join(f"<div class='tile'><a href='/p/{i}'>Milk frothing jug, 600 ml, model {i}</a>"
+                      f"<span>$2{i}.00</span></div>" for i in range(5)) + "</div></section>")
+    html = product_page().replace("</main>", reco + "</main>")
+    text = _text(extract_html(html, "https://shop.example.com/aurora-2-espresso-machine.html"))
+    assert DESCRIPTION[0] in text and "Pump pressure" in text
+    assert "You may also like" not in text and "Milk frothing jug" not in text
+
+
+def test_a_recommendation_phrase_inside_prose_drops_nothing():
+    fig = "<h2>Related</h2><p>Related work on flood defences began in 1990, when the council first " \
+          "proposed a higher embankment along the whole of the river front.</p>"
+    text = _text(extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html"))
+    assert "Related work on flood defences began in 1990" in text
+    assert "paragraph 3" in text

@@ -379,6 +379,7 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
     walk_kind = _WALK_KIND.get
     action_of = _ACTION.get
     block_tags = BLOCK_TAGS
+    heading_tags = HEADING_TAGS
     hint_tags = HINT_TAGS
     self_containers = SELF_CONTAINERS
     keep_always = _KEEP_ALWAYS
@@ -568,6 +569,17 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
                                 if g >= 0:
                                     scores[g] = scores_get(g, 0.0) + s / 3
                 cur += (len(ev) - 1, cum_t, cum_l, cum_p, cumc[cur[R_ND]], len(recs), cum_n, cum_g)
+                if (RECO_HEADINGS and cur[R_TAG] in heading_tags and cum_t - cur[R_T0] < 80 and cur[R_PARENT] > 0
+                        and recs[cur[R_PARENT]][R_T0] == cur[R_T0] and _is_reco_heading(ev, cur[R_OPEN])):
+                    # a section opened by "Related products" & co.: the outermost element (3 levels up at most)
+                    # whose text starts with the heading
+                    q, up = cur[R_PARENT], 1
+                    while up < RECO_LEVELS:
+                        rq = recs[rq_p] if (rq_p := recs[q][R_PARENT]) > 0 else None
+                        if rq is None or rq[R_T0] != cur[R_T0] or rq[R_TAG] in ("body", "main", "article"):
+                            break
+                        q, up = rq_p, up + 1
+                    recs[q][R_HINT] |= NEG_STRONG
                 if cur[R_TAG] == "noscript":
                     nos -= 1
                     if not nos:
@@ -589,6 +601,22 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
                 break
             it, kind, cur, cur_id, o, act = stack.pop()
     return pg
+
+
+#: sections opened by a heading like these are recommendations, not the page's content
+RECO_HEADINGS = True
+RECO_LEVELS = 3
+_RE_RECO_HEADING = re.compile(
+    r"(?:related|similar|recommended|suggested|sponsored|trending|popular)\b|"
+    r"(?:you (?:may|might|will) (?:also )?(?:like|love|enjoy)|customers (?:who|also)|people (?:who|also)|"
+    r"frequently bought|recently viewed|more (?:from|like this|stories|articles|products|to explore)|"
+    r"(?:also|others) (?:bought|viewed|liked)|read next|explore (?:related|more)|top (?:stories|picks)|"
+    r"don't miss|recommended for you|complete the look|shop the look)")
+
+
+def _is_reco_heading(ev: list, start: int) -> bool:
+    text = "".join(e for e in ev[start:] if type(e) is str and e[:1] != "\x00").strip().lower()
+    return _RE_RECO_HEADING.match(text) is not None
 
 
 def _image_meta(attrs: dict, sources: list | None, base: str, page_url: str, prefer_largest: bool):
