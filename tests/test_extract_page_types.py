@@ -204,3 +204,17 @@ def test_a_recommendation_phrase_inside_prose_drops_nothing():
     text = _text(extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html"))
     assert "Related work on flood defences began in 1990" in text
     assert "paragraph 3" in text
+
+
+def test_forum_posts_whose_text_sits_deep_inside_each_post_are_all_kept():
+    # XenForo-style markup: the post's text is seven elements below the repeated <article class="message">
+    deep = forum_thread()
+    for a, b in (("<div class='message-main'>", "<div class='message-inner'><div class='message-cell'>"
+                  "<div class='message-main'><div class='message-content'><div class='message-userContent'>"),
+                 ("</div></div><div class='message-actions'>", "</div></div></div></div></div>"
+                  "</div><div class='message-actions'>")):
+        deep = deep.replace(a, b)
+    text = _text(extract_html(deep, "https://forum.example.org/threads/starter-acetone.123/"))
+    for _, body in POSTS:
+        assert body in text, body[:40]
+    assert "Latest discussions" not in text

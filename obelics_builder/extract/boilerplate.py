@@ -223,7 +223,7 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
 #: expand the chosen container to the list of repeated units it is one of (forum posts, listing items, cards)
 EXPAND_REPEATED = True
 #: how many levels above the chosen container a repeated unit may start
-REPEAT_LEVELS = 4
+REPEAT_LEVELS = 16
 #: at least this many units with the same signature, holding together this many times the chosen one's text
 REPEAT_MIN_UNITS = 3
 REPEAT_TEXT_GAIN = 1.5
