@@ -218,3 +218,16 @@ def test_forum_posts_whose_text_sits_deep_inside_each_post_are_all_kept():
     for _, body in POSTS:
         assert body in text, body[:40]
     assert "Latest discussions" not in text
+
+
+def test_listing_of_whole_link_cards_keeps_titles_and_summaries():
+    # every card is one link holding a heading and a paragraph (BBC, Ghost, most shop grids)
+    cards = "".join(f"<div class='card'><a href='/guides/{i}' class='card-link'><div class='card-media'>"
+                    f"<img src='/thumbs/{i}.jpg' alt=''></div><h3>{title}</h3><p>{excerpt}</p></a></div>"
+                    for i, (title, excerpt) in enumerate(ITEMS))
+    html = listing_page().replace("<div class='post-feed'>", f"<div class='post-feed'>{cards}</div><div hidden>")
+    text = _text(extract_html(html, "https://plants.example.net/tag/repotting/"))
+    for title, excerpt in ITEMS:
+        assert title in text and excerpt in text, title
+    for chrome in ("Latest discussions", "Thread number 3", "All rights reserved"):
+        assert chrome not in text, chrome

@@ -359,7 +359,7 @@ _WALK_KIND.update({t: _W_SKIP for t in SKIP_TAGS})
 _WALK_KIND.update({"br": _W_BR, "img": _W_IMG, "source": _W_SOURCE})
 
 
-def _walk(root, deadline, debug: bool = False) -> _Page:
+def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
     """One pre-order pass with an explicit stack (no recursion): events, element records, container scores.
 
     Breaks: headings, paragraphs, blockquotes and code blocks end a paragraph, list items, table rows, <br> and
@@ -380,6 +380,7 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
     action_of = _ACTION.get
     block_tags = BLOCK_TAGS
     heading_tags = HEADING_TAGS
+    card_tags = CARD_TAGS
     hint_tags = HINT_TAGS
     self_containers = SELF_CONTAINERS
     keep_always = _KEEP_ALWAYS
@@ -390,6 +391,7 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
     cumc = [0.0]  # running block scores per count of strongly negative ancestors
     cum_t = cum_l = cum_n = cum_g = 0  # running text chars, link text chars, links, text chars in long links
     link_l0 = 0  # link text chars when the outermost open link opened
+    card_ids: list = []  # open headings/paragraphs inside a link (a card: its text is not link text)
     cum_p = 0.0  # running block scores
     link_depth = 0
     nos, nos_fb, img_t = 0, -1, -1  # open <noscript>, the image they stand in for, text chars at the last image
@@ -424,7 +426,7 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
                         k = len(text)
                         cum_t += k
                         o[0] += k
-                        if link_depth:
+                        if link_depth and not card_ids:
                             cum_l += k
                             o[1] += k
                         if "," in text:
@@ -501,6 +503,8 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
             if dbg is not None:
                 dbg.append((a.get("class"), a.get("id"), a.get("role")) if a else (None, None, None))
             cur_id = eid
+            if cards and link_depth and tag in card_tags:
+                card_ids.append(eid)
             if tag == "noscript":
                 # the usual lazy-load fallback: <img class=lazy ...><noscript><img src=...></noscript>; its images
                 # stand in for the image right before it (same parent, no text between) when that one has no source
@@ -569,6 +573,8 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
                                 if g >= 0:
                                     scores[g] = scores_get(g, 0.0) + s / 3
                 cur += (len(ev) - 1, cum_t, cum_l, cum_p, cumc[cur[R_ND]], len(recs), cum_n, cum_g)
+                if card_ids and card_ids[-1] == cur_id:
+                    card_ids.pop()
                 if (RECO_HEADINGS and cur[R_TAG] in heading_tags and cum_t - cur[R_T0] < 80 and cur[R_PARENT] > 0
                         and recs[cur[R_PARENT]][R_T0] == cur[R_T0] and _is_reco_heading(ev, cur[R_OPEN])):
                     # a section opened by "Related products" & co.: the outermost element (3 levels up at most)
@@ -602,6 +608,11 @@ def _walk(root, deadline, debug: bool = False) -> _Page:
             it, kind, cur, cur_id, o, act = stack.pop()
     return pg
 
+
+#: on pages not declared articles, a link holding a heading or paragraph is a card (a listing's item): the text of
+#: those blocks is not counted as link text
+CARD_LINKS = True
+CARD_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6", "p", "div"))
 
 #: sections opened by a heading like these are recommendations, not the page's content
 RECO_HEADINGS = True
@@ -739,10 +750,11 @@ def extract_default(html: str, page_url: str, deadline: float | None = None, *,
             root = tree.root
             if root is None:
                 return []
-        pg = _walk(root, deadline)
+        article = declared_article(html)
+        pg = _walk(root, deadline, cards=CARD_LINKS and not article)
         pg.base = _base_url(tree, html, page_url)
         _check(deadline)
-        roots, skip = select_content(pg, declared_article(html))
+        roots, skip = select_content(pg, article)
         _check(deadline)
         return _emit(pg, roots, skip, page_url, deadline, prefer_largest)
     finally:
