@@ -25,7 +25,7 @@ _RE_NEG_STRONG = re.compile(
     r"dfp|outbrain|taboola|popup|modal|overlay|skip-link|toolbar|pagination|pager|byline|author-bio|authorbio|"
     r"about-author|author-box|tags|tag-list|taglist|post-tags|categories|print|donate|paywall|"
     r"jump-link|toc|table-of-contents|screen-reader|sr-only|visually-hidden|banner|copyright|"
-    r"follow|signature|tooltip|alert|notification|ticker|carousel"
+    r"follow|signature|reviews|customer-review|yotpo|bazaarvoice|bv-|pr-review|tooltip|alert|notification|ticker|carousel"
     r")")
 # words that mean boilerplate only as a whole class (or the start of one): "sidebar-left" is a sidebar but
 # "has-sidebar", "content-sidebar-wrap" are page layouts; "widget" and "widget_recent" are WordPress sidebar widgets
