@@ -231,3 +231,35 @@ def test_listing_of_whole_link_cards_keeps_titles_and_summaries():
         assert title in text and excerpt in text, title
     for chrome in ("Latest discussions", "Thread number 3", "All rights reserved"):
         assert chrome not in text, chrome
+
+
+SERVICES = [("Security assessments", "We test your cloud, identity and network set-up the way an attacker would, and "
+             "hand you a ranked list of what to fix first."),
+            ("Incident response", "When something goes wrong, our responders are on a call with you within the hour, "
+             "day or night, and stay until the systems are clean."),
+            ("Training for your team", "Hands-on workshops teach engineers to spot phishing, harden servers and "
+             "rehearse the first hour of an incident."),
+            ("Compliance readiness", "We map your controls to the frameworks your customers ask about and close the "
+             "gaps before the auditors arrive."),
+            ("Managed detection", "Our analysts watch your alerts around the clock, so your people sleep at night and "
+             "real threats are stopped in minutes."),
+            ("Board reporting", "Plain-language reports show your board where the risk is, what it costs and how it "
+             "is falling quarter by quarter.")]
+
+
+def test_service_page_with_content_spread_over_sections_keeps_them_all():
+    # page builders nest every band's text many wrappers deep
+    sections = "".join(f"<section class='{('intro', 'features', 'process', 'team', 'pricing', 'proof')[i]}'>" + "<div class='wrap'>" * 6 + "<div class='container'>"
+                       f"<div class='row'><div class='col'>"
+                       f"<h2>{title}</h2><p>{body}</p><a class='btn' href='/s/{i}'>Learn more about {title.lower()}</a>"
+                       f"<a class='btn' href='/c/{i}'>Read the case study of a customer</a></div></div></div>"
+                       + "</div>" * 6 + "</section>" for i, (title, body) in enumerate(SERVICES))
+    html = ("<html><head><title>Cybersecurity consulting</title></head><body>" + SITE_HEADER
+            + "<div class='page'><section class='hero'><h1>Cybersecurity consulting</h1><p>Frontline expertise to "
+              "reach peak readiness and keep your team ahead of threats.</p></section>" + sections
+            + "</div>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://consult.example.com/services/security/"))
+    for title, body in SERVICES:
+        assert title in text and body in text, title
+    for chrome in ("Privacy", "All rights reserved", "Search"):
+        assert chrome not in text, chrome

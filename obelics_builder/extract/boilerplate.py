@@ -139,6 +139,9 @@ def declared_article(html: str) -> bool:
 #: experiment switches for pages that do not declare themselves articles
 INCL_ANCHOR = True
 INCL_MAIN = True
+INCL_SPREAD = True
+SPREAD_LOW = 0.5
+SPREAD_HIGH = 0.8
 
 
 def select_content(pg, article: bool = True) -> tuple[list, set]:
@@ -192,6 +195,21 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
                     best_s = max(best_s, cand.get(q, 0.0))
                 break
             q = rq[R_PARENT]
+    if INCL_SPREAD and not article and grown is None and best == core:
+        # no <main> and no list of units: content spread over many sections (landing and service pages) -> the
+        # smallest ancestor holding most of the page's clean prose
+        total = recs[0][R_C1] - recs[0][R_C0]
+        if total > 0 and rb[R_C1] - rb[R_C0] < SPREAD_LOW * total:
+            q = rb[R_PARENT]
+            while q >= 0:
+                rq = recs[q]
+                if rq[R_C1] - rq[R_C0] >= SPREAD_HIGH * total:
+                    t = rq[R_T1] - rq[R_T0]
+                    if t and rq[R_L1] - rq[R_L0] < 0.5 * t and not rq[R_ND]:
+                        best, rb = q, rq
+                        best_s = max(best_s, cand.get(q, 0.0))
+                    break
+                q = rq[R_PARENT]
     parent = rb[R_PARENT]
     if parent < 0:
         return [best], _skips(pg, best, set(), None, core if PROTECT_CORE else -1)
