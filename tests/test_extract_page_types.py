@@ -263,3 +263,30 @@ def test_service_page_with_content_spread_over_sections_keeps_them_all():
         assert title in text and body in text, title
     for chrome in ("Privacy", "All rights reserved", "Search"):
         assert chrome not in text, chrome
+
+
+LANGS = {"A": ["Ada", "ALGOL 68", "APL", "Awk"], "C": ["C", "C++", "COBOL", "Clojure", "Crystal"],
+         "F": ["Forth", "Fortran", "F#"], "L": ["Lisp", "Logo", "Lua"], "P": ["Pascal", "Perl", "PHP", "Prolog",
+                                                                            "Python"]}
+YEAR = {n: 1950 + 3 * i for i, n in enumerate(n for names in LANGS.values() for n in names)}
+
+
+def test_category_listing_of_short_links_keeps_the_lists():
+    # the items carry a little text besides their link (years, counts), as on most such pages: lists made of
+    # nothing but short links are pruned like menus (see extract/README.md)
+    groups = "".join(f"<div class='mw-category-group'><h3>{k}</h3><ul>"
+                     + "".join(f"<li><a href='/wiki/{n}'>{n}</a> ({YEAR[n]})</li>" for n in names) + "</ul></div>"
+                     for k, names in LANGS.items())
+    html = ("<html><head><title>Category:Programming languages</title></head><body>" + SITE_HEADER
+            + "<div class='page-container'><div class='content'><h1>Category:Programming languages</h1>"
+              "<div class='body-content'><div class='parser-output'><p>This category lists individual programming "
+              "languages. Articles about general topics belong in the topics category.</p></div>"
+              f"<div class='mw-pages'><h2>Pages in category</h2><div class='mw-content-ltr'>{groups}</div></div>"
+              "</div></div></div>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://wiki.example.org/wiki/Category:Programming_languages"))
+    for names in LANGS.values():
+        for n in names:
+            assert f"{n} ({YEAR[n]})" in text.splitlines(), n
+    assert "This category lists individual programming languages." in text
+    for chrome in ("Privacy", "All rights reserved", "Forums"):
+        assert chrome not in text, chrome

@@ -78,14 +78,16 @@ def class_hint(tag: str, cls: str | None, idv: str | None) -> int:
 
 
 # Fields of the per-element records of default._walk.  Set at the element's open:
-R_TAG, R_PARENT, R_HINT, R_ND, R_OPEN, R_T0, R_L0, R_P0, R_C0, R_N0, R_G0 = range(11)
+R_TAG, R_PARENT, R_HINT, R_ND, R_OPEN, R_T0, R_L0, R_P0, R_C0, R_N0, R_G0, R_X0 = range(12)
 #   tag, parent id (-1: root), hint bits, strongly negative elements on its path (itself included), first event,
-#   running totals at its start: text chars, link text chars, block scores, block scores at its negative depth
+#   running totals at its start: text chars, link text chars, block scores, block scores at its negative depth,
+#   links, text chars in long links (>= LONG_ANCHOR), text chars at its negative depth
 # appended at its close:
-R_CLOSE, R_T1, R_L1, R_P1, R_C1, R_END, R_N1, R_G1 = range(11, 19)
+R_CLOSE, R_T1, R_L1, R_P1, R_C1, R_END, R_N1, R_G1, R_X1 = range(12, 21)
 #   last event, the same running totals at its end, id after its subtree.  So, for record r:
 #   text chars r[R_T1] - r[R_T0], of which in links r[R_L1] - r[R_L0], prose (block scores inside)
-#   r[R_P1] - r[R_P0], clean prose (minus strongly negative subtrees below it) r[R_C1] - r[R_C0]
+#   r[R_P1] - r[R_P0], clean prose (minus strongly negative subtrees below it) r[R_C1] - r[R_C0], links
+#   r[R_N1] - r[R_N0], text in long links r[R_G1] - r[R_G0], clean text r[R_X1] - r[R_X0]
 
 
 def _cand_score(r: list, s: float) -> float:
@@ -197,15 +199,16 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
             q = rq[R_PARENT]
     if INCL_SPREAD and not article and grown is None and best == core:
         # no <main> and no list of units: content spread over many sections (landing and service pages) -> the
-        # smallest ancestor holding most of the page's clean prose
-        total = recs[0][R_C1] - recs[0][R_C0]
-        if total > 0 and rb[R_C1] - rb[R_C0] < SPREAD_LOW * total:
+        # smallest ancestor holding most of the page's clean text (text outside strongly negative subtrees)
+        total = recs[0][R_X1] - recs[0][R_X0]
+        if total > 0 and rb[R_X1] - rb[R_X0] < SPREAD_LOW * total:
             q = rb[R_PARENT]
             while q >= 0:
                 rq = recs[q]
-                if rq[R_C1] - rq[R_C0] >= SPREAD_HIGH * total:
-                    t = rq[R_T1] - rq[R_T0]
-                    if t and rq[R_L1] - rq[R_L0] < 0.5 * t and not rq[R_ND]:
+                if rq[R_X1] - rq[R_X0] >= SPREAD_HIGH * total:
+                    # no link-density test: on listings the content is mostly links; menus and footers are
+                    # outside the clean text and pruned inside the new container as usual
+                    if not rq[R_ND]:
                         best, rb = q, rq
                         best_s = max(best_s, cand.get(q, 0.0))
                     break

@@ -389,6 +389,7 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
     is_hidden = _is_hidden
     hiding = _HIDING_ATTRS
     cumc = [0.0]  # running block scores per count of strongly negative ancestors
+    cumx = [0]  # running text chars per count of strongly negative ancestors
     cum_t = cum_l = cum_n = cum_g = 0  # running text chars, link text chars, links, text chars in long links
     link_l0 = 0  # link text chars when the outermost open link opened
     card_ids: list = []  # open headings/paragraphs inside a link (a card: its text is not link text)
@@ -398,7 +399,7 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
     grid = pre = 0  # open lists/tables, open <pre>
     lterm, pterm, gmark, gsuffix = _LN, _LN + _PB, "\x00g", ""
     sources: list = []  # srcsets of the <source> elements before the next <img> of the current <picture>
-    cur = [root.tag, -1, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0]
+    cur = [root.tag, -1, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0, 0]
     rec_append(cur)
     cls_append = pg.cls.append
     cls_append(None)
@@ -425,6 +426,7 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                     if not text.isspace():
                         k = len(text)
                         cum_t += k
+                        cumx[cur[R_ND]] += k
                         o[0] += k
                         if link_depth and not card_ids:
                             cum_l += k
@@ -496,8 +498,9 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                 nd += 1
                 if nd == len(cumc):
                     cumc.append(0.0)
+                    cumx.append(0)
             push((it, kind, cur, cur_id, o, act))
-            cur = [tag, cur_id, h, nd, len(ev), cum_t, cum_l, cum_p, cumc[nd], cum_n, cum_g]
+            cur = [tag, cur_id, h, nd, len(ev), cum_t, cum_l, cum_p, cumc[nd], cum_n, cum_g, cumx[nd]]
             rec_append(cur)
             cls_append(a.get("class") if a else None)
             if dbg is not None:
@@ -572,7 +575,7 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                                 g = recs[g][R_PARENT]
                                 if g >= 0:
                                     scores[g] = scores_get(g, 0.0) + s / 3
-                cur += (len(ev) - 1, cum_t, cum_l, cum_p, cumc[cur[R_ND]], len(recs), cum_n, cum_g)
+                cur += (len(ev) - 1, cum_t, cum_l, cum_p, cumc[cur[R_ND]], len(recs), cum_n, cum_g, cumx[cur[R_ND]])
                 if card_ids and card_ids[-1] == cur_id:
                     card_ids.pop()
                 if (RECO_HEADINGS and cur[R_TAG] in heading_tags and cum_t - cur[R_T0] < 80 and cur[R_PARENT] > 0
