@@ -290,3 +290,15 @@ def test_category_listing_of_short_links_keeps_the_lists():
     assert "This category lists individual programming languages." in text
     for chrome in ("Privacy", "All rights reserved", "Forums"):
         assert chrome not in text, chrome
+
+
+def test_aria_hidden_formula_images_are_kept_with_their_alt_text():
+    # aria-hidden hides from screen readers only: Wikipedia shows formula images aria-hidden beside their MathML
+    fig = ("<p>A matrix is Hermitian when <span class='mwe-math-element'><math><mi>A</mi></math>"
+           "<img src='https://wikimedia.org/api/rest_v1/media/math/render/svg/28a0aaa7' "
+           "class='mwe-math-fallback-image-inline' aria-hidden='true' alt='A = A^{H}'></span>, that is, when it "
+           "equals its own conjugate transpose.</p>")
+    doc = extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html")
+    assert "https://wikimedia.org/api/rest_v1/media/math/render/svg/28a0aaa7" in _images(doc)
+    meta = [m for m in doc["metadata"] if m and m.get("src", "").endswith("28a0aaa7")]
+    assert meta and meta[0].get("alt_text", meta[0].get("alt")) == "A = A^{H}"

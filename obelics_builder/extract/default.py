@@ -200,14 +200,19 @@ def _is_script_notice(events: list, start: int) -> bool:
     return _RE_SCRIPT_NOTICE.search(text) is not None
 
 
-def _is_hidden(a: dict) -> bool:
+#: aria-hidden hides from screen readers, not from the eye: an aria-hidden image is still seen (Wikipedia's formula
+#: images are aria-hidden next to their MathML); decorative icons go by the image rules instead
+IMG_ARIA_HIDDEN_SHOWN = True
+
+
+def _is_hidden(a: dict, aria_shown: bool = False) -> bool:
     """``hidden``, ``aria-hidden="true"``, a non-content landmark role, or an inline style hiding the element.
 
     React's streamed server rendering sends each late part of the page as ``<div hidden id="S:n">``, which its
     script moves into place at once: those are shown, as a browser shows them."""
     if "hidden" in a and not (a.get("id") or "").startswith("S:"):
         return True
-    if a.get("aria-hidden") == "true" or a.get("role") in _ROLE_PRUNE:
+    if (not aria_shown and a.get("aria-hidden") == "true") or a.get("role") in _ROLE_PRUNE:
         return True
     st = a.get("style")
     return bool(st) and ("none" in st or "hidden" in st) and _RE_HIDDEN_STYLE.search(st) is not None
@@ -461,7 +466,7 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                     ev_append(lterm)
                 elif wk != _W_SKIP:  # <img>, <source>
                     a = child.attributes
-                    if a and not hiding.isdisjoint(a) and is_hidden(a):
+                    if a and not hiding.isdisjoint(a) and is_hidden(a, IMG_ARIA_HIDDEN_SHOWN):
                         continue
                     if wk == _W_IMG:
                         images.append(len(ev))
