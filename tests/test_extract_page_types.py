@@ -301,4 +301,18 @@ def test_aria_hidden_formula_images_are_kept_with_their_alt_text():
     doc = extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html")
     assert "https://wikimedia.org/api/rest_v1/media/math/render/svg/28a0aaa7" in _images(doc)
     meta = [m for m in doc["metadata"] if m and m.get("src", "").endswith("28a0aaa7")]
-    assert meta and meta[0].get("alt_text", meta[0].get("alt")) == "A = A^{H}"
+    assert meta and meta[0]["alt_text"] == "A = A^{H}"
+
+
+def test_declared_article_signals():
+    from obelics_builder.extract.boilerplate import declared_article
+    yes = ["<meta property='og:type' content='article'>", '<meta property="og:type" content="Article" />',
+           '<script type="application/ld+json">{"@context":"https://schema.org","@type":"NewsArticle"}</script>',
+           '{"@type": ["BlogPosting"]}', "<div itemscope itemtype='https://schema.org/Article'>",
+           '<script>{"@type":"Organization"}</script>' * 300 + "<meta property='og:type' content='article'>"]
+    no = ["<meta property='og:type' content='product'>", '{"@type":"Product"}', '{"@type":"ArticleSeries"}',
+          "<div itemtype='https://schema.org/Product'>", "<p>an og:type article about @type</p>", ""]
+    for html in yes:
+        assert declared_article("<html><head>" + html + "</head></html>"), html[:60]
+    for html in no:
+        assert not declared_article("<html><head>" + html + "</head></html>"), html[:60]

@@ -126,16 +126,32 @@ CLIMB_LEVELS = 6
 CLIMB_GAIN = 1.25
 
 
-#: page-level signals that a page is an article (Open Graph type, schema.org types in JSON-LD or microdata)
-_RE_DECLARED_ARTICLE = re.compile(
-    r"""og:type["']?\s+content=["']?article|"""
-    r"""["']@type["']\s*:\s*\[?\s*["'](?:News|Blog|Tech|Scholarly|Report|Opinion|Analysis)?(?:Article|BlogPosting)["']|"""
-    r"""itemtype=["']?https?://schema\.org/(?:News|Blog|Tech|Scholarly)?(?:Article|BlogPosting)""", re.IGNORECASE)
+#: page-level signals that a page is an article (Open Graph type, schema.org types in JSON-LD or microdata), each
+#: matched right after its literal anchor: a case-insensitive search over the whole page costs a quarter of the
+#: extraction time, str.find of the anchors almost nothing
+_DECLARED_ARTICLE = (
+    ("og:type", re.compile(r"""og:type["']?\s+content=["']?article""", re.IGNORECASE)),
+    ("@type", re.compile(
+        r"""@type["']\s*:\s*\[?\s*["'](?:News|Blog|Tech|Scholarly|Report|Opinion|Analysis)?(?:Article|BlogPosting)["']""",
+        re.IGNORECASE)),
+    ("itemtype", re.compile(r"""itemtype=["']?https?://schema\.org/(?:News|Blog|Tech|Scholarly)?(?:Article|BlogPosting)""",
+                            re.IGNORECASE)),
+)
+#: at most this many occurrences of an anchor are looked at (a page of JSON-LD may hold thousands of @type)
+_DECLARED_MAX_HITS = 200
 
 
 def declared_article(html: str) -> bool:
     """Whether the page says it is an article (``og:type`` article, schema.org Article/BlogPosting/NewsArticle)."""
-    return _RE_DECLARED_ARTICLE.search(html) is not None
+    for anchor, rx in _DECLARED_ARTICLE:
+        i = html.find(anchor)
+        n = 0
+        while i >= 0 and n < _DECLARED_MAX_HITS:
+            if rx.match(html, i):
+                return True
+            i = html.find(anchor, i + 1)
+            n += 1
+    return False
 
 
 #: experiment switches for pages that do not declare themselves articles
