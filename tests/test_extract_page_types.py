@@ -316,3 +316,17 @@ def test_declared_article_signals():
         assert declared_article("<html><head>" + html + "</head></html>"), html[:60]
     for html in no:
         assert not declared_article("<html><head>" + html + "</head></html>"), html[:60]
+
+
+def test_adobe_experience_manager_components_are_not_consent_banners():
+    # AEM names every core component cmp-* (cmp-container, cmp-text, cmp-teaser): not a consent platform
+    sections = "".join(f"<div class='cmp-container'><div class='cmp-text'><h2>{title}</h2><p>{body}</p></div></div>"
+                       for title, body in SERVICES)
+    html = ("<html><head><title>Consulting</title></head><body>" + SITE_HEADER
+            + f"<div class='root responsivegrid'><div class='cmp-container'>{sections}</div></div>"
+            + "<div id='onetrust-banner-sdk'><p>We use cookies and similar technologies to improve your experience "
+              "on our website, for analytics and for advertising.</p></div>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://consult.example.com/services/"))
+    for title, body in SERVICES:
+        assert body in text, title
+    assert "We use cookies" not in text
