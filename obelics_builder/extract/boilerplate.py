@@ -18,7 +18,7 @@ _POS_TAGS = frozenset(("article", "main"))
 # lowercased first, so the patterns are case-sensitive (faster)
 _RE_NEG_STRONG = re.compile(
     r"(?:^|[^a-z0-9])(?:"
-    r"nav|menu|breadcrumb|footer|masthead|cookie|consent|gdpr|onetrust|didomi|qc-cmp|"
+    r"navbar|navigation|menu|breadcrumb|footer|masthead|cookie|consent|gdpr|onetrust|didomi|qc-cmp|"
     r"share|sharing|social|subscri|newsletter|signup|sign-up|login|register|"
     r"comment|disqus|respond|related|recommend|more-stories|more-articles|"
     r"popular|trending|most-read|mostread|promo|sponsor|advert|adsense|adslot|ad-slot|ad-container|ad-wrapper|"
