@@ -41,6 +41,21 @@ def test_probe_mode_runs_every_stage_mode_or_says_why(bx):
         assert bx.parse_args(["--sets", "aeb"]).modes == list(stage.MODES)
 
 
+def test_probe_mode_reports_a_missing_dependency(bx, monkeypatch):
+    real = bx.stage.extract_record
+
+    def fake(record, mode, budget):
+        if mode == "default":
+            raise ModuleNotFoundError("No module named 'somepeer'")
+        if mode == "obelics":
+            raise bx.stage.ExtractionRejected("extract_exception", "boom")
+        return real(record, mode, budget)
+
+    monkeypatch.setattr(bx.stage, "extract_record", fake)
+    assert bx.probe_mode("default") == "ModuleNotFoundError: No module named 'somepeer'"
+    assert bx.probe_mode("obelics").startswith("extract_exception on a plain test page: boom")
+
+
 def _warc(records: list[tuple[str, bytes, str]]) -> bytes:
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter

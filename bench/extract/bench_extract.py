@@ -130,8 +130,8 @@ def probe_mode(mode: str) -> str | None:
         b"</p></article></body></html>"
     try:
         stage.extract_record({"url": "http://example.com/probe", "body": page, "http_headers": {}}, mode, 0)
-    except stage.ExtractionRejected:
-        return None
+    except stage.ExtractionRejected as e:  # an empty result is a fair answer; an error on this page is not
+        return None if e.reason == "empty_document" else f"{e.reason} on a plain test page: {e.message}"[:300]
     except Exception as e:
         return f"{type(e).__name__}: {e}"[:300]
     return None
@@ -353,6 +353,8 @@ def check_targets(res: dict, skipped: dict) -> dict:
             ok = v.get("pass") if isinstance(v, dict) else v
             target(t, f"legacy_{k}", f"legacy {k}", v.get("value") if isinstance(v, dict) else ok,
                    v.get("threshold", "") if isinstance(v, dict) else "", None if ok is None else bool(ok))
+    if not t:
+        print("  (none measured: the targets need wcxb-dev and readability-dev with mode default, or the speed pass)")
     return t
 
 
@@ -393,7 +395,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error("--jobs must be at least 1")
     a.eval = Path(a.eval)
     missing = [str(p) for p in [a.eval / "extract_eval.py", a.eval / "run_baselines.py"]
-               + [a.eval / "dev" / f"{s}.{x}" for s in a.sets for x in ("warc.gz", "truth.jsonl")] if not p.is_file()]
+               + [a.eval / "dev" / f"{s}.{x}" for s in a.sets for x in ("warc.gz", "truth.jsonl")]
+               + ([] if "speed" in a.skip else [a.eval / "dev" / "wcxb-dev.warc.gz"]) if not p.is_file()]
+    missing = list(dict.fromkeys(missing))
     if missing:
         ap.error(f"the kit is incomplete under {a.eval}: missing {', '.join(missing)}")
     return a
