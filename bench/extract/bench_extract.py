@@ -1,266 +1,518 @@
 #!/usr/bin/env python3
-"""Extraction benchmark: quality and speed of the `default` and `obelics` modes against trafilatura 2.3.1.
+"""Extraction benchmark: every extract mode and trafilatura 2.3.1 on the kit's three dev sets, in one run.
 
-    .venv/bin/python bench/extract/bench_extract.py [--eval ../shared/eval] [--traf-python PY]
-        [--min-pages 1000] [--skip quality,speed,traf,linearity] [--out-dir DIR]
+    .venv/bin/python bench/extract/bench_extract.py [--eval ../shared/eval] [--sets aeb,readability-dev,wcxb-dev]
+        [--modes obelics,default] [--skip quality,speed,peer,legacy] [--traf-python PY] [--jobs 2]
+        [--time-budget S] [--out-dir DIR]
 
-Quality: both modes on dev/aeb and dev/readability-dev, scored by the kit's extract_eval.py; trafilatura with
-images (run_baselines.py traf-img) on the same WARCs in the same run.  Speed: MB/s of HTML (decoded str, bytes
-counted as the payload) on one core, extraction only, over >= --min-pages pages (the dev pages repeated), for both
-modes, trafilatura (same pages, in its own interpreter when --traf-python is given) and the selectolax Lexbor
-parse-only floor.  All timings are CPU time of the process (time.process_time), so a busy shared machine does not
-inflate them.  Linearity: MB/s on the smallest vs the largest third of the pages, and a synthetic 10 MB page.
-Prints the figures, then one final JSON line.  trafilatura is a bench-only dependency (e.g. a venv in /tmp:
-``python -m venv /tmp/trafvenv && /tmp/trafvenv/bin/pip install trafilatura==2.3.1 lxml_html_clean warcio``).
+Quality.  Every mode of ``obelics_builder.extract.stage.MODES`` (or ``--modes``) runs over every response record of
+``dev/SET.warc.gz`` through ``stage.extract_record(record, mode, time_budget)``, the crawl's own path (payload bytes
+in, charset decoding included, the crawl's default page time budget), over ``--jobs`` processes.  A rejected page
+is written as an empty document and counted by reason (``empty_document`` is a removal; ``timeout``,
+``parse_error``, ``extract_exception``... are errors).  A mode that cannot run here (a missing optional dependency)
+prints "mode X skipped: ..." and the run goes on.  Scoring is the kit's ``extract_eval.py`` itself, run as a
+subprocess on the predictions JSONL with ``--per-page``: its final JSON line gives the overall text P/R/F1, the
+AEB 4-gram F1 and the image P/R/F1; per page type P/R/F1 are the means of its per-page rows grouped by the truth's
+``page_type`` (the kit prints F1 per type only; ours is checked against its ``text_f1_by_type``).
+
+Peer.  trafilatura 2.3.1 with images (``--traf-python``, default ``/tmp/trafvenv/bin/python`` when it exists), in
+its own interpreter, one process: the kit's ``run_baselines.py`` traf-img extractor and XML-to-document conversion
+(imported from the kit, so its predictions are the runner's), timed per page with ``time.process_time``; the
+same scorer.  Create the interpreter with ``python3 -m venv /tmp/trafvenv && /tmp/trafvenv/bin/pip install -q
+trafilatura==2.3.1 lxml_html_clean warcio selectolax``.
+
+Speed.  MB/s is HTML payload bytes per CPU-second (``time.process_time``, extraction only, summed per page), so a
+busy shared machine does not inflate it.  The table's MB/s come from the quality pass (each worker process times
+its own pages).  The speed section runs ``default`` over wcxb-dev in this one process through ``extract_record``
+(bytes in, decoding included), and beside it the decode alone and the selectolax Lexbor parse-only floor, MB/s on
+the smallest and largest third of the pages, and synthetic 1 MB and 10 MB pages (no time budget).
+
+Legacy encodings: ``bench_legacy.run(eval_dir)`` when ``bench_legacy.py`` sits beside this file; its dict is
+embedded under "legacy" and its target printed.  Prints per set a table, the wcxb-dev per-type tables, a targets
+block, then one JSON line: ``{"sets": {set: {mode: {...}}}, "speed": {...}, "targets": {...}, "legacy": ...}``.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import inspect
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter, defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(1, str(HERE))
 
 from warcio.archiveiterator import ArchiveIterator  # noqa: E402
 
-from obelics_builder.extract.charset import decode_html  # noqa: E402
-from obelics_builder.extract.default import extract_default  # noqa: E402
-from obelics_builder.extract.obelics import extract_obelics  # noqa: E402
+from obelics_builder.extract import stage  # noqa: E402
+from obelics_builder.recipe import ExtractConfig  # noqa: E402
 
-SETS = ("aeb", "readability-dev")
-MODES = {"default": extract_default, "obelics": extract_obelics}
+try:
+    from bench_legacy import run as legacy_run  # another bench, merged separately
+except ImportError:
+    legacy_run = None
+
+SETS = ("aeb", "readability-dev", "wcxb-dev")
+TYPES = ("article", "service", "forum", "listing", "product", "collection", "documentation")
+DEFAULT_TRAF_PYTHON = "/tmp/trafvenv/bin/python"
+PEER = "trafilatura"
+#: the issue's targets
+WCXB_F1_MIN, TYPE_MARGIN, READ_IMG_F1_MIN, SPEED_MIN_MB_S, BIG_PAGE_MAX_S = 0.86, 0.02, 0.90, 50.0, 2.0
+KIT_KEYS = ("pages", "coverage", "text_p", "text_r", "text_f1", "aeb4_f1", "img_p", "img_r", "img_f1",
+            "img_micro_f1", "img_order_common")
 
 
-def read_pages(warc: Path) -> list[tuple[str, bytes, dict]]:
-    pages = []
+def read_records(warc: Path) -> list[dict]:
+    """Every response record as the crawl's record dict (url, body bytes, lower-cased HTTP headers, WARC charset)."""
+    out = []
     with open(warc, "rb") as f:
         for rec in ArchiveIterator(f):
             if rec.rec_type != "response":
                 continue
-            url = rec.rec_headers.get_header("WARC-Target-URI")
-            headers = {}
+            headers: dict[str, str] = {}
             if rec.http_headers is not None:
-                ct = rec.http_headers.get_header("Content-Type")
-                if ct:
-                    headers["content-type"] = ct
-            pages.append((url, rec.content_stream().read(), headers))
-    return pages
+                for name, value in rec.http_headers.headers:
+                    k = str(name).strip().lower()
+                    headers[k] = f"{headers[k]}, {value}" if k in headers else str(value)
+            cs = rec.rec_headers.get_header("WARC-Identified-Content-Charset")
+            out.append({"url": rec.rec_headers.get_header("WARC-Target-URI"), "body": rec.content_stream().read(),
+                        "http_headers": headers, "warc_headers": {"WARC-Identified-Content-Charset": cs} if cs else {}})
+    return out
 
 
-def to_doc(url: str, nodes: list) -> dict:
-    texts, images = [], []
-    for kind, value in nodes:
-        if kind == "text":
-            texts.append(value)
-            images.append(None)
-        else:
-            texts.append(None)
-            images.append(value["src"])
-    return {"url": url, "texts": texts, "images": images}
+# ---------------------------------------------------------------- our modes (worker processes share _RECORDS by fork)
+_RECORDS: list[dict] = []
 
 
-def score(eval_dir: Path, name: str, pred: Path) -> dict:
-    out = subprocess.run([sys.executable, str(eval_dir / "extract_eval.py"), "--truth",
-                          str(eval_dir / "dev" / f"{name}.truth.jsonl"), "--pred", str(pred)],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def extract_one(record: dict, mode: str, budget: float) -> tuple[list, list, float, str]:
+    """(texts, images, CPU seconds, status) of one record; status "ok" or the rejection reason."""
+    t0 = time.process_time()
+    try:
+        doc = stage.extract_record(record, mode, budget)
+        texts, images, status = doc["texts"], doc["images"], "ok"
+    except stage.ExtractionRejected as e:
+        texts, images, status = [], [], e.reason
+    except Exception:  # scored as an empty document, counted
+        texts, images, status = [], [], "extract_exception"
+    return texts, images, time.process_time() - t0, status
 
 
-def run_mode(mode: str, decoded: list, out: Path) -> tuple[float, int]:
-    fn = MODES[mode]
-    t_ex, errors = 0.0, 0
-    with open(out, "w", encoding="utf-8") as f:
-        for url, html in decoded:
+def _work(job: tuple[int, str, float]) -> tuple[int, list, list, float, str]:
+    i, mode, budget = job
+    return (i, *extract_one(_RECORDS[i], mode, budget))
+
+
+def run_mode(records: list[dict], mode: str, budget: float, jobs: int) -> list[tuple[list, list, float, str]]:
+    global _RECORDS
+    _RECORDS = records
+    work = [(i, mode, budget) for i in range(len(records))]
+    if jobs > 1 and len(records) > 1:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            res = pool.map(_work, work, chunksize=4)
+    else:
+        res = [_work(w) for w in work]
+    res.sort(key=lambda r: r[0])
+    return [r[1:] for r in res]
+
+
+def probe_mode(mode: str) -> str | None:
+    """None when the mode runs here, else why not (a missing optional dependency, say)."""
+    page = b"<html><body><article><h1>Probe</h1><p>" + b"A sentence of plain words to extract. " * 20 + \
+        b"</p></article></body></html>"
+    try:
+        stage.extract_record({"url": "http://example.com/probe", "body": page, "http_headers": {}}, mode, 0)
+    except stage.ExtractionRejected as e:  # an empty result is a fair answer; an error on this page is not
+        return None if e.reason == "empty_document" else f"{e.reason} on a plain test page: {e.message}"[:300]
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"[:300]
+    return None
+
+
+# ---------------------------------------------------------------- the peer, in its own interpreter
+_PEER_SCRIPT = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import run_baselines as kit
+ex, version = kit.make_extractor("traf-img")
+out_dir, label = sys.argv[2], sys.argv[3]
+for name, warc in zip(sys.argv[4::2], sys.argv[5::2]):
+    n = nb = errors = 0; t = 0.0
+    with open(f"{out_dir}/{name}.{label}.jsonl", "w", encoding="utf-8") as out:
+        for url, b in kit.read_warc(warc):
             t0 = time.process_time()
             try:
-                nodes = fn(html, url)
-            except Exception:  # counted; an empty document is scored
-                errors += 1
-                nodes = []
-            t_ex += time.process_time() - t0
-            f.write(json.dumps(to_doc(url, nodes), ensure_ascii=False) + "\n")
-    return t_ex, errors
-
-
-def quality(eval_dir: Path, traf_python: str | None, tmp: Path, res: dict) -> None:
-    for name in SETS:
-        warc = eval_dir / "dev" / f"{name}.warc.gz"
-        pages = read_pages(warc)
-        decoded = [(u, decode_html(b, h)[0]) for u, b, h in pages]
-        for mode in MODES:
-            pred = tmp / f"{name}.{mode}.jsonl"
-            _, errors = run_mode(mode, decoded, pred)
-            s = score(eval_dir, name, pred)
-            res[f"{name}.{mode}"] = {k: s.get(k) for k in ("text_p", "text_r", "text_f1", "aeb4_f1", "img_p", "img_r",
-                                                            "img_f1", "img_micro_f1", "img_order_common")}
-            res[f"{name}.{mode}"]["errors"] = errors
-        if traf_python:
-            pred = tmp / f"{name}.traf.jsonl"
-            subprocess.run([traf_python, str(eval_dir / "run_baselines.py"), "traf-img", str(warc), "--out",
-                            str(pred)], capture_output=True, text=True, check=True)
-            s = score(eval_dir, name, pred)
-            res[f"{name}.trafilatura"] = {k: s.get(k) for k in ("text_p", "text_r", "text_f1", "aeb4_f1", "img_p",
-                                                                 "img_r", "img_f1", "img_micro_f1", "img_order_common")}
-    print("quality (text F1 = bag-of-words macro; img F1 = per-page macro)")
-    print(f"  {'set':16} {'extractor':12} {'text P':>7} {'text R':>7} {'text F1':>7} {'aeb4 F1':>7} {'img P':>6} "
-          f"{'img R':>6} {'img F1':>6}")
-    for key, v in res.items():
-        if "." not in key or not isinstance(v, dict) or "text_f1" not in v:
-            continue
-        name, ex = key.split(".", 1)
-        f = lambda x: f"{x:.3f}" if isinstance(x, (int, float)) else "  -  "
-        print(f"  {name:16} {ex:12} {f(v['text_p']):>7} {f(v['text_r']):>7} {f(v['text_f1']):>7} {f(v['aeb4_f1']):>7} "
-              f"{f(v.get('img_p')):>6} {f(v.get('img_r')):>6} {f(v.get('img_f1')):>6}")
-
-
-_TRAF_SPEED = r"""
-import json, sys, time, trafilatura
-from warcio.archiveiterator import ArchiveIterator
-pages = []
-for w in sys.argv[2:]:
-    with open(w, "rb") as f:
-        for r in ArchiveIterator(f):
-            if r.rec_type == "response":
-                pages.append((r.rec_headers.get_header("WARC-Target-URI"), r.content_stream().read()))
-reps = max(1, -(-int(sys.argv[1]) // len(pages)))
-n = nb = 0; t = 0.0
-for _ in range(reps):
-    for u, b in pages:
-        t0 = time.process_time()
-        try:
-            trafilatura.extract(b, url=u, include_images=True, output_format="xml")
-        except Exception:
-            pass
-        t += time.process_time() - t0
-        n += 1; nb += len(b)
-print(json.dumps({"pages": n, "mb": nb / 1e6, "s": t}))
+                texts, images = ex(b, url)
+            except Exception:
+                errors += 1; texts, images = [], []
+            t += time.process_time() - t0
+            n += 1; nb += len(b)
+            out.write(json.dumps({"url": url, "texts": texts, "images": images}, ensure_ascii=False) + "\n")
+    print(json.dumps({"set": name, "version": version, "pages": n, "errors": errors, "mb": nb / 1e6, "cpu_s": t}),
+          flush=True)
 """
 
 
-def speed(eval_dir: Path, traf_python: str | None, min_pages: int, res: dict) -> None:
-    from selectolax.lexbor import LexborHTMLParser
-    warcs = [eval_dir / "dev" / f"{n}.warc.gz" for n in SETS]
-    pages = [p for w in warcs for p in read_pages(w)]
-    decoded = [(u, decode_html(b, h)[0], len(b)) for u, b, h in pages]
-    reps = max(1, -(-min_pages // len(decoded)))
-    work = decoded * reps
-    mb = sum(n for _, _, n in work) / 1e6
-    out = {"pages": len(work), "html_mb": round(mb, 2)}
-    t0 = time.process_time()
-    for _, html, _ in work:
-        LexborHTMLParser(html)
-    out["lexbor_parse_mb_s"] = mb / (time.process_time() - t0)
-    per_page = {}
-    for mode, fn in MODES.items():
-        t = 0.0
-        times = [0.0] * len(decoded)
-        for r in range(reps):
-            for k, (u, html, _) in enumerate(decoded):
-                t1 = time.process_time()
-                try:
-                    fn(html, u)
-                except Exception:
-                    pass
-                d = time.process_time() - t1
-                t += d
-                times[k] += d
-        out[f"{mode}_mb_s"] = mb / t
-        per_page[mode] = times
-    if traf_python:
-        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-            f.write(_TRAF_SPEED)
-        try:
-            r = subprocess.run([traf_python, f.name, str(len(work))] + [str(w) for w in warcs], capture_output=True,
-                               text=True, check=True)
-            tr = json.loads(r.stdout.strip().splitlines()[-1])
-            out["trafilatura_mb_s"] = tr["mb"] / tr["s"]
-            out["trafilatura_pages"] = tr["pages"]
-        finally:
-            os.unlink(f.name)
-        out["default_vs_trafilatura"] = out["default_mb_s"] / out["trafilatura_mb_s"]
-    # linearity: throughput on the smallest vs the largest third of the pages (per-page times, same runs)
-    order = sorted(range(len(decoded)), key=lambda k: decoded[k][2])
-    third = len(order) // 3
-    for mode, times in per_page.items():
-        for label, idx in (("small", order[:third]), ("large", order[-third:])):
-            b = sum(decoded[k][2] for k in idx) * reps / 1e6
-            out[f"{mode}_{label}_third_mb_s"] = b / sum(times[k] for k in idx)
-    res["speed"] = out
-    print(f"speed on {len(work)} pages, {mb:.1f} MB of HTML, one core, CPU time (extraction only)")
-    print(f"  lexbor parse only  {out['lexbor_parse_mb_s']:8.1f} MB/s")
-    for mode in MODES:
-        print(f"  {mode:18} {out[mode + '_mb_s']:8.1f} MB/s   (small pages {out[mode + '_small_third_mb_s']:.1f}, "
-              f"large pages {out[mode + '_large_third_mb_s']:.1f})")
-    if "trafilatura_mb_s" in out:
-        print(f"  trafilatura 2.3.1  {out['trafilatura_mb_s']:8.1f} MB/s   default = "
-              f"{out['default_vs_trafilatura']:.1f}x trafilatura")
+def start_peer(traf_python: str, eval_dir: Path, sets: list[str], out_dir: Path) -> subprocess.Popen | str:
+    """Start the peer over all sets in the background; a string says why it cannot run."""
+    if not Path(traf_python).exists():
+        return (f"{traf_python} not found (python3 -m venv /tmp/trafvenv && /tmp/trafvenv/bin/pip install -q "
+                f"trafilatura==2.3.1 lxml_html_clean warcio selectolax)")
+    chk = subprocess.run([traf_python, "-c", "import trafilatura, warcio, lxml; print(trafilatura.__version__)"],
+                         capture_output=True, text=True)
+    if chk.returncode != 0:
+        return f"{traf_python} cannot import trafilatura/warcio/lxml: {chk.stderr.strip().splitlines()[-1:]}"
+    if chk.stdout.strip() != "2.3.1":
+        print(f"note: the peer is trafilatura {chk.stdout.strip()}, not 2.3.1")
+    script = out_dir / "_peer_traf.py"
+    script.write_text(_PEER_SCRIPT, encoding="utf-8")
+    args = [traf_python, str(script), str(eval_dir), str(out_dir), PEER]
+    for name in sets:
+        args += [name, str(eval_dir / "dev" / f"{name}.warc.gz")]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def synthetic_page(target_mb: float = 10.0) -> str:
-    """A 10 MB article-like page: nested sections, paragraphs with links, lists, tables, figures."""
+def finish_peer(proc: subprocess.Popen) -> dict[str, dict] | str:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        return f"the peer failed (exit {proc.returncode}): {err.strip().splitlines()[-1:] if err else ''}"
+    return {d["set"]: d for d in map(json.loads, filter(None, out.splitlines()))}
+
+
+# ---------------------------------------------------------------- scoring (the kit's extract_eval.py)
+def load_types(eval_dir: Path, name: str) -> list[str | None]:
+    with open(eval_dir / "dev" / f"{name}.truth.jsonl", encoding="utf-8") as f:
+        return [json.loads(line).get("page_type") for line in f if line.strip()]
+
+
+def score(eval_dir: Path, name: str, pred: Path, types: list) -> dict:
+    """The kit's summary of one predictions file, plus P/R/F1 per page type from its per-page rows."""
+    per_page = pred.with_suffix(".per-page.jsonl")
+    r = subprocess.run([sys.executable, str(eval_dir / "extract_eval.py"), "--truth",
+                        str(eval_dir / "dev" / f"{name}.truth.jsonl"), "--pred", str(pred), "--per-page",
+                        str(per_page)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"extract_eval.py failed on {pred}: {r.stderr.strip()[-500:]}")
+    kit = json.loads(r.stdout.strip().splitlines()[-1])
+    s = {k: kit[k] for k in KIT_KEYS if k in kit}
+    rows = [json.loads(line) for line in per_page.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if any(types) and len(rows) == len(types):
+        groups = defaultdict(list)
+        for t, row in zip(types, rows):
+            if t:
+                groups[t].append(row)
+        mean = lambda xs: sum(xs) / len(xs)
+        s["by_type"] = {t: {"n": len(g), "p": mean([x["text_p"] for x in g]), "r": mean([x["text_r"] for x in g]),
+                            "f1": mean([x["text_f1"] for x in g])} for t, g in sorted(groups.items())}
+        kit_bt = kit.get("text_f1_by_type") or {}
+        bad = [t for t, v in s["by_type"].items() if abs(v["f1"] - kit_bt.get(t, -1)) > 1e-4]
+        if bad:
+            print(f"warning: per-type F1 differs from the kit's text_f1_by_type for {bad} ({pred.name})")
+    return s
+
+
+# ---------------------------------------------------------------- speed
+def synthetic_page(target_mb: float) -> bytes:
+    """An article-like page of about target_mb MB: sections with headings, linked paragraphs, lists, tables, figures."""
     unit = ("<section class='post'><h2>Heading {i}</h2><p>Paragraph {i} with some words, a "
             "<a href='/l{i}'>link</a>, and more text to read, about {i} things.</p>"
             "<ul><li>item one {i}</li><li>item two</li></ul><table><tr><td>a{i}</td><td>b</td></tr></table>"
             "<figure><img src='/img/{i}.jpg' width='640' height='480' alt='x'><figcaption>Caption {i}"
             "</figcaption></figure><div class='share'><a href='/s'>Share</a></div></section>\n")
-    parts, size, i = ["<html><head><title>t</title></head><body><nav><a href='/'>Home</a></nav><article>"], 0, 0
+    parts, size, i = ["<html><head><meta charset='utf-8'><title>t</title></head><body><nav><a href='/'>Home</a>"
+                      "</nav><article>"], 0, 0
     while size < target_mb * 1e6:
         s = unit.format(i=i)
         parts.append(s)
         size += len(s)
         i += 1
     parts.append("</article><footer>f</footer></body></html>")
-    return "".join(parts)
+    return "".join(parts).encode("utf-8")
 
 
-def linearity(res: dict) -> None:
-    out = {}
-    for mb in (1.0, 10.0):
-        html = synthetic_page(mb)
-        for mode in ("default",):
-            t0 = time.process_time()
-            nodes = extract_default(html, "http://example.com/page")
-            d = time.process_time() - t0
-            out[f"synthetic_{int(mb)}mb_s"] = d
-            out[f"synthetic_{int(mb)}mb_mb_s"] = len(html) / 1e6 / d
-            out[f"synthetic_{int(mb)}mb_nodes"] = len(nodes)
-    out["synthetic_10mb_under_2s"] = out["synthetic_10mb_s"] < 2.0
-    res["linearity"] = out
-    print(f"linearity (default, CPU time): synthetic 1 MB page {out['synthetic_1mb_s']:.3f} s "
-          f"({out['synthetic_1mb_mb_s']:.1f} MB/s), 10 MB page {out['synthetic_10mb_s']:.3f} s "
-          f"({out['synthetic_10mb_mb_s']:.1f} MB/s)")
+def speed(records: list[dict], budget: float) -> dict:
+    """``default`` over the records in this process, with the decode and parse-only floors and page-size linearity."""
+    from selectolax.lexbor import LexborHTMLParser
+    from obelics_builder.extract.charset import decode_html
+    sizes = [len(r["body"]) for r in records]
+    mb = sum(sizes) / 1e6
+    times, statuses = [], Counter()
+    for rec in records:
+        _, _, dt, st = extract_one(rec, "default", budget)
+        times.append(dt)
+        statuses[st] += 1
+    t0 = time.process_time()
+    htmls = [decode_html(r["body"], r["http_headers"])[0] for r in records]
+    t_dec = time.process_time() - t0
+    t0 = time.process_time()
+    for h in htmls:
+        LexborHTMLParser(h)
+    t_parse = time.process_time() - t0
+    out = {"set": "wcxb-dev", "pages": len(records), "html_mb": round(mb, 2), "default_cpu_s": sum(times),
+           "default_mb_s": mb / sum(times), "decode_mb_s": mb / t_dec, "lexbor_parse_mb_s": mb / t_parse,
+           "default_status": dict(statuses)}
+    order = sorted(range(len(records)), key=sizes.__getitem__)
+    third = len(order) // 3
+    for label, idx in (("small", order[:third]), ("large", order[-third:])):
+        out[f"default_{label}_third_mb_s"] = sum(sizes[k] for k in idx) / 1e6 / sum(times[k] for k in idx)
+    for size in (1, 10):
+        body = synthetic_page(size)
+        _, _, dt, st = extract_one({"url": "http://example.com/page", "body": body, "http_headers": {}}, "default", 0)
+        out[f"synthetic_{size}mb_s"], out[f"synthetic_{size}mb_status"] = dt, st
+        out[f"synthetic_{size}mb_mb_s"] = len(body) / 1e6 / dt
+    return out
 
 
-def main() -> None:
+# ---------------------------------------------------------------- printing
+def f3(x) -> str:
+    return f"{x:.3f}" if isinstance(x, (int, float)) else "-"
+
+
+def print_set(name: str, rows: dict) -> None:
+    print(f"\n{name}: text P/R/F1 (bag of words, macro over pages), image P/R/F1 (per page, macro), MB/s of HTML per "
+          f"CPU-second")
+    print(f"  {'extractor':14} {'text P':>7} {'text R':>7} {'text F1':>7} {'img P':>6} {'img R':>6} {'img F1':>6} "
+          f"{'MB/s':>7}  pages, errors")
+    for ex, v in rows.items():
+        errs = ", ".join(f"{k} {n}" for k, n in sorted(v.get("errors", {}).items())) or "0"
+        rem = v.get("removals") or {}
+        extra = f"; removed {', '.join(f'{k} {n}' for k, n in sorted(rem.items()))}" if rem else ""
+        print(f"  {ex:14} {f3(v.get('text_p')):>7} {f3(v.get('text_r')):>7} {f3(v.get('text_f1')):>7} "
+              f"{f3(v.get('img_p')):>6} {f3(v.get('img_r')):>6} {f3(v.get('img_f1')):>6} "
+              f"{v.get('mb_s', 0):>7.1f}  {v.get('pages')}, errors {errs}{extra}")
+
+
+def print_types(rows: dict) -> None:
+    for key, title in (("f1", "text F1"), ("p", "text P"), ("r", "text R")):
+        print(f"\nwcxb-dev {title} per page type")
+        w = [max(6, len(t)) for t in TYPES]
+        print(f"  {'extractor':14} " + " ".join(f"{t:>{n}}" for t, n in zip(TYPES, w)) + f" {'all':>6}")
+        for ex, v in rows.items():
+            bt = v.get("by_type") or {}
+            overall = v.get({"f1": "text_f1", "p": "text_p", "r": "text_r"}[key])
+            print(f"  {ex:14} " + " ".join(f"{f3((bt.get(t) or {}).get(key)):>{n}}" for t, n in zip(TYPES, w))
+                  + f" {f3(overall):>6}")
+    ns = next((v["by_type"] for v in rows.values() if v.get("by_type")), {})
+    print("  pages: " + ", ".join(f"{t} {ns[t]['n']}" for t in TYPES if t in ns))
+
+
+def target(targets: dict, key: str, label: str, value, threshold, ok: bool | None, detail: str = "",
+           fmt: str = ".3f") -> None:
+    """Record one target and print its PASS/FAIL line (``n/a`` when it could not be measured)."""
+    targets[key] = {"value": value, "threshold": threshold, "pass": ok}
+    word = "PASS" if ok else ("FAIL" if ok is not None else "n/a ")
+    shown = format(value, fmt) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    print(f"  {word}  {label}: {shown} (target {threshold}){detail}")
+
+
+def check_targets(res: dict, skipped: dict) -> dict:
+    t: dict = {}
+    print("\ntargets")
+    wc = res["sets"].get("wcxb-dev", {})
+    d, tr = wc.get("default"), wc.get(PEER)
+    if d:
+        target(t, "wcxb_default_text_f1", "wcxb-dev default text F1", d["text_f1"], f">= {WCXB_F1_MIN}",
+               d["text_f1"] >= WCXB_F1_MIN)
+        for ty in TYPES:
+            mine = (d.get("by_type") or {}).get(ty, {}).get("f1")
+            peer = (tr.get("by_type") or {}).get(ty, {}).get("f1") if tr else None
+            if mine is None:
+                continue
+            if peer is None:
+                target(t, f"wcxb_default_{ty}_vs_peer", f"wcxb-dev default {ty} F1", mine,
+                       f">= trafilatura + {TYPE_MARGIN}", None, f"  (peer not measured: {skipped.get('peer', '')})")
+            else:
+                need = peer + TYPE_MARGIN
+                target(t, f"wcxb_default_{ty}_vs_peer", f"wcxb-dev default {ty} F1", mine,
+                       f">= trafilatura {peer:.3f} + {TYPE_MARGIN} = {need:.3f}", mine >= need - 1e-12)
+    rd = res["sets"].get("readability-dev", {}).get("default")
+    if rd:
+        target(t, "readability_default_img_f1", "readability-dev default image F1", rd["img_f1"],
+               f">= {READ_IMG_F1_MIN}", rd["img_f1"] >= READ_IMG_F1_MIN, f"  (text F1 {rd['text_f1']:.3f})")
+    sp = res.get("speed")
+    if sp:
+        target(t, "speed_default_mb_s", "default MB/s per core over wcxb-dev (CPU, one process)",
+               sp["default_mb_s"], f">= {SPEED_MIN_MB_S:g}", sp["default_mb_s"] >= SPEED_MIN_MB_S, fmt=".1f")
+        target(t, "synthetic_10mb_s", "synthetic 10 MB page, CPU seconds", sp["synthetic_10mb_s"],
+               f"well under {BIG_PAGE_MAX_S:g} s", sp["synthetic_10mb_s"] < BIG_PAGE_MAX_S, fmt=".2f")
+    lg = res.get("legacy")
+    if isinstance(lg, dict):
+        if "meets_target" in lg:
+            val = lg.get("min_ratio")
+            target(t, "legacy_encodings", "legacy encodings, min recall ratio over encodings x scenarios",
+                   val, f">= {lg.get('target', '?')}", bool(lg["meets_target"]), fmt=".4f")
+        for k, v in (lg.get("targets") or {}).items():  # a bench that reports several targets
+            ok = v.get("pass") if isinstance(v, dict) else v
+            target(t, f"legacy_{k}", f"legacy {k}", v.get("value") if isinstance(v, dict) else ok,
+                   v.get("threshold", "") if isinstance(v, dict) else "", None if ok is None else bool(ok))
+    if not t:
+        print("  (none measured: the targets need wcxb-dev and readability-dev with mode default, or the speed pass)")
+    return t
+
+
+# ---------------------------------------------------------------- main
+def rounded(x):
+    """Floats to 4 decimals, all the way down (the final JSON line)."""
+    if isinstance(x, float):
+        return round(x, 4)
+    if isinstance(x, dict):
+        return {k: rounded(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [rounded(v) for v in x]
+    return x
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--eval", default=str(REPO.parent / "shared" / "eval"))
-    ap.add_argument("--traf-python", default=os.environ.get("TRAF_PYTHON"),
-                    help="python with trafilatura 2.3.1 + warcio (default: $TRAF_PYTHON; skipped if unset)")
-    ap.add_argument("--min-pages", type=int, default=1000)
-    ap.add_argument("--skip", default="", help="comma list of: quality, speed, traf, linearity")
-    ap.add_argument("--out-dir", help="keep predictions here (default: a temporary directory)")
-    a = ap.parse_args()
-    skip = set(filter(None, a.skip.split(",")))
-    traf = None if "traf" in skip else a.traf_python
-    eval_dir = Path(a.eval)
-    res: dict = {"bench": "extract"}
+    ap.add_argument("--eval", default=str(REPO.parent / "shared" / "eval"), help="the extraction kit folder")
+    ap.add_argument("--sets", default=",".join(SETS), help=f"comma list of: {', '.join(SETS)}")
+    ap.add_argument("--modes", default=",".join(stage.MODES), help="comma list of extract modes (default: all)")
+    ap.add_argument("--skip", default="", help="comma list of: quality, speed, peer, legacy")
+    ap.add_argument("--traf-python", default=os.environ.get("TRAF_PYTHON") or DEFAULT_TRAF_PYTHON,
+                    help=f"python with trafilatura 2.3.1, warcio, lxml (default: $TRAF_PYTHON or {DEFAULT_TRAF_PYTHON})")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="processes for our modes")
+    ap.add_argument("--time-budget", type=float, default=ExtractConfig.page_time_budget_s,
+                    help="per-page time budget in seconds, as in the crawl (0: none)")
+    ap.add_argument("--out-dir", help="keep predictions and per-page scores here (default: a temporary folder)")
+    a = ap.parse_args(argv)
+    a.sets = [s for s in a.sets.split(",") if s]
+    a.modes = [m for m in a.modes.split(",") if m]
+    a.skip = {s for s in a.skip.split(",") if s}
+    for what, given, allowed in (("set", a.sets, SETS), ("mode", a.modes, stage.MODES),
+                                 ("--skip item", a.skip, ("quality", "speed", "peer", "legacy"))):
+        wrong = [x for x in given if x not in allowed]
+        if wrong:
+            ap.error(f"unknown {what} {', '.join(wrong)} (choose from: {', '.join(allowed)})")
+    if a.jobs < 1:
+        ap.error("--jobs must be at least 1")
+    a.eval = Path(a.eval)
+    missing = [str(p) for p in [a.eval / "extract_eval.py", a.eval / "run_baselines.py"]
+               + [a.eval / "dev" / f"{s}.{x}" for s in a.sets for x in ("warc.gz", "truth.jsonl")]
+               + ([] if "speed" in a.skip else [a.eval / "dev" / "wcxb-dev.warc.gz"]) if not p.is_file()]
+    missing = list(dict.fromkeys(missing))
+    if missing:
+        ap.error(f"the kit is incomplete under {a.eval}: missing {', '.join(missing)}")
+    return a
+
+
+def quality(a, tmp: Path, res: dict, skipped: dict, cache: dict) -> None:
+    modes = []
+    for m in a.modes:
+        why = probe_mode(m)
+        if why:
+            print(f"mode {m} skipped: {why}")
+            skipped[f"mode {m}"] = why
+        else:
+            modes.append(m)
+    peer = None
+    if "peer" in a.skip:
+        skipped["peer"] = "--skip peer"
+    else:
+        peer = start_peer(a.traf_python, a.eval, a.sets, tmp)
+        if isinstance(peer, str):
+            print(f"peer skipped: {peer}")
+            skipped["peer"], peer = peer, None
+    types = {}
+    for name in a.sets:
+        records = cache[name] = read_records(a.eval / "dev" / f"{name}.warc.gz")
+        types[name] = load_types(a.eval, name)
+        mb = sum(len(r["body"]) for r in records) / 1e6
+        for m in modes:
+            t0 = time.time()
+            out = run_mode(records, m, a.time_budget, a.jobs)
+            pred = tmp / f"{name}.{m}.jsonl"
+            with open(pred, "w", encoding="utf-8") as f:
+                for rec, (texts, images, _, _) in zip(records, out):
+                    f.write(json.dumps({"url": rec["url"], "texts": texts, "images": images}, ensure_ascii=False)
+                            + "\n")
+            s = score(a.eval, name, pred, types[name])
+            st = Counter(x[3] for x in out)
+            cpu = sum(x[2] for x in out)
+            s.update(mb=round(mb, 2), cpu_s=cpu, mb_s=mb / cpu if cpu else None, wall_s=time.time() - t0,
+                     errors={k: n for k, n in st.items() if k not in ("ok", "empty_document", "not_html")},
+                     removals={k: n for k, n in st.items() if k in ("empty_document", "not_html")})
+            res["sets"].setdefault(name, {})[m] = s
+            print(f"{name} {m}: text F1 {s['text_f1']:.4f}, {s['wall_s']:.0f} s wall", flush=True)
+    if peer is not None:
+        got = finish_peer(peer)
+        if isinstance(got, str):
+            print(f"peer skipped: {got}")
+            skipped["peer"] = got
+        else:
+            for name in a.sets:
+                p = got.get(name)
+                if not p:
+                    continue
+                s = score(a.eval, name, tmp / f"{name}.{PEER}.jsonl", types[name])
+                s.update(version=p["version"], mb=round(p["mb"], 2), cpu_s=p["cpu_s"],
+                         mb_s=p["mb"] / p["cpu_s"] if p["cpu_s"] else None,
+                         errors={"exception": p["errors"]} if p["errors"] else {})
+                res["sets"].setdefault(name, {})[PEER] = s
+    for name in a.sets:
+        if name in res["sets"]:
+            print_set(name, res["sets"][name])
+    if "wcxb-dev" in res["sets"]:
+        print_types(res["sets"]["wcxb-dev"])
+
+
+def main(argv=None) -> None:
+    a = parse_args(argv)
+    t_start = time.time()
+    res: dict = {"bench": "extract", "date": datetime.date.today().isoformat(), "sets": {}, "speed": None,
+                 "targets": {}, "legacy": None}
+    skipped: dict = {}
+    cache: dict = {}
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(a.out_dir) if a.out_dir else Path(td)
         tmp.mkdir(parents=True, exist_ok=True)
-        if "quality" not in skip:
-            quality(eval_dir, traf, tmp, res)
-        if "speed" not in skip:
-            speed(eval_dir, traf, a.min_pages, res)
-        if "linearity" not in skip:
-            linearity(res)
-    print(json.dumps(res, default=lambda x: round(x, 4) if isinstance(x, float) else str(x),
-                     separators=(",", ":")))
+        if "quality" in a.skip:
+            skipped["quality"] = "--skip quality"
+        else:
+            quality(a, tmp, res, skipped, cache)
+        if "speed" in a.skip:
+            skipped["speed"] = "--skip speed"
+        else:
+            recs = cache.get("wcxb-dev") or read_records(a.eval / "dev" / "wcxb-dev.warc.gz")
+            sp = res["speed"] = speed(recs, a.time_budget)
+            peer = res["sets"].get("wcxb-dev", {}).get(PEER)
+            if peer and peer.get("mb_s"):
+                sp["trafilatura_mb_s"] = peer["mb_s"]
+                sp["default_vs_trafilatura"] = sp["default_mb_s"] / peer["mb_s"]
+            print(f"\nspeed: default over wcxb-dev ({sp['pages']} pages, {sp['html_mb']:.0f} MB of HTML), one process, "
+                  f"CPU time, extract_record on payload bytes (decoding included)")
+            print(f"  default {sp['default_mb_s']:.1f} MB/s (smallest third of the pages "
+                  f"{sp['default_small_third_mb_s']:.1f}, largest third {sp['default_large_third_mb_s']:.1f}); "
+                  f"decode_html alone {sp['decode_mb_s']:.0f} MB/s, Lexbor parse alone {sp['lexbor_parse_mb_s']:.0f}"
+                  + (f"; trafilatura {sp['trafilatura_mb_s']:.1f} MB/s ({sp['default_vs_trafilatura']:.1f}x)"
+                     if "trafilatura_mb_s" in sp else ""))
+            print(f"  synthetic pages: 1 MB {sp['synthetic_1mb_s']:.3f} s, 10 MB {sp['synthetic_10mb_s']:.3f} s "
+                  f"({sp['synthetic_10mb_mb_s']:.1f} MB/s)")
+        if "legacy" in a.skip:
+            skipped["legacy"] = "--skip legacy"
+        elif legacy_run is None:
+            skipped["legacy"] = "bench_legacy.py is not beside bench_extract.py"
+            print(f"\nlegacy skipped: {skipped['legacy']}")
+        else:
+            print("\nlegacy encodings (bench_legacy.run)")
+            kw = {"verbose": True} if "verbose" in inspect.signature(legacy_run).parameters else {}
+            try:
+                res["legacy"] = legacy_run(a.eval, **kw)
+            except Exception as e:  # the other bench's failure must not lose this run's figures
+                skipped["legacy"] = f"bench_legacy.run failed: {type(e).__name__}: {e}"[:300]
+                print(f"legacy skipped: {skipped['legacy']}")
+    res["targets"] = check_targets(res, skipped)
+    res["skipped"] = skipped
+    res["wall_s"] = round(time.time() - t_start, 1)
+    print(f"\nwall time {res['wall_s']:.0f} s ({datetime.datetime.now().isoformat(timespec='minutes')})")
+    print(json.dumps(rounded(res), default=str, separators=(",", ":")))
 
 
 if __name__ == "__main__":
