@@ -8,8 +8,8 @@ Pages are read from ``../shared/eval/dev/SET.warc.gz`` and decoded once (``extra
 crawl does); the decoded pages are cached in a pickle under the temp folder, keyed by the WARC's size and mtime.
 Extraction runs over ``--jobs`` processes; scoring is in-process with the semantics of the kit's
 ``extract_eval.py`` (bag-of-words P/R/F1 on lowercased ``\\w+`` tokens, macro over truth pages; image P/R/F1 on
-normalised URL sets, macro over pages whose truth has images), which the bench checks against the kit itself
-(``bench_extract.py``).  Last line: JSON.
+normalised URL sets, macro over pages whose truth has images): same figures as the kit on every dev set (the full
+bench, ``bench_extract.py``, runs the kit itself).  Last line: JSON.
 """
 from __future__ import annotations
 
