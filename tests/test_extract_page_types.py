@@ -330,3 +330,15 @@ def test_adobe_experience_manager_components_are_not_consent_banners():
     for title, body in SERVICES:
         assert body in text, title
     assert "We use cookies" not in text
+
+
+def test_web_component_links_count_as_links():
+    # a mega menu built from custom elements with href (<dropdown-item href=...>) is a menu, not content
+    menu = "<div class='mn-root'>" + "".join(
+        f"<div class='mn-col'><dropdown-headline href='/c/{i}'>Guitars {i}</dropdown-headline>"
+        + "".join(f"<dropdown-item href='/c/{i}/{j}'>Electric guitar type {j}</dropdown-item>" for j in range(8))
+        + "</div>" for i in range(6)) + "</div>"
+    html = product_page().replace("<main id='maincontent'>", menu + "<main id='maincontent'>")
+    text = _text(extract_html(html, "https://shop.example.com/aurora-2-espresso-machine.html"))
+    assert DESCRIPTION[0] in text and "Pump pressure" in text
+    assert "Electric guitar type 3" not in text

@@ -444,6 +444,8 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                                     o[2] += text.count(c)
                 continue
             wk = walk_kind(tag)
+            if wk is None and "-" in tag and tag[0] != "-" and "href" in child.attributes:
+                wk = _W_LINK  # a web component with an href acts as a link (<dropdown-item href=...>)
             if wk is not None:
                 if wk <= _W_LINK:  # inline: transparent, only links are tracked
                     a = child.attributes
