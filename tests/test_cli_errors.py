@@ -120,6 +120,25 @@ def test_default_mirror_without_network(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
+def test_s3_mirror_without_its_driver_or_network(tmp_path, capsys, monkeypatch):
+    import fsspec
+
+    def no_driver(scheme):
+        raise ImportError("Install s3fs to access S3")
+
+    monkeypatch.setattr(fsspec, "get_filesystem_class", no_driver)
+    _error(["crawl", "--dump", "2023-06", "--mirror", "s3://commoncrawl", "--out", str(tmp_path / "o")], capsys,
+           "no filesystem driver for s3://", "Install s3fs", "https://data.commoncrawl.org")
+    monkeypatch.setattr(fsspec, "get_filesystem_class", lambda scheme: object)
+
+    def unreachable(host, port, timeout):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(mirrorcheck, "_connect", unreachable)
+    _error(["crawl", "--dump", "2023-06", "--mirror", "s3://commoncrawl", "--out", str(tmp_path / "o")], capsys,
+           "no network", "s3.amazonaws.com:443", "--mirror sample")
+
+
 def test_warc_file_that_does_not_exist(tmp_path, capsys):
     _error(["crawl", "--warc", str(tmp_path / "a.warc.gz"), "--out", str(tmp_path / "o")], capsys,
            "--warc", "no such file")

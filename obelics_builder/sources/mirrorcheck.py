@@ -68,8 +68,8 @@ def check_mirror(root: str, dump: str | None = None, timeout: float | None = Non
 
             fsspec.get_filesystem_class(scheme)
         except (ImportError, ValueError) as exc:
-            raise UsageError(f"mirror {root}: no filesystem driver for {scheme}:// ({_first_line(exc)}); install "
-                             f"it (s3:// needs s3fs) or {hint.replace('s3://commoncrawl', cc.DEFAULT_MIRROR)}") from None
+            raise UsageError(f"mirror {root}: no filesystem driver for {scheme}:// ({_first_line(exc)}): install "
+                             f"it, or {hint.replace('s3://commoncrawl', cc.DEFAULT_MIRROR)}") from None
     endpoint = mirror_endpoint(root)
     if endpoint is not None:
         host, port = endpoint
