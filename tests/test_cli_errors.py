@@ -328,3 +328,21 @@ def test_filter_config_that_would_change_the_scores_is_refused(crawl_out, tmp_pa
     params.write_text("node:\n  char_repetition: {n: 7}\n")
     _error(["filter", str(crawl_out), "--config", str(params)], capsys, "params.node.char_n")
     assert _scored_state(crawl_out) == scored
+
+
+def test_images_and_filter_check_the_output_the_scheduler_and_the_recorded_optout_list(crawl_out, tmp_path, capsys):
+    _error(["images", str(tmp_path / "nowhere")], capsys, "images:", "no such folder")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _error(["images", str(crawl_out), "--scheduler", f"tcp://127.0.0.1:{port}"], capsys, "no scheduler answers")
+    _error(["filter", str(crawl_out), "--config", "obelics", "--workers", "-2"], capsys, "--workers must be")
+    # the run named an opt-out list that has been removed since: found before any work, not at the last stage
+    run = json.loads((crawl_out / "run.json").read_text())
+    run["recipe_config"].setdefault("optout", {})["local_list"] = str(tmp_path / "gone.txt")
+    (crawl_out / "run.json").write_text(json.dumps(run))
+    stats = (crawl_out / "stats.json").stat().st_mtime_ns
+    _error(["filter", str(crawl_out), "--config", "obelics"], capsys, "the crawl's --optout-list", "gone.txt",
+           "no such file")
+    _error(["images", str(crawl_out)], capsys, "the crawl's --optout-list")
+    assert (crawl_out / "stats.json").stat().st_mtime_ns == stats

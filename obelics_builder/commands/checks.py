@@ -69,3 +69,30 @@ def check_shard_size(text: str) -> int:
         return parse_size(text)
     except ValueError as exc:
         raise UsageError(f"--shard-size: {exc}") from None
+
+
+def read_crawl_output(out: str | Path, command: str) -> dict:
+    """``OUT/run.json`` of a crawl output (see ``pipeline.read_run``), or a UsageError saying what ``out`` is."""
+    from ..pipeline import read_run
+
+    out = Path(out)
+    if not out.is_dir():
+        raise UsageError(f"{command}: {out}: no such folder (give the --out folder of a crawl)")
+    try:
+        info = read_run(out)
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"{command}: {out / 'run.json'} is damaged ({type(e).__name__}: {e}): rerun the crawl") \
+            from None
+    if info is None:
+        raise UsageError(f"{command}: {out} has no run.json: not a crawl output folder (give the --out folder of "
+                         f"a crawl)")
+    return info
+
+
+def check_recorded_optout_list(recipe: dict) -> None:
+    """The local opt-out list a crawl named (``--optout-list``) is still there and readable."""
+    local_list = (recipe.get("optout") or {}).get("local_list")
+    if local_list:
+        from ..optout.local import check_list_file
+
+        check_list_file(local_list, option="the crawl's --optout-list")

@@ -48,21 +48,13 @@ def validate(args: argparse.Namespace) -> tuple[Path, dict, dict]:
     rereads or rescores a WARC), the opt-out list the run named, the scheduler.  Returns (out, run info, recipe)."""
     from ..errors import UsageError
     from ..io.markers import read_marker
-    from ..pipeline import read_run
     from ..quality.score import scoring_inputs
     from ..recipe import load_filters, recipe_for_run
     from ..tasks import warc_key
     from . import checks
 
     out = Path(args.out)
-    if not out.is_dir():
-        raise UsageError(f"filter: {out}: no such folder (give the --out folder of a crawl)")
-    try:
-        info = read_run(out)
-    except (ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"filter: {out / 'run.json'} is damaged ({type(e).__name__}: {e}): rerun the crawl") from None
-    if info is None:
-        raise UsageError(f"filter: {out} has no run.json: not a crawl output folder (give the --out folder of a crawl)")
+    info = checks.read_crawl_output(out, "filter")
     checks.check_positive(args.workers, "--workers")
     recipe = recipe_for_run(info)
     ran_with = recipe["filters_config"]
@@ -84,11 +76,7 @@ def validate(args: argparse.Namespace) -> tuple[Path, dict, dict]:
                              f"--filters {args.config} into a new --out")
         raise UsageError(f"filter: the stored scores of {len(stale)} WARC(s) no longer match the filter config this "
                          f"output ran with (a word list or model changed since the crawl?): rerun the crawl")
-    local_list = (recipe.get("optout") or {}).get("local_list")
-    if local_list:
-        from ..optout.local import check_list_file
-
-        check_list_file(local_list, option="the crawl's --optout-list")
+    checks.check_recorded_optout_list(recipe)
     checks.check_scheduler(args.scheduler)
     return out, info, recipe
 
