@@ -139,9 +139,17 @@ def test_s3_mirror_without_its_driver_or_network(tmp_path, capsys, monkeypatch):
            "no network", "s3.amazonaws.com:443", "--mirror sample")
 
 
-def test_warc_file_that_does_not_exist(tmp_path, capsys):
+def test_warc_file_that_does_not_exist_or_cannot_be_reached(tmp_path, capsys, monkeypatch):
     _error(["crawl", "--warc", str(tmp_path / "a.warc.gz"), "--out", str(tmp_path / "o")], capsys,
            "--warc", "no such file")
+    _error(["crawl", "--warc", str(tmp_path), "--out", str(tmp_path / "o")], capsys, "is a folder, not a WARC file")
+
+    def unreachable(host, port, timeout):
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(mirrorcheck, "_connect", unreachable)
+    _error(["crawl", "--warc", "https://data.commoncrawl.org/crawl-data/x.warc.gz", "--out", str(tmp_path / "o")],
+           capsys, "no network", "data.commoncrawl.org:443")
 
 
 # ----------------------------------------------------------------------------------------- recipe and filters

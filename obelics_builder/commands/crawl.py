@@ -84,6 +84,18 @@ def _parse_shard(text: str | None):
     return i, n
 
 
+def _check_remote(paths: list[str], mirror: str | None) -> None:
+    """Remote WARCs (URLs) outside the checked mirror: their driver is installed and their host answers."""
+    from urllib.parse import urlsplit
+
+    from ..sources.mirrorcheck import check_mirror
+
+    roots = {f"{u.scheme}://{u.netloc}" for u in (urlsplit(p) for p in paths if "://" in p)}
+    for root in sorted(roots):
+        if not (mirror and mirror.startswith(root)):
+            check_mirror(root)
+
+
 def validate(args: argparse.Namespace) -> dict:
     """Every option checked before any work starts (a :class:`UsageError` or ``ConfigError`` otherwise): the
     recipe, filter config and opt-out list, the dump id, the mirror (folder, network, the dump's listing), the WARC
@@ -120,6 +132,7 @@ def validate(args: argparse.Namespace) -> dict:
                 what = "is a folder, not a WARC file" if Path(p).is_dir() else "no such file"
                 raise UsageError(f"--warc {p}: {what}")
             paths.append(p)
+        _check_remote(paths, mirror)
         refs = cc.warc_refs_from_paths(paths)
     else:
         refs = cc.list_warcs(dump, mirror, limit=args.warcs, shard=shard)
