@@ -97,7 +97,8 @@ class ExtractConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(section) - known)
         if unknown:
-            raise ConfigError(f"extract: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            raise ConfigError(f"extract: unknown key(s) {', '.join(unknown)}{did_you_mean(unknown[0], sorted(known))} "
+                              f"(known: {', '.join(sorted(known))})")
         values = {**asdict(cls()), **section}
         if not isinstance(values["mode"], str) or not values["mode"]:
             raise ConfigError(f"extract.mode: expected a mode name, got {values['mode']!r}")

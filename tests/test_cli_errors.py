@@ -23,6 +23,15 @@ DUMP = "CC-MAIN-2023-06"
 
 
 @pytest.fixture(autouse=True)
+def _private_notes(monkeypatch):
+    """Runs here are in-process: their once-per-process log notes (e.g. the Spawning skip) must not hide the same
+    notes from later tests."""
+    from obelics_builder import stats
+
+    monkeypatch.setattr(stats, "_LOGGED_NOTES", set())
+
+
+@pytest.fixture(autouse=True)
 def _only_loopback(monkeypatch):
     """No test here may reach past this machine: the reachability checks may only connect to 127.0.0.1."""
     real = mirrorcheck._connect
@@ -165,6 +174,8 @@ def test_misspelled_keys_get_a_suggestion(tmp_path, capsys):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("filters: obelics\nextrct: {mode: default}\n")
     _error(base + ["--recipe", str(recipe)], capsys, "unknown key 'extrct' in recipe.yaml", "did you mean 'extract'")
+    recipe.write_text("filters: obelics\nextract: {mdoe: default}\n")
+    _error(base + ["--recipe", str(recipe)], capsys, "unknown key(s) mdoe", "did you mean 'mode'")
     filters = tmp_path / "filters.yaml"
     filters.write_text("image:\n  nsfw: {treshold: 0.5}\n")
     _error(base + ["--filters", str(filters)], capsys, "unknown key 'treshold' in filters.yaml",
