@@ -129,6 +129,17 @@ def test_default_mirror_without_network(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
+def test_behind_a_proxy_the_proxy_is_checked(monkeypatch):
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:3128")
+    for name in ("NO_PROXY", "no_proxy", "REQUEST_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+    assert mirrorcheck.mirror_endpoint("https://data.commoncrawl.org") == ("127.0.0.1", 3128)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "commoncrawl.org")
+    assert mirrorcheck.mirror_endpoint("https://data.commoncrawl.org") == ("data.commoncrawl.org", 443)
+
+
 def test_s3_mirror_without_its_driver_or_network(tmp_path, capsys, monkeypatch):
     import fsspec
 

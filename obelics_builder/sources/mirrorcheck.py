@@ -31,13 +31,34 @@ def mirror_endpoint(root: str) -> tuple[str, int] | None:
             port = u.port
         except ValueError:
             return None
-        return (u.hostname or "", port or (443 if u.scheme == "https" else 80)) if u.hostname else None
+        if not u.hostname:
+            return None
+        proxy = _proxy_for(u.scheme, u.hostname)
+        if proxy is not None:
+            return proxy
+        return u.hostname, port or (443 if u.scheme == "https" else 80)
     if root.startswith(("s3://", "s3a://")):
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         if endpoint:
             return mirror_endpoint(endpoint.rstrip("/"))
         return ("s3.amazonaws.com", 443)
     return None
+
+
+def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
+    """The (host, port) of the proxy the HTTP client would go through for ``host`` (``HTTPS_PROXY`` and the
+    like, ``NO_PROXY`` honoured), else None: behind a proxy, the proxy is what must answer."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    u = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    try:
+        return (u.hostname, u.port or (443 if u.scheme == "https" else 80)) if u.hostname else None
+    except ValueError:
+        return None
 
 
 def check_mirror(root: str, dump: str | None = None, timeout: float | None = None) -> None:
