@@ -5,6 +5,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 
 from . import __version__
 
@@ -25,6 +26,14 @@ COMMANDS = {
 }
 
 
+def _add_common(p: argparse.ArgumentParser, default) -> None:
+    g = p.add_argument_group("diagnostics")
+    g.add_argument("-v", "--verbose", action="count", default=default,
+                   help="more logging (-vv for debug logging); an error also shows its traceback")
+    g.add_argument("--debug", action="store_true", default=False if default == 0 else argparse.SUPPRESS,
+                   help="show the traceback of an error (for bug reports)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="obelics-build",
@@ -32,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "deduplicate, fetch images, write shards.",
     )
     parser.add_argument("--version", action="version", version=f"obelics-builder {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    _add_common(parser, default=0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module, help_text) in COMMANDS.items():
@@ -40,13 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=getattr(mod, "DESCRIPTION", help_text),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
+        _add_common(p, default=argparse.SUPPRESS)  # also after the subcommand; SUPPRESS keeps the top-level value
         p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand.  A user mistake (:class:`UsageError`, :class:`ConfigError`) is one line on stderr and
+    exit code 2; any other exception is one line and exit code 1, with the traceback only under ``--debug``/``-v``."""
+    from .errors import UsageError
+    from .recipe import ConfigError
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = bool(args.debug or args.verbose)
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -54,6 +70,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
         return 130
+    except (UsageError, ConfigError) as e:
+        if debug:
+            traceback.print_exc()
+        print(f"{parser.prog}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug (or an environment failure): one line, the traceback on request
+        if debug:
+            traceback.print_exc()
+            print(f"{parser.prog}: internal error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
+        else:
+            print(f"{parser.prog}: internal error: {type(e).__name__}: {_one_line(e)} "
+                  f"(run again with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from .errors import did_you_mean
 from .resources import FILTERS_DIR, PIPELINES_DIR, find_config
 
 #: the recipe ``crawl`` uses without ``--recipe``
@@ -16,7 +17,64 @@ DEFAULT_RECIPE = "obelics"
 
 
 class ConfigError(ValueError):
-    pass
+    """A recipe or filter config that cannot be used (missing, bad YAML, unknown key, bad value): a user mistake,
+    shown by the command line as one line with exit code 2."""
+
+
+#: top-level keys of a recipe (``_path``/``_sha256`` and other ``_`` keys are added by :func:`load_recipe`)
+RECIPE_KEYS = ("name", "description", "filters", "filters_config", "read", "extract", "text_scores", "url_dedup",
+               "near_dedup", "paragraph_dedup", "optout", "images", "write")
+#: top-level keys of a filter config
+FILTER_KEYS = ("name", "description", "wordlists", "node", "doc", "lang_id", "perplexity", "image", "final")
+#: what a filter config's ``wordlists`` section may name
+WORDLIST_KEYS = ("stopwords", "flagged_words", "common_words", "url_ban_words", "spam_words")
+#: checks of the ``node`` and ``doc`` levels (besides the check names of ``quality.score.CHECKS``)
+LEVEL_EXTRA_KEYS = {"node": ("standardize_whitespace",), "doc": ("number_images",)}
+#: what one check may hold
+CHECK_KEYS = ("enabled", "min", "max", "n", "languages", "min_words")
+#: what ``image.nsfw`` may hold (besides the keys of ``images.nsfw.NSFW_DEFAULTS``)
+NSFW_EXTRA_KEYS = ("model_path",)
+
+
+def check_keys(section: dict, known, where: str) -> None:
+    """A ConfigError for the first key of ``section`` not in ``known`` (``_`` keys excepted), with the closest
+    known key as a suggestion."""
+    for key in section:
+        if str(key).startswith("_") or key in known:
+            continue
+        hint = did_you_mean(key, known) or f" (known: {', '.join(known)})"
+        raise ConfigError(f"unknown key {str(key)!r} in {where}{hint}")
+
+
+def check_filters(cfg: dict, where: str) -> None:
+    """The keys of a filter config (top level, word lists, the checks of ``node`` and ``doc`` and what each holds)
+    and the word-list files it names; ``where`` names the file in messages."""
+    from .quality.score import CHECKS
+
+    check_keys(cfg, FILTER_KEYS, where)
+    for section in ("wordlists", "node", "doc", "lang_id", "perplexity", "image", "final"):
+        if cfg.get(section) is not None and not isinstance(cfg[section], dict):
+            raise ConfigError(f"{section!r} in {where}: expected a mapping, got {type(cfg[section]).__name__}")
+    check_keys(cfg.get("wordlists") or {}, WORDLIST_KEYS, f"{where} (wordlists)")
+    for level in ("node", "doc"):
+        known = (*CHECKS, *LEVEL_EXTRA_KEYS[level])
+        section = cfg.get(level) or {}
+        check_keys(section, known, f"{where} ({level})")
+        for check, value in section.items():
+            if isinstance(value, dict):
+                check_keys(value, CHECK_KEYS, f"{where} ({level}.{check})")
+                for bound in ("min", "max"):
+                    b = value.get(bound)
+                    if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float))):
+                        raise ConfigError(f"{level}.{check}.{bound} in {where}: expected a number, got {b!r}")
+            elif check != "standardize_whitespace" and value is not None and not isinstance(value, bool):
+                raise ConfigError(f"{level}.{check} in {where}: expected a mapping such as {{enabled: true, "
+                                  f"max: 0.1}}, got {value!r}")
+    nsfw = (cfg.get("image") or {}).get("nsfw")
+    if isinstance(nsfw, dict):
+        from .images.nsfw import NSFW_DEFAULTS
+
+        check_keys(nsfw, (*NSFW_DEFAULTS, *NSFW_EXTRA_KEYS), f"{where} (image.nsfw)")
 
 
 @dataclass(frozen=True)
@@ -39,7 +97,8 @@ class ExtractConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(section) - known)
         if unknown:
-            raise ConfigError(f"extract: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            raise ConfigError(f"extract: unknown key(s) {', '.join(unknown)}{did_you_mean(unknown[0], sorted(known))} "
+                              f"(known: {', '.join(sorted(known))})")
         values = {**asdict(cls()), **section}
         if not isinstance(values["mode"], str) or not values["mode"]:
             raise ConfigError(f"extract.mode: expected a mode name, got {values['mode']!r}")
@@ -77,11 +136,25 @@ def load_yaml(path: Path) -> dict:
     return data
 
 
-def load_filters(name_or_path: str | Path = "obelics") -> dict:
+def packaged_filters() -> list[str]:
+    """Names of the filter configs shipped with the package (``--filters NAME``)."""
+    return sorted(p.stem for p in FILTERS_DIR.glob("*.yaml"))
+
+
+def load_filters(name_or_path: str | Path = "obelics", over: dict | None = None) -> dict:
     """Load a filter config; word-list paths become absolute (relative to the config's folder, falling back to
-    the packaged ``filters/`` folder), and ``_path`` records where it came from."""
-    path = find_config(name_or_path, FILTERS_DIR)
+    the packaged ``filters/`` folder), and ``_path`` records where it came from.
+
+    With ``over`` (a loaded filter config: the recipe's, or the one a crawl output ran with), the file is merged
+    over it: a config that sets only a few thresholds keeps every other value of ``over``, so the stored scores
+    stay valid.  A missing file, an unknown key (with a suggestion) or a missing word list is a ConfigError."""
+    try:
+        path = find_config(name_or_path, FILTERS_DIR)
+    except FileNotFoundError:
+        raise ConfigError(f"no filter config {str(name_or_path)!r}: give a YAML file or a packaged name "
+                          f"({', '.join(packaged_filters())})") from None
     cfg = load_yaml(path)
+    check_filters(cfg, path.name)
     base = path.parent
     lists = cfg.get("wordlists") or {}
     for key, rel in list(lists.items()):
@@ -97,6 +170,12 @@ def load_filters(name_or_path: str | Path = "obelics") -> dict:
         value = (cfg.get(section) or {}).get(key)
         if value and not Path(value).is_absolute() and (base / value).exists():
             cfg[section][key] = str(base / value)
+    for key, value in lists.items():
+        if value is not None and not Path(value).is_file():
+            raise ConfigError(f"{path.name}: word list {key} = {value}: no such file")
+    if over is not None:
+        merged = copy.deepcopy({k: v for k, v in over.items() if k != "_path"})
+        cfg = _deep_update(merged, cfg)
     cfg["_path"] = str(path)
     return cfg
 
@@ -112,6 +191,7 @@ def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, 
         raise ConfigError(f"no recipe {str(name_or_path)!r}: give a YAML file or a packaged recipe "
                           f"({', '.join(packaged_recipes())})") from None
     recipe = load_yaml(path)
+    check_keys(recipe, RECIPE_KEYS, path.name)
     if overrides:
         _deep_update(recipe, copy.deepcopy(overrides))
     try:
@@ -130,7 +210,10 @@ def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, 
     fpath = Path(str(filters))
     if not fpath.is_absolute() and (path.parent / fpath).is_file():
         filters = path.parent / fpath
-    recipe["filters_config"] = load_filters(filters)
+    try:
+        recipe["filters_config"] = load_filters(filters)
+    except ConfigError as e:
+        raise ConfigError(f"{path.name} (filters: {filters}): {e}") from None
     return recipe
 
 
@@ -149,12 +232,18 @@ def recipe_provenance(recipe: dict) -> dict:
 
 def recipe_for_run(info: dict, filters: str | Path | None = None) -> dict:
     """The recipe a crawl ran with, from its ``OUT/run.json``: the stored effective recipe (with the command line's
-    overrides, e.g. ``--mode``, ``--optout-list``), and its filter config reloaded from ``filters`` or the stored path.
+    overrides, e.g. ``--mode``, ``--optout-list``) and the filter config it ran with (the stored path), with
+    ``filters`` merged over it (keys ``filters`` leaves out keep the run's values).
     Output folders written before the effective recipe was stored fall back to loading the recipe file."""
     stored = info.get("recipe_config")
     if stored is not None:
         recipe = copy.deepcopy(stored)
     else:
         recipe = load_recipe(info["recipe"])
-    recipe["filters_config"] = load_filters(filters or info.get("filters") or recipe.get("filters", "obelics"))
+    recorded = info.get("filters") or recipe.get("filters", "obelics")
+    try:
+        ran_with = load_filters(recorded)
+    except ConfigError as e:
+        raise ConfigError(f"the filter config this output ran with: {e}") from None
+    recipe["filters_config"] = load_filters(filters, over=ran_with) if filters else ran_with
     return recipe

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from obelics_builder.cli import main as cli_main
 from obelics_builder.commands import crawl as crawl_cmd
 from obelics_builder.commands import extract as extract_cmd
 from obelics_builder.extract import extract_html, extract_stage
@@ -94,13 +95,14 @@ def test_recipe_mistakes_are_one_clear_message(tmp_path, capsys, text, message):
     bad.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_recipe(bad)
-    rc = crawl_cmd.run(_crawl_args("--warc", str(tmp_path / "x.warc.gz"), "--recipe", str(bad)))
+    rc = cli_main(["crawl", "--out", str(tmp_path / "o"), "--warc", str(tmp_path / "x.warc.gz"), "--recipe", str(bad)])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err
 
 
 def test_unknown_recipe_name_lists_the_packaged_ones(tmp_path, capsys):
-    rc = crawl_cmd.run(_crawl_args("--warc", str(tmp_path / "x.warc.gz"), "--recipe", "obelics-2022"))
+    rc = cli_main(["crawl", "--out", str(tmp_path / "o"), "--warc", str(tmp_path / "x.warc.gz"), "--recipe",
+                   "obelics-2022"])
     err = capsys.readouterr().err
     assert rc == 2 and "no recipe 'obelics-2022'" in err and "obelics-2023" in err
 

@@ -71,46 +71,95 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _parse_shard(text: str | None):
+    from ..errors import UsageError
+
     if not text:
         return None
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise SystemExit(f"--shard must look like I/N, got {text!r}")
+        raise UsageError(f"--shard must look like I/N (e.g. 3/100), got {text!r}") from None
     if not (n > 0 and 0 <= i < n):
-        raise SystemExit(f"--shard {text}: need 0 <= I < N")
+        raise UsageError(f"--shard {text}: need 0 <= I < N (I counts from 0)")
     return i, n
+
+
+def _check_remote(paths: list[str], mirror: str | None) -> None:
+    """Remote WARCs (URLs) outside the checked mirror: their driver is installed and their host answers."""
+    from urllib.parse import urlsplit
+
+    from ..sources.mirrorcheck import check_mirror
+
+    roots = {f"{u.scheme}://{u.netloc}" for u in (urlsplit(p) for p in paths if "://" in p)}
+    for root in sorted(roots):
+        if not (mirror and mirror.startswith(root)):
+            check_mirror(root)
+
+
+def validate(args: argparse.Namespace) -> dict:
+    """Every option checked before any work starts (a :class:`UsageError` or ``ConfigError`` otherwise): the
+    recipe, filter config and opt-out list, the dump id, the mirror (folder, network, the dump's listing), the WARC
+    paths, the output folder, the scheduler, the numbers.  Returns what :func:`run` needs."""
+    from ..errors import UsageError
+    from ..sources import commoncrawl as cc
+    from ..sources.mirrorcheck import check_mirror
+    from . import checks
+
+    if not args.dump and not args.warc:
+        raise UsageError("crawl: give --dump (a Common Crawl dump, e.g. 2023-06) or --warc FILE...")
+    checks.check_positive(args.workers, "--workers")
+    checks.check_positive(args.threads_per_worker, "--threads-per-worker")
+    if args.warcs is not None and args.warcs < 0:
+        raise UsageError(f"--warcs must be 0 or more, got {args.warcs}")
+    shard = _parse_shard(args.shard)
+    shard_size = checks.check_shard_size(args.shard_size)
+    recipe = recipe_from_args(args)
+    dump = None
+    if args.dump:
+        try:
+            dump = cc.normalize_dump(args.dump)
+        except ValueError as e:
+            raise UsageError(f"--dump: {e}") from None
+    mirror = cc.resolve_mirror(args.mirror) if (args.dump or args.mirror) else None
+    if mirror:
+        check_mirror(mirror, dump if not args.warc else None)
+    if args.warc:
+        paths = []
+        for p in args.warc:
+            if not (Path(p).exists() or "://" in p) and mirror:
+                p = f"{mirror.rstrip('/')}/{p}"
+            if "://" not in p and not Path(p).is_file():
+                what = "is a folder, not a WARC file" if Path(p).is_dir() else "no such file"
+                raise UsageError(f"--warc {p}: {what}")
+            paths.append(p)
+        _check_remote(paths, mirror)
+        refs = cc.warc_refs_from_paths(paths)
+    else:
+        refs = cc.list_warcs(dump, mirror, limit=args.warcs, shard=shard)
+    if not refs:
+        raise UsageError("crawl: no WARC selected (the dump's listing is empty, or --warcs 0, or the --shard is "
+                         "past the end)")
+    if len({r.name for r in refs}) != len(refs):
+        raise UsageError("crawl: the same WARC is given twice")
+    archive_refs = list(cc.image_archive_refs(dump, mirror)) if (dump and mirror) else []
+    if args.image_archive:
+        for p in args.image_archive:
+            if "://" not in p and not Path(p).is_file():
+                raise UsageError(f"--image-archive {p}: no such file")
+        archive_refs += cc.warc_refs_from_paths(args.image_archive)
+    checks.check_scheduler(args.scheduler)
+    checks.check_out_folder(args.out)
+    return {"recipe": recipe, "dump": dump, "mirror": mirror, "refs": refs, "archive_refs": archive_refs,
+            "shard_size": shard_size}
 
 
 def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
     from ..pipeline import run_pipeline
-    from ..recipe import ConfigError
-    from ..sources import commoncrawl as cc
 
-    if not args.dump and not args.warc:
-        print("crawl: give --dump (a Common Crawl dump) or --warc FILE...", file=sys.stderr)
-        return 2
-    try:
-        recipe = recipe_from_args(args)
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"crawl: {e}", file=sys.stderr)
-        return 2
-    dump = cc.normalize_dump(args.dump) if args.dump else None
-    mirror = cc.resolve_mirror(args.mirror) if (args.dump or args.mirror) else None
-    if args.warc:
-        paths = args.warc
-        if mirror:
-            paths = [p if Path(p).exists() or "://" in p else f"{mirror.rstrip('/')}/{p}" for p in paths]
-        refs = cc.warc_refs_from_paths(paths)
-    else:
-        refs = cc.list_warcs(dump, mirror, limit=args.warcs, shard=_parse_shard(args.shard))
-    if not refs:
-        print("crawl: no WARC selected", file=sys.stderr)
-        return 2
-    archive_refs = list(cc.image_archive_refs(dump, mirror)) if (dump and mirror) else []
-    if args.image_archive:
-        archive_refs += cc.warc_refs_from_paths(args.image_archive)
+    plan = validate(args)
+    recipe, dump, mirror = plan["recipe"], plan["dump"], plan["mirror"]
+    refs, archive_refs = plan["refs"], plan["archive_refs"]
 
     overrides = {}
     if args.no_network:
@@ -128,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_dataset:
         from ..dataset import write_dataset
 
-        shards = write_dataset(args.out, shard_size_bytes=args.shard_size, embed_images=args.embed_images,
+        shards = write_dataset(args.out, shard_size_bytes=plan["shard_size"], embed_images=args.embed_images,
                                webdataset=not args.no_webdataset)
         result["dataset"] = shards
     print_summary(result, args.out, quiet=args.quiet)
@@ -144,9 +193,12 @@ def recipe_from_args(args: argparse.Namespace) -> dict:
     if args.spawning_url or os.environ.get("SPAWNING_API_URL"):
         optout.setdefault("spawning", {})["url"] = args.spawning_url or os.environ["SPAWNING_API_URL"]
     if args.optout_list:
-        optout["local_list"] = str(Path(args.optout_list).resolve())
+        from ..optout.local import check_list_file
+
+        optout["local_list"] = str(check_list_file(args.optout_list))
     if args.filters:
-        recipe["filters_config"] = load_filters(args.filters)
+        # merged over the recipe's: a config with a few thresholds keeps the recipe's other values
+        recipe["filters_config"] = load_filters(args.filters, over=recipe["filters_config"])
     return recipe
 
 

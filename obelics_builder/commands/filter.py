@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 DESCRIPTION = """\
@@ -23,22 +22,72 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..engine import Engine
-    from ..pipeline import read_run, run_pipeline
-    from ..recipe import recipe_for_run
-    from .crawl import print_summary
+def _scored_fingerprint(name: str, recipe: dict, dump: str | None) -> str:
+    """The fingerprint ``tasks._process_warc`` gives the scored part of WARC ``name`` under ``recipe`` (what
+    changes the stored scores, never the thresholds).  Kept equal to it: test_filter_command runs ``filter`` on a
+    crawl output, which this check would refuse if the two differed."""
+    from ..quality.score import scoring_inputs
+    from ..tasks import fingerprint
+
+    return fingerprint(name, dump, recipe.get("read"), recipe.get("extract"), recipe.get("text_scores"),
+                       scoring_inputs(recipe["filters_config"]))
+
+
+def _differences(a, b, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += _differences(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return [] if a == b else [prefix or "(all)"]
+
+
+def validate(args: argparse.Namespace) -> tuple[Path, dict, dict]:
+    """Everything checked before any work: the output folder and its run.json, the filter config (merged over the
+    one the run used: keys it leaves out keep the run's values), that it changes no stored score (``filter`` never
+    rereads or rescores a WARC), the opt-out list the run named, the scheduler.  Returns (out, run info, recipe)."""
+    from ..errors import UsageError
+    from ..io.markers import read_marker
+    from ..quality.score import scoring_inputs
+    from ..recipe import load_filters, recipe_for_run
+    from ..tasks import warc_key
+    from . import checks
 
     out = Path(args.out)
-    info = read_run(out)
-    if info is None:
-        print(f"filter: {out} has no run.json: not a crawl output folder", file=sys.stderr)
-        return 2
-    recipe = recipe_for_run(info, filters=args.config)
+    info = checks.read_crawl_output(out, "filter")
+    checks.check_positive(args.workers, "--workers")
+    recipe = recipe_for_run(info)
+    ran_with = recipe["filters_config"]
+    recipe["filters_config"] = load_filters(args.config, over=ran_with)
+    scored = out / "parts" / "scored"
+    if not any((scored / "_done").glob("*.json")):
+        raise UsageError(f"filter: no scored parts in {scored} (run crawl first; filter reuses its scores)")
+    dump = info.get("dump")
+    stale = []
+    for ref in info["warcs"]:
+        marker = read_marker(scored, warc_key(ref.name))
+        if marker is not None and marker.get("fingerprint") != _scored_fingerprint(ref.name, recipe, dump):
+            stale.append(ref.name)
+    if stale:
+        changed = _differences(scoring_inputs(ran_with), scoring_inputs(recipe["filters_config"]))
+        if changed:
+            raise UsageError(f"filter: {args.config} changes what the stored scores were computed from "
+                             f"({', '.join(changed[:4])}): filter only reapplies thresholds; to rescore, run crawl "
+                             f"--filters {args.config} into a new --out")
+        raise UsageError(f"filter: the stored scores of {len(stale)} WARC(s) no longer match the filter config this "
+                         f"output ran with (a word list or model changed since the crawl?): rerun the crawl")
+    checks.check_recorded_optout_list(recipe)
+    checks.check_scheduler(args.scheduler)
+    return out, info, recipe
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine import Engine
+    from ..pipeline import run_pipeline
+    from .crawl import print_summary
+
+    out, info, recipe = validate(args)
     refs = info["warcs"]
-    if not any((out / "parts" / "scored" / "_done").glob("*.json")):
-        print("filter: no scored parts in OUT (run crawl first)", file=sys.stderr)
-        return 2
     archive = info["image_archive"]
     with Engine(scheduler=args.scheduler, workers=args.workers, quiet=args.quiet) as engine:
         result = run_pipeline(refs, recipe, out, engine, dump=info.get("dump"), archive_refs=archive,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 DESCRIPTION = """\
@@ -60,20 +59,21 @@ def _overrides(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
     from ..images.ledger import retry_failed
-    from ..pipeline import read_run, run_pipeline
+    from ..errors import UsageError
+    from ..pipeline import run_pipeline
     from ..recipe import recipe_for_run
     from ..tasks import _archive
+    from . import checks
     from .crawl import print_summary
 
     out = Path(args.out)
-    info = read_run(out)
-    if info is None:
-        print(f"images: {out} has no run.json: not a crawl output folder", file=sys.stderr)
-        return 2
+    info = checks.read_crawl_output(out, "images")
     if not (out / "images" / "plan").exists():
-        print("images: no image plan in OUT/images/plan (run crawl first)", file=sys.stderr)
-        return 2
+        raise UsageError("images: no image plan in OUT/images/plan (run crawl first)")
+    checks.check_positive(args.workers, "--workers")
     recipe = recipe_for_run(info)
+    checks.check_recorded_optout_list(recipe)
+    checks.check_scheduler(args.scheduler)
     refs, archive = info["warcs"], info["image_archive"]
     stored = dict(info.get("fetch_overrides") or {})
     new = _overrides(args)

@@ -97,3 +97,29 @@ class LocalOptOut:
                     break
                 host = host[dot + 1:]
         return None
+
+
+def check_list_file(path: str | Path, option: str = "--optout-list") -> Path:
+    """Before any work: ``path`` is a readable text file holding at least one valid line.  Returns it resolved; a
+    :class:`obelics_builder.errors.UsageError` otherwise (the opt-out stage is the last one: a late failure would
+    waste the whole run)."""
+    from ..errors import UsageError
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UsageError(f"{option} {path}: no such file (one URL or domain per line)")
+    if not p.is_file():
+        raise UsageError(f"{option} {path}: not a file (give a text file: one URL or domain per line)")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(1 << 16)
+        with open(p, encoding="utf-8", errors="replace") as f:
+            listed = LocalOptOut.from_lines(f)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot read it ({exc.strerror or exc})") from None
+    if b"\0" in head:
+        raise UsageError(f"{option} {path}: a binary file, not a text list of URLs or domains")
+    if len(listed) == 0 and listed.invalid:
+        raise UsageError(f"{option} {path}: no valid line ({len(listed.invalid)} invalid, e.g. "
+                         f"{listed.invalid[0][:80]!r}); lines are URLs (https://...) or domains (example.com)")
+    return p.resolve()

@@ -50,6 +50,10 @@ def normalize_dump(s: str) -> str:
     """``"2023-06"`` or ``"CC-MAIN-2023-06"`` -> ``"CC-MAIN-2023-06"``."""
     m = _DUMP_RE.match(str(s or "").strip())
     if not m or not (1 <= int(m.group(2)) <= 53):
+        short = re.match(r"^(?:CC-MAIN-)?(\d{4})-(\d)$", str(s or "").strip())
+        if short and short.group(2) != "0":
+            raise ValueError(f"not a Common Crawl dump name: {s!r} (weeks have two digits: did you mean "
+                             f"{short.group(1)}-0{short.group(2)}, i.e. CC-MAIN-{short.group(1)}-0{short.group(2)}?)")
         raise ValueError(
             f"not a Common Crawl dump name: {s!r} (expected YYYY-WW or CC-MAIN-YYYY-WW, e.g. 2023-06 or CC-MAIN-2023-06)"
         )
