@@ -96,18 +96,278 @@ def _is_utf8_with_multibyte(body: bytes) -> bool:
     return True
 
 
-def _detect(body: bytes) -> str | None:
+# --- detection: candidates scored by how plausible their text is --------------------------------------------------
+
+#: the candidates tried when nothing usable is declared, in order of preference (ties go to the first);
+#: ISO-8859-15 differs from cp1252 only where cp1252 gives symbols (¤ ¦ ¨ ´ ¸ ¼ ½ ¾) or C1 controls
+CANDIDATES = ("cp1252", "gb18030", "cp932", "cp1251", "iso8859-15", "cp1250", "koi8-r", "euc_jp", "big5hkscs",
+              "cp949", "cp1253", "cp1254", "cp1257", "cp1255", "cp1256", "cp874")
+#: penalty points added to a candidate's reading: how much rarer than cp1252 it is on the web (breaks near-ties,
+#: e.g. one Icelandic "ý" that windows-1254 reads as a Turkish "ı")
+PRIOR = {"cp1252": 0.0, "gb18030": 0.0, "cp932": 0.0, "cp1251": 0.0, "iso8859-15": 0.25, "cp1250": 1.0,
+         "koi8-r": 0.5, "euc_jp": 0.5, "big5hkscs": 0.5, "cp949": 0.5, "cp1253": 1.5, "cp1254": 1.5, "cp1257": 2.0,
+         "cp1255": 2.0, "cp1256": 2.0, "cp874": 2.0}
+_MULTI_BYTE = {"gb18030", "cp932", "euc_jp", "big5hkscs", "cp949", "shift_jis", "euc-kr", "big5", "gbk", "gb2312"}
+#: the non-ASCII letters of Latin-script languages (lower case): a text decoded with the right code page uses the
+#: letters of one (or a few) of them; a wrong Latin code page mixes letters no language uses together
+_ALPHABETS = tuple(frozenset(a) for a in (
+    "àâæçéèêëîïôœùûüÿ",  # French
+    "äöüßéàèáó",  # German (with common loans)
+    "áéíñóúüàèïòç",  # Spanish, Catalan
+    "áâãàçéêíóôõúü",  # Portuguese
+    "àèéìíîòóùú",  # Italian
+    "éëïöüèáóúä",  # Dutch
+    "æøåéäöüáíóúýþð",  # Nordic, Icelandic
+    "ąćęłńóśźż",  # Polish
+    "áčďéěíňóřšťúůýž",  # Czech
+    "áäčďéíĺľňóôŕšťúýž",  # Slovak
+    "áéíóöőúüű",  # Hungarian
+    "ăâîșțşţ",  # Romanian
+    "čćđšžé",  # Croatian, Slovenian, Bosnian
+    "çğıöşüâîû",  # Turkish
+    "ąčęėįšųūžāēģīķļņõäöü",  # Baltic
+))
+#: non-ASCII punctuation and symbols normal in text (anything else costs a little, more inside a word)
+_ALPHABET_PAIRS = tuple(a | b for i, a in enumerate(_ALPHABETS) for b in _ALPHABETS[i:])
+_COMMON_SYMBOLS = frozenset("«»„“”‚‘’‹›–—…•·°§€£¥©®™¡¿№ªºµ±×²³¹\u00a0\u00ad\u2009\u200b\u202f¢†‰′″←→↑↓"
+                            "、。，．・：；？！「」『』（）〈〉《》【】〔〕｛｝［］～‐―〜＿／＼｜＆＃＊＠＋＝＜＞％＄")
+_RUN = re.compile(r"\S*[^\x00-\x7f]\S*")
+_STRIP = re.compile(rb"<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->|<[^>]*>", re.I | re.S)
+#: bytes of text (markup stripped) the scorer reads at most
+SAMPLE_BYTES = 24 * 1024
+#: bytes of the body the sample is taken from at most
+SCAN_BYTES = 1024 * 1024
+_HIGH_WORD = re.compile(rb"[^\s<>]*[\x80-\xff][^\s<>]*")
+_SCRIPT_RANGES = ((0x0041, 0x024F, "Latin"), (0x0370, 0x03FF, "Greek"), (0x0400, 0x052F, "Cyrillic"),
+                  (0x0590, 0x05FF, "Hebrew"), (0x0600, 0x06FF, "Arabic"), (0x0E00, 0x0E7F, "Thai"),
+                  (0x1100, 0x11FF, "Hangul"), (0x1E00, 0x1EFF, "Latin"), (0x3040, 0x30FF, "Kana"),
+                  (0x3130, 0x318F, "Hangul"), (0x3400, 0x4DBF, "Han"), (0x4E00, 0x9FFF, "Han"),
+                  (0xAC00, 0xD7AF, "Hangul"), (0xF900, 0xFAFF, "Han"), (0xFF21, 0xFF5A, "Latin"),
+                  (0xFF66, 0xFF9F, "HalfKana"))
+_CJK = {"Han", "Kana", "Hangul", "HalfKana"}
+
+
+def _script(ch: str) -> str:
+    o = ord(ch)
+    if o < 0x80:
+        return "Latin"
+    for lo, hi, name in _SCRIPT_RANGES:
+        if lo <= o <= hi:
+            return name
+    return "Other"
+
+
+def text_sample(body: bytes, limit: int = SAMPLE_BYTES) -> bytes:
+    """The words of the page's text that hold non-ASCII bytes, space-separated, at most ``limit`` bytes.
+
+    Scripts, styles, comments and tags are removed first (from the first :data:`SCAN_BYTES` of the body); when no
+    non-ASCII byte is left outside them, the raw body's words are used.  Markup delimiters and white space are
+    ASCII and never a trail byte of the CJK encodings, so no character is cut (except at the sample's end).
+    """
+    head = body[:SCAN_BYTES]
+    words = _HIGH_WORD.findall(_STRIP.sub(b" ", head)) or _HIGH_WORD.findall(head)
+    out, n = [], 0
+    for w in words:
+        out.append(w)
+        n += len(w) + 1
+        if n >= limit:
+            break
+    return b" ".join(out)[:limit]
+
+
+def implausibility(text: str, encoding: str = "") -> float:
+    """Penalty points of a decoded text: the larger, the less it looks like text in any language.
+
+    Costs: replacement characters and C1 controls 4, private-use characters 3, unusual symbols 0.5 (2 inside a
+    word), letters of two alphabetic scripts in one word 2 per non-ASCII letter, Latin words made mostly of
+    non-ASCII letters (other scripts read as Latin) 1.5 per letter, Latin letters no single language uses together
+    1, Cyrillic with inverted case (KOI8-R read as windows-1251 and back) 0.5 per capital, half-width katakana 1,
+    Han characters outside the common set of ``encoding`` 1 (GB2312, Big5 level 1, JIS level 1 at 0.5), Han in a
+    Korean reading 1 and Hangul outside KS X 1001 1, Japanese without kana 0.5 per Han.
+    """
+    pen = 0.0
+    latin = {}
+    cyr_lower = cyr_upper = 0
+    han = kana = hangul = 0
+    rare_check = _rare_han_check(encoding)
+    for m in _RUN.finditer(text):
+        run = m.group()
+        scripts = set()
+        n_letters = n_nonascii_latin = 0
+        prev_lower_cyr = False
+        for i, ch in enumerate(run):
+            o = ord(ch)
+            if o < 0x80:
+                if ch.isalpha():
+                    scripts.add("Latin")
+                    n_letters += 1
+                prev_lower_cyr = False
+                continue
+            if o == 0xFFFD or 0x80 <= o <= 0x9F:
+                pen += 4
+                continue
+            if 0xE000 <= o <= 0xF8FF:
+                pen += 3
+                continue
+            if ch.isalpha():
+                sc = _script(ch)
+                n_letters += 1
+                if sc == "Latin" and ch not in "ªº":
+                    n_nonascii_latin += 1
+                    low = ch.lower()
+                    latin[low] = latin.get(low, 0) + 1
+                elif sc == "Cyrillic":
+                    if ch.islower():
+                        cyr_lower += 1
+                        prev_lower_cyr = True
+                        scripts.add(sc)
+                        continue
+                    cyr_upper += 1
+                    if prev_lower_cyr:  # "пРИВЕТ": a capital after a small letter
+                        pen += 1
+                elif sc == "Han":
+                    han += 1
+                    if rare_check is not None and rare_check(ch):
+                        pen += 0.5 if encoding in ("cp932", "euc_jp") else 1
+                elif sc == "Kana":
+                    kana += 1
+                elif sc == "Hangul":
+                    hangul += 1
+                    if rare_check is not None and rare_check(ch):
+                        pen += 1
+                elif sc == "HalfKana":
+                    pen += 1
+                if ch not in "ªº":
+                    scripts.add(sc)
+                prev_lower_cyr = False
+                continue
+            prev_lower_cyr = False
+            if ch.isdigit() or ch.isspace() or ch in _COMMON_SYMBOLS or 0x3000 <= o <= 0x303F or 0xFF01 <= o <= 0xFF60:
+                continue
+            if 0x0300 <= o <= 0x036F:  # combining marks (cp1258, decomposed text)
+                continue
+            inside = 0 < i < len(run) - 1 and run[i - 1].isalpha() and run[i + 1].isalpha()
+            pen += 2 if inside else (0 if ch in "¼½¾" else 0.5)
+        alpha = scripts - _CJK - {"Other"}
+        if len(alpha) > 1 and not (scripts & _CJK):
+            pen += 2 * max(1, n_letters - sum(1 for ch in run if ch.isascii()))
+        if n_nonascii_latin >= 3 and n_nonascii_latin > 0.6 * n_letters:
+            pen += 1.5 * n_nonascii_latin
+    if latin:
+        total = sum(latin.values())
+        best = max(sum(n for ch, n in latin.items() if ch in a) for a in _ALPHABET_PAIRS)
+        pen += total - best
+    if cyr_upper > cyr_lower and cyr_upper + cyr_lower >= 20:
+        pen += 0.5 * cyr_upper
+    if han:
+        if encoding == "cp949":
+            pen += han  # Hanja: rare in modern Korean text, common in Chinese read as Korean
+        if encoding in ("cp932", "euc_jp") and han >= 20 and kana < 0.05 * han:
+            pen += 0.5 * han  # Japanese without kana
+    return pen
+
+
+def _rare_han_check(encoding: str):
+    """A predicate "this Han character is outside the common set of ``encoding``", or None."""
+    if encoding == "gb18030":
+        def rare(ch: str) -> bool:
+            try:
+                ch.encode("gb2312")
+                return False
+            except UnicodeEncodeError:
+                return True
+        return rare
+    if encoding == "big5hkscs":
+        def rare(ch: str) -> bool:
+            try:
+                b = ch.encode("big5")
+            except UnicodeEncodeError:
+                return True
+            return not (b"\xa4\x40" <= b <= b"\xc6\x7e")
+        return rare
+    if encoding == "cp949":
+        def rare(ch: str) -> bool:  # Hangul outside KS X 1001's 2,350 syllables
+            try:
+                ch.encode("euc-kr")
+                return False
+            except UnicodeEncodeError:
+                return True
+        return rare
+    if encoding in ("cp932", "euc_jp"):
+        def rare(ch: str) -> bool:
+            try:
+                b = ch.encode("cp932")
+            except UnicodeEncodeError:
+                return True
+            return not (b"\x88\x9f" <= b <= b"\x98\x72")
+        return rare
+    return None
+
+
+def _score(sample: bytes, encoding: str) -> float:
+    try:
+        text = sample.decode(encoding, errors="replace")
+    except LookupError:
+        return float("inf")
+    return implausibility(text, encoding)
+
+
+def detect_charset(body: bytes, extra: tuple[str, ...] = ()) -> tuple[str | None, float]:
+    """The most plausible candidate for a body that is neither ASCII nor UTF-8, with its penalty.
+
+    Every candidate (:data:`CANDIDATES`, then ``extra``) decodes the page's text (:func:`text_sample`) and is
+    scored by :func:`implausibility`; the lowest penalty wins, ties go to the earlier candidate.  When even the
+    best costs more than 0.3 points per non-ASCII byte, charset_normalizer's guess is scored as well.
+    """
+    sample = text_sample(body)
+    if not sample:
+        return None, 0.0
+    best, best_pen = None, float("inf")
+    for enc in (*CANDIDATES, *extra):
+        pen = _score(sample, enc) + PRIOR.get(enc, 2.0)
+        if pen < best_pen:
+            best, best_pen = enc, pen
+            if pen == 0:
+                break
+    n_high = len(_NON_ASCII.findall(sample))
+    if best_pen > 0.3 * max(1, n_high):
+        guess = _charset_normalizer(sample)
+        if guess and guess != best:
+            pen = _score(sample, guess) + PRIOR.get(guess, 2.0)
+            if pen < best_pen:
+                best, best_pen = guess, pen
+    return best, best_pen
+
+
+def _charset_normalizer(sample: bytes) -> str | None:
     try:
         from charset_normalizer import from_bytes
     except ImportError:  # pragma: no cover - declared dependency
         return None
     try:
-        best = from_bytes(body[:DETECT_BYTES]).best()
+        best = from_bytes(sample).best()
     except Exception:
         return None
-    if best is None:
+    return normalize_charset(best.encoding) if best is not None else None
+
+
+def _declared_is_implausible(body: bytes, enc: str) -> str | None:
+    """For a single-byte declaration that decodes strictly: a better charset when the evidence is strong, else None.
+
+    Browsers honour declarations, so the bar is high: the declared reading must cost at least 6 points and 0.25
+    per non-ASCII byte of the text, and the best detected reading at most a quarter of that.
+    """
+    sample = text_sample(body)
+    if not sample:
         return None
-    return normalize_charset(best.encoding)
+    declared = _score(sample, enc)
+    n_high = len(_NON_ASCII.findall(sample))
+    if declared < max(6.0, 0.25 * n_high):
+        return None
+    best, pen = detect_charset(body)
+    if best and best != enc and pen <= 0.25 * declared:
+        return best
+    return None
 
 
 def decode_html(body: bytes, http_headers: dict | None = None, warc_charset: str | None = None) -> tuple[str, str]:
@@ -135,6 +395,12 @@ def decode_html(body: bytes, http_headers: dict | None = None, warc_charset: str
             return body.decode("utf-8"), "utf-8"
         text = _strict(body, enc)
         if text is not None:
+            if enc in _SINGLE_BYTE and _NON_ASCII.search(body):
+                better = _declared_is_implausible(body, enc)
+                if better:
+                    fixed = _decode_guess(body, better)
+                    if fixed is not None:
+                        return fixed, better
             return text, enc
 
     if not _NON_ASCII.search(body):
@@ -142,13 +408,22 @@ def decode_html(body: bytes, http_headers: dict | None = None, warc_charset: str
     text = _strict(body, "utf-8")
     if text is not None:
         return text, "utf-8"
-    enc = _detect(body)
+    enc, _ = detect_charset(body)
     if enc:
-        text = _strict(body, enc)
+        text = _decode_guess(body, enc)
         if text is not None:
             return text, enc
-        # a detector guess that fails later in the body: keep it only if the damage is small
-        text = body.decode(enc, errors="replace")
-        if text.count("\ufffd") <= max(2, len(text) // 1000):
-            return text, enc
     return body.decode("utf-8", errors="replace"), "utf-8"
+
+
+def _decode_guess(body: bytes, enc: str) -> str | None:
+    """``body`` in a detected charset: strictly, or with replacements when the damage is small (a guess that fails
+    later in the body); None otherwise."""
+    text = _strict(body, enc)
+    if text is not None:
+        return text
+    try:
+        text = body.decode(enc, errors="replace")
+    except LookupError:
+        return None
+    return text if text.count("\ufffd") <= max(2, len(text) // 1000) else None
