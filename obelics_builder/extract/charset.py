@@ -2,7 +2,15 @@
 
 Order (:func:`decode_html`): byte-order mark; HTTP ``Content-Type`` charset; ``WARC-Identified-Content-Charset``;
 ``<meta charset>`` / ``<meta http-equiv="content-type" content="...charset=...">`` in the first 4 KB; then
-detection (strict UTF-8, then charset_normalizer); else UTF-8 with replacement characters.
+detection: pure ASCII and strict UTF-8 first (the fast path), then :func:`detect_charset`; else UTF-8 with
+replacement characters.
+
+Detection reads the page's words that hold non-ASCII bytes, outside tags, scripts and styles (:func:`text_sample`),
+in each candidate charset (Western, Central European, Cyrillic, Greek, Turkish, Baltic, Hebrew, Arabic, Thai code
+pages, KOI8-R, GB18030, Shift-JIS, EUC-JP, Big5, EUC-KR) and keeps the reading that looks most like text
+(:func:`implausibility`: replacement characters, C1 controls, symbols inside words, two scripts in a word, Latin
+letters no language uses together, inverted Cyrillic case, Han outside the candidate's common set...), plus a small
+prior per charset for near-ties; charset_normalizer's guess is scored too when every reading is poor.
 
 A declared charset is used only if it decodes the body strictly.  Two corrections browsers also make in practice:
 
@@ -12,7 +20,10 @@ A declared charset is used only if it decodes the body strictly.  Two correction
 * a body declared in a single-byte legacy charset that is valid UTF-8 *and* contains multi-byte sequences is
   decoded as UTF-8 (mis-declared UTF-8 pages are common; real Latin-1 text is practically never valid UTF-8).
 
-A declared charset that fails strict decoding falls through to the next source and finally to detection.
+A declared charset that fails strict decoding falls through to the next source and finally to detection.  A
+declared single-byte charset that decodes strictly is still checked: when its reading is clearly implausible (KOI8-R
+declared windows-1251, GBK declared ISO-8859-1) and the best detected reading costs at most a quarter of its
+penalty, the detected charset is used; correct declarations read as plausible text and are honoured.
 """
 from __future__ import annotations
 
@@ -100,8 +111,8 @@ def _is_utf8_with_multibyte(body: bytes) -> bool:
 
 #: the candidates tried when nothing usable is declared, in order of preference (ties go to the first);
 #: ISO-8859-15 differs from cp1252 only where cp1252 gives symbols (¤ ¦ ¨ ´ ¸ ¼ ½ ¾) or C1 controls
-CANDIDATES = ("cp1252", "gb18030", "cp932", "cp1251", "iso8859-15", "cp1250", "koi8-r", "euc_jp", "big5hkscs",
-              "cp949", "cp1253", "cp1254", "cp1257", "cp1255", "cp1256", "cp874")
+CANDIDATES = ("cp1252", "gb18030", "cp932", "cp1251", "iso8859-15", "koi8-r", "euc_jp", "big5hkscs", "cp949",
+              "cp1250", "cp1253", "cp1254", "cp1257", "cp1255", "cp1256", "cp874")
 #: penalty points added to a candidate's reading: how much rarer than cp1252 it is on the web (breaks near-ties,
 #: e.g. one Icelandic "ý" that windows-1254 reads as a Turkish "ı")
 PRIOR = {"cp1252": 0.0, "gb18030": 0.0, "cp932": 0.0, "cp1251": 0.0, "iso8859-15": 0.25, "cp1250": 1.0,
@@ -131,10 +142,13 @@ _ALPHABETS = tuple(frozenset(a) for a in (
 _ALPHABET_PAIRS = tuple(a | b for i, a in enumerate(_ALPHABETS) for b in _ALPHABETS[i:])
 _COMMON_SYMBOLS = frozenset("«»„“”‚‘’‹›–—…•·°§€£¥©®™¡¿№ªºµ±×²³¹\u00a0\u00ad\u2009\u200b\u202f¢†‰′″←→↑↓"
                             "、。，．・：；？！「」『』（）〈〉《》【】〔〕｛｝［］～‐―〜＿／＼｜＆＃＊＠＋＝＜＞％＄")
+_BAD_CHARS = re.compile("[\ufffd\x80-\x9f]")
+#: non-letters normal between two letters of a word (apostrophes, Catalan "l·l", soft hyphen, CJK punctuation)
+_IN_WORD = frozenset("’‘·\u00ad\u200b\u200c\u200d・ー〜、。，．：；？！「」『』（）【】《》")
 _RUN = re.compile(r"\S*[^\x00-\x7f]\S*")
 _STRIP = re.compile(rb"<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->|<[^>]*>", re.I | re.S)
 #: bytes of text (markup stripped) the scorer reads at most
-SAMPLE_BYTES = 24 * 1024
+SAMPLE_BYTES = 16 * 1024
 #: bytes of the body the sample is taken from at most
 SCAN_BYTES = 1024 * 1024
 _HIGH_WORD = re.compile(rb"[^\s<>]*[\x80-\xff][^\s<>]*")
@@ -180,91 +194,115 @@ def implausibility(text: str, encoding: str = "") -> float:
 
     Costs: replacement characters and C1 controls 4, private-use characters 3, unusual symbols 0.5 (2 inside a
     word), letters of two alphabetic scripts in one word 2 per non-ASCII letter, Latin words made mostly of
-    non-ASCII letters (other scripts read as Latin) 1.5 per letter, Latin letters no single language uses together
-    1, Cyrillic with inverted case (KOI8-R read as windows-1251 and back) 0.5 per capital, half-width katakana 1,
-    Han characters outside the common set of ``encoding`` 1 (GB2312, Big5 level 1, JIS level 1 at 0.5), Han in a
-    Korean reading 1 and Hangul outside KS X 1001 1, Japanese without kana 0.5 per Han.
+    non-ASCII letters (other scripts read as Latin) 1.5 per letter, Latin letters no pair of languages uses together
+    1 (and 0.5 for those no single language uses), a Cyrillic capital after a small letter 1 and inverted
+    Cyrillic case (KOI8-R read as windows-1251 and back: more capitals than small letters, and capitals after
+    small ones) 0.5 per capital, half-width katakana 1, Han characters outside the common set of ``encoding`` 1 (GB2312, Big5
+    level 1; JIS level 1 at 0.5), Hanja in a Korean reading 1 and Hangul outside KS X 1001 1, Japanese without
+    kana 0.5 per Han.  Each distinct white-space separated word is scored once.
     """
     pen = 0.0
-    latin = {}
-    cyr_lower = cyr_upper = 0
-    han = kana = hangul = 0
+    latin: dict = {}
+    cyr_lower = cyr_upper = cyr_turns = han = kana = 0
     rare_check = _rare_han_check(encoding)
-    for m in _RUN.finditer(text):
-        run = m.group()
-        scripts = set()
-        n_letters = n_nonascii_latin = 0
-        prev_lower_cyr = False
-        for i, ch in enumerate(run):
-            o = ord(ch)
-            if o < 0x80:
-                if ch.isalpha():
-                    scripts.add("Latin")
-                    n_letters += 1
-                prev_lower_cyr = False
-                continue
-            if o == 0xFFFD or 0x80 <= o <= 0x9F:
-                pen += 4
-                continue
-            if 0xE000 <= o <= 0xF8FF:
-                pen += 3
-                continue
-            if ch.isalpha():
-                sc = _script(ch)
-                n_letters += 1
-                if sc == "Latin" and ch not in "ªº":
-                    n_nonascii_latin += 1
-                    low = ch.lower()
-                    latin[low] = latin.get(low, 0) + 1
-                elif sc == "Cyrillic":
-                    if ch.islower():
-                        cyr_lower += 1
-                        prev_lower_cyr = True
-                        scripts.add(sc)
-                        continue
-                    cyr_upper += 1
-                    if prev_lower_cyr:  # "пРИВЕТ": a capital after a small letter
-                        pen += 1
-                elif sc == "Han":
-                    han += 1
-                    if rare_check is not None and rare_check(ch):
-                        pen += 0.5 if encoding in ("cp932", "euc_jp") else 1
-                elif sc == "Kana":
-                    kana += 1
-                elif sc == "Hangul":
-                    hangul += 1
-                    if rare_check is not None and rare_check(ch):
-                        pen += 1
-                elif sc == "HalfKana":
-                    pen += 1
-                if ch not in "ªº":
-                    scripts.add(sc)
-                prev_lower_cyr = False
-                continue
-            prev_lower_cyr = False
-            if ch.isdigit() or ch.isspace() or ch in _COMMON_SYMBOLS or 0x3000 <= o <= 0x303F or 0xFF01 <= o <= 0xFF60:
-                continue
-            if 0x0300 <= o <= 0x036F:  # combining marks (cp1258, decomposed text)
-                continue
-            inside = 0 < i < len(run) - 1 and run[i - 1].isalpha() and run[i + 1].isalpha()
-            pen += 2 if inside else (0 if ch in "¼½¾" else 0.5)
-        alpha = scripts - _CJK - {"Other"}
-        if len(alpha) > 1 and not (scripts & _CJK):
-            pen += 2 * max(1, n_letters - sum(1 for ch in run if ch.isascii()))
-        if n_nonascii_latin >= 3 and n_nonascii_latin > 0.6 * n_letters:
-            pen += 1.5 * n_nonascii_latin
+    runs: dict = {}
+    for run in _RUN.findall(text):
+        runs[run] = runs.get(run, 0) + 1
+    for run, k in runs.items():
+        r_pen, r_latin, r_low, r_up, r_turns, r_han, r_kana = _run_stats(run, rare_check, encoding)
+        pen += k * r_pen
+        cyr_turns += k * r_turns
+        cyr_lower += k * r_low
+        cyr_upper += k * r_up
+        han += k * r_han
+        kana += k * r_kana
+        for ch, n in r_latin.items():
+            latin[ch] = latin.get(ch, 0) + k * n
     if latin:
         total = sum(latin.values())
-        best = max(sum(n for ch, n in latin.items() if ch in a) for a in _ALPHABET_PAIRS)
-        pen += total - best
-    if cyr_upper > cyr_lower and cyr_upper + cyr_lower >= 20:
-        pen += 0.5 * cyr_upper
+        single = max(sum(n for ch, n in latin.items() if ch in a) for a in _ALPHABETS)
+        pair = max(sum(n for ch, n in latin.items() if ch in a) for a in _ALPHABET_PAIRS)
+        pen += (total - pair) + 0.5 * (total - single)
+    if cyr_upper > cyr_lower and cyr_upper + cyr_lower >= 20 and cyr_turns >= 3:
+        pen += 0.5 * cyr_upper  # inverted case; text in capitals has no "пРИВЕТ" words
     if han:
         if encoding == "cp949":
             pen += han  # Hanja: rare in modern Korean text, common in Chinese read as Korean
         if encoding in ("cp932", "euc_jp") and han >= 20 and kana < 0.05 * han:
             pen += 0.5 * han  # Japanese without kana
     return pen
+
+
+def _run_stats(run: str, rare_check, encoding: str) -> tuple:
+    """(penalty, Latin letters, small and capital Cyrillic letters, capitals after a small letter, Han, kana) of
+    one word."""
+    pen = 0.0
+    latin: dict = {}
+    scripts = set()
+    n_letters = n_nonascii = n_nonascii_latin = cyr_lower = cyr_upper = cyr_turns = han = kana = 0
+    prev_lower_cyr = False
+    last = len(run) - 1
+    for i, ch in enumerate(run):
+        o = ord(ch)
+        if o < 0x80:
+            if ch.isalpha():
+                scripts.add("Latin")
+                n_letters += 1
+            prev_lower_cyr = False
+            continue
+        n_nonascii += 1
+        if o == 0xFFFD or 0x80 <= o <= 0x9F:
+            pen += 4
+            continue
+        if 0xE000 <= o <= 0xF8FF:
+            pen += 3
+            continue
+        if ch.isalpha():
+            sc = _script(ch)
+            n_letters += 1
+            if sc == "Latin":
+                if ch not in "ªº":
+                    n_nonascii_latin += 1
+                    low = ch.lower()
+                    latin[low] = latin.get(low, 0) + 1
+            elif sc == "Cyrillic":
+                if ch.islower():
+                    cyr_lower += 1
+                    prev_lower_cyr = True
+                    scripts.add(sc)
+                    continue
+                cyr_upper += 1
+                if prev_lower_cyr:  # "пРИВЕТ": a capital after a small letter
+                    pen += 1
+                    cyr_turns += 1
+            elif sc == "Han":
+                han += 1
+                if rare_check is not None and rare_check(ch):
+                    pen += 0.5 if encoding in ("cp932", "euc_jp") else 1
+            elif sc == "Kana":
+                kana += 1
+            elif sc == "Hangul":
+                if rare_check is not None and rare_check(ch):
+                    pen += 1
+            elif sc == "HalfKana":
+                pen += 1
+            if ch not in "ªº":
+                scripts.add(sc)
+            prev_lower_cyr = False
+            continue
+        prev_lower_cyr = False
+        if 0x0300 <= o <= 0x036F or ch.isspace():  # combining marks (cp1258, decomposed text)
+            continue
+        inside = 0 < i < last and run[i - 1].isalpha() and run[i + 1].isalpha() and ch not in _IN_WORD
+        if inside:  # "Za¿ó³æ": a symbol between two letters
+            pen += 2
+        elif not (ch.isdigit() or ch in _COMMON_SYMBOLS or 0x3000 <= o <= 0x303F or 0xFF01 <= o <= 0xFF60):
+            pen += 0 if ch in "¼½¾" else 0.5
+    if len(scripts - _CJK - {"Other"}) > 1 and not (scripts & _CJK):
+        pen += 2 * max(1, n_nonascii)
+    if n_nonascii_latin >= 3 and n_nonascii_latin > 0.75 * n_letters:
+        pen += 1.5 * n_nonascii_latin
+    return pen, latin, cyr_lower, cyr_upper, cyr_turns, han, kana
 
 
 def _rare_han_check(encoding: str):
@@ -304,31 +342,38 @@ def _rare_han_check(encoding: str):
     return None
 
 
-def _score(sample: bytes, encoding: str) -> float:
+def _score(sample: bytes, encoding: str, bound: float = float("inf")) -> float:
+    """:func:`implausibility` of ``sample`` read in ``encoding``; ``inf`` when it surely costs ``bound`` or more
+    (replacement characters and C1 controls alone)."""
     try:
         text = sample.decode(encoding, errors="replace")
     except LookupError:
         return float("inf")
+    if 4 * len(_BAD_CHARS.findall(text)) >= bound:
+        return float("inf")
     return implausibility(text, encoding)
 
 
-def detect_charset(body: bytes, extra: tuple[str, ...] = ()) -> tuple[str | None, float]:
+def detect_charset(body: bytes, extra: tuple[str, ...] = (), sample: bytes | None = None) -> tuple[str | None, float]:
     """The most plausible candidate for a body that is neither ASCII nor UTF-8, with its penalty.
 
-    Every candidate (:data:`CANDIDATES`, then ``extra``) decodes the page's text (:func:`text_sample`) and is
+    Every candidate (:data:`CANDIDATES`, then ``extra``) decodes the page's text (``sample``, default
+    :func:`text_sample`) and is
     scored by :func:`implausibility`; the lowest penalty wins, ties go to the earlier candidate.  When even the
     best costs more than 0.3 points per non-ASCII byte, charset_normalizer's guess is scored as well.
     """
-    sample = text_sample(body)
+    if sample is None:
+        sample = text_sample(body)
     if not sample:
         return None, 0.0
     best, best_pen = None, float("inf")
     for enc in (*CANDIDATES, *extra):
-        pen = _score(sample, enc) + PRIOR.get(enc, 2.0)
+        prior = PRIOR.get(enc, 2.0)
+        if best_pen <= prior:  # candidates come in order of prior: none of the rest can win
+            break
+        pen = _score(sample, enc, best_pen - prior) + prior
         if pen < best_pen:
             best, best_pen = enc, pen
-            if pen == 0:
-                break
     n_high = len(_NON_ASCII.findall(sample))
     if best_pen > 0.3 * max(1, n_high):
         guess = _charset_normalizer(sample)
@@ -364,7 +409,7 @@ def _declared_is_implausible(body: bytes, enc: str) -> str | None:
     n_high = len(_NON_ASCII.findall(sample))
     if declared < max(6.0, 0.25 * n_high):
         return None
-    best, pen = detect_charset(body)
+    best, pen = detect_charset(body, sample=sample)
     if best and best != enc and pen <= 0.25 * declared:
         return best
     return None
