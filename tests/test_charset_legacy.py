@@ -105,3 +105,34 @@ def test_detect_charset_ascii_and_utf8_fast_paths():
     assert detect_charset(b"<p>plain</p>") == (None, 0.0)
     enc, pen = detect_charset(page(PARAGRAPHS["ru"]).encode("koi8-r"))
     assert enc == "koi8-r" and pen < 1
+
+
+OTHER = {  # language: (encoding, text), read without any declaration
+ "ko": ("euc-kr", "서울시는 다음 달부터 모든 공공 도서관에서 전자책 대출 서비스를 시작한다고 밝혔다. 이용자는 스마트폰이나 컴퓨터로 책을 빌릴 수 있으며 반납 절차도 필요 없다. 담당자는 젊은 세대가 도서관을 더 가깝게 느끼기를 바란다고 말했다."),
+ "zh-tw": ("big5", "市政府今天宣布，新的捷運路線將於明年年底前完工通車。這條路線全長三十二公里，共設二十個車站，連接城市東部的住宅區和西部的科技園區。有關負責人表示，完工後市民的通勤時間將大大縮短。"),
+ "ja-euc": ("euc_jp", PARAGRAPHS["ja"]),
+ "el": ("cp1253", "Το δημοτικό συμβούλιο ενέκρινε χθες τον προϋπολογισμό του επόμενου έτους. Οι εργασίες στους δρόμους θα ξεκινήσουν τον Μάρτιο και θα διαρκέσουν περίπου έξι μήνες, σύμφωνα με τον δήμαρχο."),
+ "cs": ("cp1250", "Městská rada včera schválila rozpočet na příští rok. Opravy silnic začnou v březnu a potrvají přibližně šest měsíců, řekl starosta. Obyvatelé se obávají dopravních komplikací v centru města."),
+ "pl": ("iso8859-2", "Rada miasta przyjęła wczoraj budżet na przyszły rok. Remonty dróg ruszą w marcu i potrwają około sześciu miesięcy, powiedział burmistrz. Mieszkańcy obawiają się utrudnień w centrum, zwłaszcza na ulicach świętego Jana i źródlanej."),
+ "pl-1250": ("cp1250", "Rada miasta przyjęła wczoraj budżet na przyszły rok. Remonty dróg ruszą w marcu i potrwają około sześciu miesięcy, powiedział burmistrz. Mieszkańcy obawiają się utrudnień w centrum, zwłaszcza na ulicach świętego Jana i źródlanej."),
+ "tr": ("cp1254", "Belediye meclisi dün gelecek yılın bütçesini onayladı. Yol çalışmaları mart ayında başlayacak ve yaklaşık altı ay sürecek, dedi belediye başkanı. Şehir merkezinde yaşayanlar trafik sıkışıklığından endişe ediyor."),
+ "he": ("cp1255", "מועצת העיר אישרה אתמול את התקציב לשנה הבאה. עבודות הכבישים יתחילו בחודש מרץ ויימשכו כשישה חודשים, אמר ראש העיר."),
+ "ar": ("cp1256", "وافق المجلس البلدي أمس على ميزانية العام المقبل. وستبدأ أعمال الطرق في شهر مارس وتستمر نحو ستة أشهر، بحسب رئيس البلدية."),
+ "th": ("cp874", "สภาเมืองอนุมัติงบประมาณสำหรับปีหน้าเมื่อวานนี้ งานซ่อมถนนจะเริ่มในเดือนมีนาคมและใช้เวลาประมาณหกเดือน นายกเทศมนตรีกล่าว"),
+ "uk": ("cp1251", "Міська рада вчора затвердила бюджет на наступний рік. Ремонт доріг розпочнеться в березні й триватиме приблизно шість місяців, сказав міський голова. Мешканці побоюються заторів у центрі."),
+ "uk-koi8u": ("koi8-u", "Міська рада вчора затвердила бюджет на наступний рік. Ремонт доріг розпочнеться в березні й триватиме приблизно шість місяців, сказав міський голова. Мешканці побоюються заторів у центрі."),
+ "ru-caps": ("koi8-r", "ВНИМАНИЕ! ГОРОДСКАЯ АДМИНИСТРАЦИЯ СООБЩАЕТ О РЕМОНТЕ МОСТА. ДВИЖЕНИЕ БУДЕТ ЗАКРЫТО ДО КОНЦА МЕСЯЦА"),
+ "es": ("cp1252", "El ayuntamiento aprobó ayer el presupuesto del próximo año. Las obras en las calles comenzarán en marzo y durarán unos seis meses, según el alcalde. ¿Habrá atascos? Los vecinos están preocupados."),
+ "de-short": ("cp1252", "Öffnungszeiten: Mo–Fr"),
+ "fr-short": ("cp1252", "Voilà, c'est réglé."),
+}
+
+
+@pytest.mark.parametrize("key", sorted(OTHER))
+def test_other_legacy_charsets_without_declaration(key):
+    """Korean, traditional Chinese, EUC-JP, Greek, Czech, Polish (both code pages), Turkish, Hebrew, Arabic, Thai,
+    Ukrainian (cp1251, KOI8-U), Russian in capitals, Spanish, short pages: read right with no declaration."""
+    enc, text = OTHER[key]
+    body = encode(page(text), enc)
+    decoded, used = decode_html(body)
+    assert decoded == body.decode(enc), (key, used)

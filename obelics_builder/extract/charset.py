@@ -28,7 +28,9 @@ penalty, the detected charset is used; correct declarations read as plausible te
 from __future__ import annotations
 
 import codecs
+import math
 import re
+import unicodedata
 
 #: WHATWG-style label corrections (after lower-casing); values must be Python codec names.
 _ALIASES = {
@@ -112,10 +114,11 @@ def _is_utf8_with_multibyte(body: bytes) -> bool:
 #: the candidates tried when nothing usable is declared, in order of preference (ties go to the first);
 #: ISO-8859-15 differs from cp1252 only where cp1252 gives symbols (¤ ¦ ¨ ´ ¸ ¼ ½ ¾) or C1 controls
 CANDIDATES = ("cp1252", "gb18030", "cp932", "cp1251", "iso8859-15", "koi8-r", "euc_jp", "big5hkscs", "cp949",
-              "cp1250", "cp1253", "cp1254", "cp1257", "cp1255", "cp1256", "cp874")
+              "koi8-u", "cp1250", "iso8859-2", "cp1253", "cp1254", "cp1257", "cp1255", "cp1256", "cp874")
 #: penalty points added to a candidate's reading: how much rarer than cp1252 it is on the web (breaks near-ties,
 #: e.g. one Icelandic "ý" that windows-1254 reads as a Turkish "ı")
 PRIOR = {"cp1252": 0.0, "gb18030": 0.0, "cp932": 0.0, "cp1251": 0.0, "iso8859-15": 0.25, "cp1250": 1.0,
+         "koi8-u": 0.75, "iso8859-2": 1.25,
          "koi8-r": 0.5, "euc_jp": 0.5, "big5hkscs": 0.5, "cp949": 0.5, "cp1253": 1.5, "cp1254": 1.5, "cp1257": 2.0,
          "cp1255": 2.0, "cp1256": 2.0, "cp874": 2.0}
 _MULTI_BYTE = {"gb18030", "cp932", "euc_jp", "big5hkscs", "cp949", "shift_jis", "euc-kr", "big5", "gbk", "gb2312"}
@@ -128,7 +131,8 @@ _ALPHABETS = tuple(frozenset(a) for a in (
     "áâãàçéêíóôõúü",  # Portuguese
     "àèéìíîòóùú",  # Italian
     "éëïöüèáóúä",  # Dutch
-    "æøåéäöüáíóúýþð",  # Nordic, Icelandic
+    "æøåéäöü",  # Danish, Norwegian, Swedish, Finnish
+    "áéíóúýþæöð",  # Icelandic
     "ąćęłńóśźż",  # Polish
     "áčďéěíňóřšťúůýž",  # Czech
     "áäčďéíĺľňóôŕšťúýž",  # Slovak
@@ -144,7 +148,20 @@ _COMMON_SYMBOLS = frozenset("«»„“”‚‘’‹›–—…•·°§€£
                             "、。，．・：；？！「」『』（）〈〉《》【】〔〕｛｝［］～‐―〜＿／＼｜＆＃＊＠＋＝＜＞％＄")
 _BAD_CHARS = re.compile("[\ufffd\x80-\x9f]")
 #: non-letters normal between two letters of a word (apostrophes, Catalan "l·l", soft hyphen, CJK punctuation)
-_IN_WORD = frozenset("’‘·\u00ad\u200b\u200c\u200d・ー〜、。，．：；？！「」『』（）【】《》")
+_IN_WORD = frozenset("’‘·–—‐‑…\u00ad\u200b\u200c\u200d・ー〜、。，．：；？！「」『』（）【】《》")
+#: -log2 of the letter frequencies of Russian text (per cent: о 10.97, е 8.45, а 8.01 ... ъ 0.04); letters of
+#: other Cyrillic alphabets (і ї є ґ ў ј љ њ ...) count as 1 %
+_CYR_FREQ = {"о": 10.97, "е": 8.45, "а": 8.01, "и": 7.35, "н": 6.70, "т": 6.26, "с": 5.47, "р": 4.73, "в": 4.54,
+             "л": 4.40, "к": 3.49, "м": 3.21, "д": 2.98, "п": 2.81, "у": 2.62, "я": 2.01, "ы": 1.90, "ь": 1.74,
+             "г": 1.70, "з": 1.65, "б": 1.59, "ч": 1.44, "й": 1.21, "х": 0.97, "ж": 0.94, "ш": 0.73, "ю": 0.64,
+             "ц": 0.48, "щ": 0.36, "э": 0.32, "ф": 0.26, "ъ": 0.04, "ё": 0.04}
+_CYR_BITS = {ch: -math.log2(f / 100) for ch, f in _CYR_FREQ.items()}
+_CYR_RARE = -math.log2(0.01)
+#: mean bits per Cyrillic letter above which a reading pays the excess per letter (Russian text: ~4.5,
+#: Ukrainian and Bulgarian ~4.8; Hebrew or Greek read as windows-1251 and KOI8-R <-> windows-1251: 5.1-5.9)
+CYR_BITS_MAX = 5.0
+_GREEK = re.compile("[\u0386-\u03ce]")
+_TONOS = re.compile("[άέήίόύώΐΰΆΈΉΊΌΎΏ]")
 _RUN = re.compile(r"\S*[^\x00-\x7f]\S*")
 _STRIP = re.compile(rb"<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->|<[^>]*>", re.I | re.S)
 #: bytes of text (markup stripped) the scorer reads at most
@@ -199,25 +216,43 @@ def implausibility(text: str, encoding: str = "") -> float:
     Cyrillic case (KOI8-R read as windows-1251 and back: more capitals than small letters, and capitals after
     small ones) 0.5 per capital, half-width katakana 1, Han characters outside the common set of ``encoding`` 1 (GB2312, Big5
     level 1; JIS level 1 at 0.5), Hanja in a Korean reading 1 and Hangul outside KS X 1001 1, Japanese without
-    kana 0.5 per Han.  Each distinct white-space separated word is scored once.
+    kana 0.5 per Han, Greek without accents 0.2 per letter, Cyrillic without small letters 0.1 per letter and far
+    from Russian letter frequencies the excess bits per letter, final forms (ς, ך ם ן ף ץ) inside a word 2.
+    Each distinct white-space separated word is scored once.
     """
     pen = 0.0
     latin: dict = {}
-    cyr_lower = cyr_upper = cyr_turns = han = kana = 0
+    cyr: dict = {}
+    cyr_lower = cyr_upper = cyr_turns = han = kana = short_han = 0
     rare_check = _rare_han_check(encoding)
     runs: dict = {}
     for run in _RUN.findall(text):
         runs[run] = runs.get(run, 0) + 1
     for run, k in runs.items():
-        r_pen, r_latin, r_low, r_up, r_turns, r_han, r_kana = _run_stats(run, rare_check, encoding)
+        r_pen, r_latin, r_cyr, r_up, r_turns, r_han, r_kana = _run_stats(run, rare_check, encoding)
         pen += k * r_pen
         cyr_turns += k * r_turns
-        cyr_lower += k * r_low
         cyr_upper += k * r_up
         han += k * r_han
         kana += k * r_kana
+        if r_han <= 4:
+            short_han += k * r_han
         for ch, n in r_latin.items():
             latin[ch] = latin.get(ch, 0) + k * n
+        for ch, n in r_cyr.items():
+            cyr[ch] = cyr.get(ch, 0) + k * n
+    if cyr:
+        n_cyr = sum(cyr.values())
+        cyr_lower = n_cyr - cyr_upper
+        if n_cyr >= 20:  # letters of another alphabet read as Cyrillic: far from Russian letter frequencies
+            bits = sum(n * _CYR_BITS.get(ch, _CYR_RARE) for ch, n in cyr.items()) / n_cyr
+            pen += max(0.0, bits - CYR_BITS_MAX) * n_cyr
+            if cyr_lower < 0.05 * n_cyr:
+                pen += 0.1 * n_cyr  # no small letters: Hebrew or Greek read as KOI8-R (text in capitals is rare)
+    if encoding in ("cp1253", "iso8859-7"):
+        n_greek = len(_GREEK.findall(text))
+        if n_greek >= 20 and len(_TONOS.findall(text)) < 0.03 * n_greek:
+            pen += 0.2 * n_greek  # Greek without accents (about 1 letter in 10): Cyrillic or Hebrew read as Greek
     if latin:
         total = sum(latin.values())
         single = max(sum(n for ch, n in latin.items() if ch in a) for a in _ALPHABETS)
@@ -226,6 +261,8 @@ def implausibility(text: str, encoding: str = "") -> float:
     if cyr_upper > cyr_lower and cyr_upper + cyr_lower >= 20 and cyr_turns >= 3:
         pen += 0.5 * cyr_upper  # inverted case; text in capitals has no "пРИВЕТ" words
     if han:
+        if encoding in ("gb18030", "big5hkscs") and han >= 20 and short_han > 0.6 * han:
+            pen += 0.5 * short_han  # Han in words of 1-4 characters: Korean (EUC-KR) read as Chinese
         if encoding == "cp949":
             pen += han  # Hanja: rare in modern Korean text, common in Chinese read as Korean
         if encoding in ("cp932", "euc_jp") and han >= 20 and kana < 0.05 * han:
@@ -234,11 +271,13 @@ def implausibility(text: str, encoding: str = "") -> float:
 
 
 def _run_stats(run: str, rare_check, encoding: str) -> tuple:
-    """(penalty, Latin letters, small and capital Cyrillic letters, capitals after a small letter, Han, kana) of
-    one word."""
+    """(penalty, non-ASCII Latin letters, Cyrillic letters (lower-cased), Cyrillic capitals, Cyrillic capitals
+    after a small letter, Han, kana) of one word."""
     pen = 0.0
     latin: dict = {}
+    cyr: dict = {}
     scripts = set()
+    n_alpha_ext = 0
     n_letters = n_nonascii = n_nonascii_latin = cyr_lower = cyr_upper = cyr_turns = han = kana = 0
     prev_lower_cyr = False
     last = len(run) - 1
@@ -266,6 +305,8 @@ def _run_stats(run: str, rare_check, encoding: str) -> tuple:
                     low = ch.lower()
                     latin[low] = latin.get(low, 0) + 1
             elif sc == "Cyrillic":
+                low = ch.lower()
+                cyr[low] = cyr.get(low, 0) + 1
                 if ch.islower():
                     cyr_lower += 1
                     prev_lower_cyr = True
@@ -281,28 +322,42 @@ def _run_stats(run: str, rare_check, encoding: str) -> tuple:
                     pen += 0.5 if encoding in ("cp932", "euc_jp") else 1
             elif sc == "Kana":
                 kana += 1
+                if encoding in ("gb18030", "big5hkscs"):
+                    pen += 1  # kana in a Chinese reading (Thai, Korean read as GB2312)
             elif sc == "Hangul":
                 if rare_check is not None and rare_check(ch):
                     pen += 1
             elif sc == "HalfKana":
                 pen += 1
+            elif ch in "ςךםןףץ" and i < last and run[i + 1].isalpha():
+                pen += 2  # a final letter inside a word (Hebrew read as Greek, KOI8-R capitals read as Hebrew)
             if ch not in "ªº":
                 scripts.add(sc)
+                if sc not in _CJK:
+                    n_alpha_ext += 1
             prev_lower_cyr = False
             continue
         prev_lower_cyr = False
-        if 0x0300 <= o <= 0x036F or ch.isspace():  # combining marks (cp1258, decomposed text)
+        if ch.isspace():
+            continue
+        if unicodedata.category(ch).startswith("M"):  # combining marks (Thai vowels, cp1258) follow a consonant
+            prev = run[i - 1] if i else " "
+            if prev in "เแโใไ" or not (prev.isalpha() or unicodedata.category(prev).startswith("M")):
+                pen += 2
             continue
         inside = 0 < i < last and run[i - 1].isalpha() and run[i + 1].isalpha() and ch not in _IN_WORD
+        # (non-ASCII digits between letters too: Thai digits in KOI8-R capitals read as windows-874)
         if inside:  # "Za¿ó³æ": a symbol between two letters
             pen += 2
         elif not (ch.isdigit() or ch in _COMMON_SYMBOLS or 0x3000 <= o <= 0x303F or 0xFF01 <= o <= 0xFF60):
             pen += 0 if ch in "¼½¾" else 0.5
-    if len(scripts - _CJK - {"Other"}) > 1 and not (scripts & _CJK):
+    if scripts & _CJK:
+        pen += 2 * n_alpha_ext  # Greek, Cyrillic, accented Latin letters inside a CJK word
+    elif len(scripts - {"Other"}) > 1:
         pen += 2 * max(1, n_nonascii)
     if n_nonascii_latin >= 3 and n_nonascii_latin > 0.75 * n_letters:
         pen += 1.5 * n_nonascii_latin
-    return pen, latin, cyr_lower, cyr_upper, cyr_turns, han, kana
+    return pen, latin, cyr, cyr_upper, cyr_turns, han, kana
 
 
 def _rare_han_check(encoding: str):
