@@ -165,7 +165,7 @@ _TONOS = re.compile("[άέήίόύώΐΰΆΈΉΊΌΎΏ]")
 _RUN = re.compile(r"\S*[^\x00-\x7f]\S*")
 _STRIP = re.compile(rb"<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->|<[^>]*>", re.I | re.S)
 #: bytes of text (markup stripped) the scorer reads at most
-SAMPLE_BYTES = 16 * 1024
+SAMPLE_BYTES = 8 * 1024
 #: bytes of the body the sample is taken from at most
 SCAN_BYTES = 1024 * 1024
 _HIGH_WORD = re.compile(rb"[^\s<>]*[\x80-\xff][^\s<>]*")
@@ -176,16 +176,19 @@ _SCRIPT_RANGES = ((0x0041, 0x024F, "Latin"), (0x0370, 0x03FF, "Greek"), (0x0400,
                   (0xAC00, 0xD7AF, "Hangul"), (0xF900, 0xFAFF, "Han"), (0xFF21, 0xFF5A, "Latin"),
                   (0xFF66, 0xFF9F, "HalfKana"))
 _CJK = {"Han", "Kana", "Hangul", "HalfKana"}
+_SCRIPT_CACHE: dict = {}
+_ASCII_LETTERS = re.compile(r"[A-Za-z]")
+_NON_ASCII_CHAR = re.compile(r"[^\x00-\x7f]")
 
 
 def _script(ch: str) -> str:
-    o = ord(ch)
-    if o < 0x80:
-        return "Latin"
-    for lo, hi, name in _SCRIPT_RANGES:
-        if lo <= o <= hi:
-            return name
-    return "Other"
+    name = _SCRIPT_CACHE.get(ch)
+    if name is None:
+        o = ord(ch)
+        name = "Latin" if o < 0x80 else next((n for lo, hi, n in _SCRIPT_RANGES if lo <= o <= hi), "Other")
+        if len(_SCRIPT_CACHE) < 65536:
+            _SCRIPT_CACHE[ch] = name
+    return name
 
 
 def text_sample(body: bytes, limit: int = SAMPLE_BYTES) -> bytes:
@@ -196,17 +199,23 @@ def text_sample(body: bytes, limit: int = SAMPLE_BYTES) -> bytes:
     ASCII and never a trail byte of the CJK encodings, so no character is cut (except at the sample's end).
     """
     head = body[:SCAN_BYTES]
-    words = _HIGH_WORD.findall(_STRIP.sub(b" ", head)) or _HIGH_WORD.findall(head)
-    out, n = [], 0
-    for w in words:
-        out.append(w)
-        n += len(w) + 1
-        if n >= limit:
-            break
+    out: list = []
+    n = pos = 0
+    for m in _STRIP.finditer(head):  # lazily: stop as soon as the sample is full
+        if m.start() > pos:
+            for w in _HIGH_WORD.findall(head, pos, m.start()):
+                out.append(w)
+                n += len(w) + 1
+            if n >= limit:
+                return b" ".join(out)[:limit]
+        pos = m.end()
+    out += _HIGH_WORD.findall(head, pos)
+    if not out:
+        out = _HIGH_WORD.findall(head)
     return b" ".join(out)[:limit]
 
 
-def implausibility(text: str, encoding: str = "") -> float:
+def implausibility(text: str, encoding: str = "", bound: float = math.inf) -> float:
     """Penalty points of a decoded text: the larger, the less it looks like text in any language.
 
     Costs: replacement characters and C1 controls 4, private-use characters 3, unusual symbols 0.5 (2 inside a
@@ -218,7 +227,8 @@ def implausibility(text: str, encoding: str = "") -> float:
     level 1; JIS level 1 at 0.5), Hanja in a Korean reading 1 and Hangul outside KS X 1001 1, Japanese without
     kana 0.5 per Han, Greek without accents 0.2 per letter, Cyrillic without small letters 0.1 per letter and far
     from Russian letter frequencies the excess bits per letter, final forms (ς, ך ם ן ף ץ) inside a word 2.
-    Each distinct white-space separated word is scored once.
+    Each distinct white-space separated word is scored once; scoring stops (``inf``) once the penalty reaches
+    ``bound`` (every cost is positive).
     """
     pen = 0.0
     latin: dict = {}
@@ -231,6 +241,8 @@ def implausibility(text: str, encoding: str = "") -> float:
     for run, k in runs.items():
         r_pen, r_latin, r_cyr, r_up, r_turns, r_han, r_kana = _run_stats(run, rare_check, encoding)
         pen += k * r_pen
+        if pen >= bound:
+            return math.inf
         cyr_turns += k * r_turns
         cyr_upper += k * r_up
         han += k * r_han
@@ -278,17 +290,15 @@ def _run_stats(run: str, rare_check, encoding: str) -> tuple:
     cyr: dict = {}
     scripts = set()
     n_alpha_ext = 0
-    n_letters = n_nonascii = n_nonascii_latin = cyr_lower = cyr_upper = cyr_turns = han = kana = 0
-    prev_lower_cyr = False
+    n_nonascii = n_nonascii_latin = cyr_upper = cyr_turns = han = kana = 0
+    n_letters = len(_ASCII_LETTERS.findall(run))
+    if n_letters:
+        scripts.add("Latin")
     last = len(run) - 1
-    for i, ch in enumerate(run):
+    for m in _NON_ASCII_CHAR.finditer(run):
+        i = m.start()
+        ch = run[i]
         o = ord(ch)
-        if o < 0x80:
-            if ch.isalpha():
-                scripts.add("Latin")
-                n_letters += 1
-            prev_lower_cyr = False
-            continue
         n_nonascii += 1
         if o == 0xFFFD or 0x80 <= o <= 0x9F:
             pen += 4
@@ -308,12 +318,10 @@ def _run_stats(run: str, rare_check, encoding: str) -> tuple:
                 low = ch.lower()
                 cyr[low] = cyr.get(low, 0) + 1
                 if ch.islower():
-                    cyr_lower += 1
-                    prev_lower_cyr = True
                     scripts.add(sc)
                     continue
                 cyr_upper += 1
-                if prev_lower_cyr:  # "пРИВЕТ": a capital after a small letter
+                if i and run[i - 1].islower() and _script(run[i - 1]) == "Cyrillic":  # "пРИВЕТ"
                     pen += 1
                     cyr_turns += 1
             elif sc == "Han":
@@ -335,9 +343,7 @@ def _run_stats(run: str, rare_check, encoding: str) -> tuple:
                 scripts.add(sc)
                 if sc not in _CJK:
                     n_alpha_ext += 1
-            prev_lower_cyr = False
             continue
-        prev_lower_cyr = False
         if ch.isspace():
             continue
         if unicodedata.category(ch).startswith("M"):  # combining marks (Thai vowels, cp1258) follow a consonant
@@ -406,7 +412,7 @@ def _score(sample: bytes, encoding: str, bound: float = float("inf")) -> float:
         return float("inf")
     if 4 * len(_BAD_CHARS.findall(text)) >= bound:
         return float("inf")
-    return implausibility(text, encoding)
+    return implausibility(text, encoding, bound)
 
 
 def detect_charset(body: bytes, extra: tuple[str, ...] = (), sample: bytes | None = None) -> tuple[str | None, float]:
@@ -422,10 +428,13 @@ def detect_charset(body: bytes, extra: tuple[str, ...] = (), sample: bytes | Non
     if not sample:
         return None, 0.0
     best, best_pen = None, float("inf")
-    for enc in (*CANDIDATES, *extra):
+    order = CANDIDATES
+    if len(_NON_ASCII.findall(sample)) > 0.6 * len(sample):  # CJK-dense: the multi-byte readings first
+        order = tuple(sorted(CANDIDATES, key=lambda e: e not in _MULTI_BYTE))
+    for enc in (*order, *extra):
         prior = PRIOR.get(enc, 2.0)
-        if best_pen <= prior:  # candidates come in order of prior: none of the rest can win
-            break
+        if best_pen <= prior:  # cannot win
+            continue
         pen = _score(sample, enc, best_pen - prior) + prior
         if pen < best_pen:
             best, best_pen = enc, pen
