@@ -27,7 +27,8 @@ numeric character references, as a legacy CMS writes them.
 Scenarios: ``none`` (every declaration removed: HTTP header charset, ``<meta charset>``, ``http-equiv``, the XML
 declaration's encoding), ``utf8`` (declared UTF-8 in the header and a ``<meta charset>``: the commonest wrong
 declaration), ``wrong`` (declared a wrong legacy charset: cp1252 -> windows-1251, ISO-8859-15 -> KOI8-R,
-KOI8-R -> windows-1251, cp1251 -> ISO-8859-1, Shift-JIS -> ISO-8859-1, GBK -> ISO-8859-1).  Bytes go through
+KOI8-R -> windows-1251, cp1251 -> ISO-8859-1, Shift-JIS -> ISO-8859-1, GBK -> ISO-8859-1), ``right`` (the correct
+declaration: a check that it is honoured, decoder accuracy 1.0).  Bytes go through
 ``decode_html`` then ``extract_default``; recall is the kit's (``\\w+`` tokens of the lower-cased text, multiset
 overlap / truth tokens).  Per cell: pages, mean recall, ratio = mean legacy recall / mean recall of the same pages'
 originals (target >= 0.95), decoder accuracy = share of pages decoded exactly to the re-encoded page's text.  The
@@ -65,7 +66,10 @@ LABELS = {"cp1252": "cp1252", "iso8859-15": "ISO-8859-15", "koi8-r": "KOI8-R", "
 #: the wrong legacy declaration of scenario "wrong"
 WRONG = {"cp1252": "windows-1251", "iso8859-15": "koi8-r", "koi8-r": "windows-1251", "cp1251": "iso-8859-1",
          "cp932": "iso-8859-1", "gbk": "iso-8859-1"}
-SCENARIOS = ("none", "utf8", "wrong")
+SCENARIOS = ("none", "utf8", "wrong", "right")
+#: the correct declaration of scenario "right" (it must be honoured: decoder accuracy 1.0)
+RIGHT = {"cp1252": "windows-1252", "iso8859-15": "iso-8859-15", "koi8-r": "koi8-r", "cp1251": "windows-1251",
+         "cp932": "shift_jis", "gbk": "gbk"}
 TARGET = 0.95
 MAX_UNFIT = 0.005
 WORD = re.compile(r"\w+")
@@ -202,7 +206,7 @@ def legacy_page(html: str, enc: str, scenario: str) -> tuple[bytes, dict, str]:
     html = _XML_ENC.sub(r"\1", _META.sub("", html))
     headers = {"content-type": "text/html"}
     if scenario != "none":
-        label = "utf-8" if scenario == "utf8" else WRONG[enc]
+        label = {"utf8": "utf-8", "wrong": WRONG.get(enc), "right": RIGHT.get(enc)}[scenario]
         headers = {"content-type": f"text/html; charset={label}"}
         meta = f'<meta charset="{label}">'
         m = _HEAD.search(html)
