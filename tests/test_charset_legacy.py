@@ -136,3 +136,11 @@ def test_other_legacy_charsets_without_declaration(key):
     body = encode(page(text), enc)
     decoded, used = decode_html(body)
     assert decoded == body.decode(enc), (key, used)
+
+
+def test_english_with_a_few_symbols_stays_western():
+    """Mostly-ASCII pages: curly quotes, × and ÷, one accented name read as cp1252, not as Cyrillic or Thai."""
+    text = ("The plumber’s quote was “fair”: 3 × 4 hours at $85 ÷ 2 — a bargain. Dimensions X×Y are listed below. "
+            "Our team in Montréal answers every call. " + "Pricing depends on the job and the region. " * 20)
+    body = encode(page(text), "cp1252")
+    assert decode_html(body)[0] == body.decode("cp1252")
