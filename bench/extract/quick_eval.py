@@ -5,7 +5,8 @@
         [--types forum,listing] [--jobs 2] [--per-page FILE] [--pred-dir DIR]
 
 Pages are read from ``../shared/eval/dev/SET.warc.gz`` and decoded once (``extract.charset.decode_html``, as the
-crawl does); the decoded pages are cached in a pickle under the temp folder, keyed by the WARC's size and mtime.
+crawl does); the decoded pages are cached in a pickle under the temp folder, keyed by the WARC's size and mtime and by the
+decoder's source.
 Extraction runs over ``--jobs`` processes; scoring is in-process with the semantics of the kit's
 ``extract_eval.py`` (bag-of-words P/R/F1 on lowercased ``\\w+`` tokens, macro over truth pages; image P/R/F1 on
 normalised URL sets, macro over pages whose truth has images): same figures as the kit on every dev set (the full
@@ -72,10 +73,14 @@ def read_pages(warc: Path) -> list[tuple[str, bytes, dict]]:
 
 def decoded_pages(eval_dir: Path, name: str) -> list[tuple[str, str, int]]:
     """(url, decoded HTML, payload bytes) of a dev set, cached in a pickle under the temp folder."""
+    import hashlib
+
+    from obelics_builder.extract import charset
     from obelics_builder.extract.charset import decode_html
     warc = eval_dir / "dev" / f"{name}.warc.gz"
     st = warc.stat()
-    cache = Path(tempfile.gettempdir()) / f"obelics-quick-eval-{name}-{st.st_size}-{int(st.st_mtime)}.pkl"
+    decoder = hashlib.sha256(Path(charset.__file__).read_bytes()).hexdigest()[:12]  # a decoder change re-decodes
+    cache = Path(tempfile.gettempdir()) / f"obelics-quick-eval-{name}-{st.st_size}-{int(st.st_mtime)}-{decoder}.pkl"
     if cache.exists():
         with open(cache, "rb") as f:
             return pickle.load(f)
