@@ -20,14 +20,17 @@ counting an error.  The per-WARC unit then fails, is not marked complete, and a 
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import zlib
 from typing import Iterator
 from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecordLoader
 
 from .commoncrawl import SourceUnavailable, WarcRef, open_stream
+from .containers import DecodeError, Damage, Frame, iter_frames, open_whole_gzip, open_zstd, sniff
 
 log = logging.getLogger("obelics_builder.sources")
 
@@ -110,7 +113,7 @@ def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
 
 
 def decode_content(data: bytes, encoding: str | None, limit: int) -> bytes:
-    """Undo ``Content-Encoding`` (gzip, deflate, br); a body that is not actually encoded is returned as is."""
+    """Undo ``Content-Encoding`` (gzip, deflate, br, zstd); a body that is not actually encoded is returned as is."""
     enc = (encoding or "").strip().lower()
     if not enc or enc in ("identity", "none"):
         return data
@@ -127,16 +130,9 @@ def decode_content(data: bytes, encoding: str | None, limit: int) -> bytes:
                 except zlib.error:
                     data = _inflate(data, -zlib.MAX_WBITS, limit)
             elif e == "br":
-                try:
-                    import brotli  # type: ignore
-                except ImportError:
-                    try:
-                        import brotlicffi as brotli  # type: ignore
-                    except ImportError:
-                        raise _BadPayload("unsupported_content_encoding", "brotli body but no brotli module installed")
-                data = brotli.decompress(data)
-                if len(data) > limit:
-                    raise _TooLarge()
+                data = _unbrotli(data, limit)
+            elif e == "zstd":
+                data = _unzstd(data, limit)
             elif e in ("identity", "none"):
                 continue
             else:
@@ -150,6 +146,37 @@ def decode_content(data: bytes, encoding: str | None, limit: int) -> bytes:
         except Exception as exc:  # brotli.error and friends
             raise _BadPayload("content_decoding_error", f"{e}: {type(exc).__name__}: {exc}")
     return data
+
+
+def _unbrotli(data: bytes, limit: int) -> bytes:
+    import brotli
+
+    d = brotli.Decompressor()
+    out = bytearray(d.process(data, output_buffer_limit=limit + 1))
+    while len(out) <= limit and not d.is_finished() and not d.can_accept_more_data():
+        out += d.process(b"", output_buffer_limit=limit + 1 - len(out))
+    if len(out) > limit:
+        raise _TooLarge()
+    if not d.is_finished():
+        raise _BadPayload("content_decoding_error", "br: the compressed body ends early")
+    return bytes(out)
+
+
+def _unzstd(data: bytes, limit: int) -> bytes:
+    import zstandard
+
+    if not data.startswith(b"\x28\xb5\x2f\xfd"):
+        raise _BadPayload("content_decoding_error", "zstd: no zstd frame")
+    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
+    out = bytearray()
+    while len(out) <= limit:
+        chunk = reader.read(min(1 << 16, limit + 1 - len(out)))
+        if not chunk:
+            break
+        out += chunk
+    if len(out) > limit:
+        raise _TooLarge()
+    return bytes(out)
 
 
 def is_html_type(content_type: str | None) -> bool:
@@ -247,26 +274,155 @@ def _find_next(fh, start: int, gzipped: bool) -> int | None:
 
 def iter_html_records(ref: WarcRef, ctx, dump: str | None = None,
                       max_record_bytes: int = 20_000_000) -> Iterator[dict]:
-    """Yield the HTML responses (status 200) of one WARC as dicts; count every record in ``ctx`` (stage "read")."""
+    """Yield the HTML responses (status 200) of one WARC as dicts; count every record in ``ctx`` (stage "read").
+
+    Also counted in the stage: ``inputs`` (files opened for reading) and ``inputs_unreadable`` (files of which no
+    record could be read: missing, empty, no WARC, undecodable), each named in ``unreadable_inputs``.
+    """
+    tally = {"parsed": 0, "first": None}
+    ctx.add("inputs")
     try:
         stream = open_stream(ref.uri)
     except SourceUnavailable:
         raise  # the server or network failed after every retry: not a property of the file
     except Exception as exc:  # missing file (404), no s3fs...
-        log.warning("cannot open %s: %s", ref.uri, exc)
+        log.warning("cannot open %s: %s", ref.uri, clean_message(f"{type(exc).__name__}: {exc}", 200))
         ctx.add("documents_in")
-        ctx.error("unreadable_file", file=ref.name, message=f"{type(exc).__name__}: {exc}"[:500])
+        _error(ctx, tally, ref, "unreadable_file", None, f"{type(exc).__name__}: {exc}", quiet=True)
+        _unreadable(ctx, ref, tally)
         return
     try:
-        yield from _iter_stream(stream, ref, ctx, dump, max_record_bytes)
+        yield from _iter_stream(stream, ref, ctx, dump, max_record_bytes, tally)
     finally:
         try:
             stream.close()
         except Exception:
             pass
+    if tally["parsed"] == 0:
+        _unreadable(ctx, ref, tally)
 
 
-def _iter_stream(stream, ref: WarcRef, ctx, dump, max_record_bytes) -> Iterator[dict]:
+def clean_message(text: str, n: int = 500) -> str:
+    """One line of printable ASCII (control and non-ASCII characters escaped), at most ``n`` characters."""
+    text = " ".join(str(text).split())
+    out = "".join(c if " " <= c <= "~" else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                  for c in text)
+    return out if len(out) <= n else out[: n - 3] + "..."
+
+
+def _error(ctx, tally, ref, reason: str, offset: int | None, message: str, quiet: bool = False) -> None:
+    message = clean_message(message)
+    ctx.error(reason, file=ref.name, offset=offset, message=message)
+    if tally["first"] is None:
+        tally["first"] = (reason, message)
+    if not quiet and reason != "not_a_warc":  # a file that is no WARC is named once, by _unreadable
+        log.warning("%s at offset %s: %s (%s)", ref.name, offset, reason, message[:200])
+
+
+def _unreadable(ctx, ref, tally) -> None:
+    reason, message = tally["first"] or ("no_records", "no WARC record in the file")
+    ctx.stats.unreadable_input(ctx.stage, file=ref.name, reason=reason, message=message[:300])
+    log.warning("%s: no record could be read: %s (%s)", ref.name, reason, message[:200])
+
+
+def _peek(stream, n: int) -> bytes:
+    try:
+        return bytes(stream.peek(n)[:n])
+    except (AttributeError, io.UnsupportedOperation):
+        head = stream.read(n)
+        stream.seek(0)
+        return head
+
+
+def _iter_stream(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally) -> Iterator[dict]:
+    try:
+        head = _peek(stream, 16)
+    except SourceUnavailable:
+        raise
+    except OSError as exc:
+        ctx.add("documents_in")
+        _error(ctx, tally, ref, "read_error", 0, f"{type(exc).__name__}: {exc}")
+        return
+    kind = sniff(head)
+    if kind == "empty":
+        ctx.add("documents_in")
+        _error(ctx, tally, ref, "not_a_warc", 0, "empty file")
+    elif kind in ("gzip", "arc"):
+        yield from _iter_warcio(stream, ref, ctx, dump, max_record_bytes, tally)
+    elif kind == "zstd":
+        try:
+            decoded = open_zstd(stream)
+        except DecodeError as exc:
+            ctx.add("documents_in")
+            _error(ctx, tally, ref, exc.reason, 0, str(exc))
+            return
+        yield from _iter_framed(decoded, False, ref, ctx, dump, max_record_bytes, tally)
+    else:  # an uncompressed WARC, or something else that iter_frames will name as no WARC
+        yield from _iter_framed(stream, _seekable(stream), ref, ctx, dump, max_record_bytes, tally)
+
+
+class _At:
+    """The offset/length of a framed record, as ArchiveIterator tells them."""
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+
+    def get_record_offset(self) -> int:
+        return self.frame.offset
+
+    def get_record_length(self) -> int:
+        return self.frame.length
+
+
+#: block bytes kept beyond max_record_bytes for the HTTP headers of a response (and for a record too large to
+#: hold: enough to read its status and headers)
+HTTP_HEAD_BYTES = 1 << 16
+
+
+def _iter_framed(fh, seekable: bool, ref: WarcRef, ctx, dump, max_record_bytes, tally,
+                 skip: int = 0) -> Iterator[dict]:
+    """Records of an uncompressed WARC byte stream (a file, or a decompressed whole-file gzip / zstd stream).
+
+    ``skip`` records are passed over uncounted (they were counted by an earlier pass over the same file).
+    """
+    full = max_record_bytes + HTTP_HEAD_BYTES
+
+    def hold(rec_type: str, length: int) -> int:
+        if rec_type != "response":
+            return 0
+        return length if length <= full else HTTP_HEAD_BYTES
+
+    loader = ArcWarcRecordLoader()
+    for ev in iter_frames(fh, seekable, hold, full):
+        if isinstance(ev, Damage):
+            ctx.add("documents_in")
+            _error(ctx, tally, ref, ev.reason, ev.offset, ev.message)
+            continue
+        if skip > 0:
+            skip -= 1
+            tally["parsed"] += 1
+            continue
+        ctx.add("documents_in")
+        tally["parsed"] += 1
+        if ev.overrun:  # not lost: read as declared; counted apart from the balance, and said
+            ctx.add("records_short_length")
+            log.warning("%s: %s", ref.name, clean_message(ev.overrun, 300))
+        state = {"open": True, "offset": ev.offset}
+        try:
+            record = loader.parse_record_stream(io.BufferedReader(io.BytesIO(ev.header + ev.block)),
+                                                known_format="warc", no_record_parse=ev.rec_type != "response")
+            out = _process(record, _At(ev), ref, ctx, dump, max_record_bytes, state, partial=not ev.complete)
+        except Exception as exc:  # warcio could not parse the headers of a well-framed record
+            _error(ctx, tally, ref, "invalid_record", ev.offset, f"{type(exc).__name__}: {exc}")
+            continue
+        if out is not None:
+            ctx.add("documents_out")
+            yield out
+
+
+def _iter_warcio(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally) -> Iterator[dict]:
+    """Per-record gzip WARCs and ARCs, with warcio; a gzip that turns out to hold several records in one member
+    (a whole-file gzip) is read on from the decompressed stream."""
     seekable = _seekable(stream)
     gzipped = False
     if seekable:
@@ -279,11 +435,14 @@ def _iter_stream(stream, ref: WarcRef, ctx, dump, max_record_bytes) -> Iterator[
     resyncs = 0
     while True:
         state = {"open": False, "offset": start}
+        seen = 0
         try:
             it = ArchiveIterator(stream, arc2warc=True)
             for record in it:
                 state["open"], state["offset"] = True, it.offset
                 ctx.add("documents_in")
+                tally["parsed"] += 1
+                seen += 1
                 out = _process(record, it, ref, ctx, dump, max_record_bytes, state)
                 state["open"] = False
                 if out is not None:
@@ -295,14 +454,15 @@ def _iter_stream(stream, ref: WarcRef, ctx, dump, max_record_bytes) -> Iterator[
             if unavailable is not None:
                 log.warning("%s: source failed at offset %s: %s", ref.name, state["offset"], unavailable)
                 raise unavailable
+            if "non-chunked gzip" in str(exc) and not state["open"]:
+                yield from _whole_gzip(stream, seekable, start, seen, ref, ctx, dump, max_record_bytes, tally)
+                return
             reason = _classify(exc)
             offset = state["offset"]
-            message = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
             if not state["open"]:
                 ctx.add("documents_in")
             state["open"] = False
-            ctx.error(reason, file=ref.name, offset=offset, message=message)
-            log.warning("%s at offset %s: %s (%s)", ref.name, offset, reason, message[:200])
+            _error(ctx, tally, ref, reason, offset, " ".join(f"{type(exc).__name__}: {exc}".split()))
         if not seekable or resyncs >= MAX_RESYNCS:
             if resyncs >= MAX_RESYNCS:
                 log.warning("%s: too much damage, giving up on the rest of the file", ref.name)
@@ -320,7 +480,56 @@ def _iter_stream(stream, ref: WarcRef, ctx, dump, max_record_bytes) -> Iterator[
         stream.seek(nxt)
 
 
-def _process(record, it, ref: WarcRef, ctx, dump, max_record_bytes, state) -> dict | None:
+def _whole_gzip(stream, seekable, start, seen, ref, ctx, dump, max_record_bytes, tally) -> Iterator[dict]:
+    """Go on reading a gzip member that holds several records: decompress from ``start`` as one stream, pass over
+    the ``seen`` records already counted.  Offsets are then positions in the decompressed stream (a whole-file
+    gzip has no random access)."""
+    if seekable:
+        stream.seek(start)
+        raw = stream
+    elif start == 0:
+        raw = open_stream(ref.uri)  # a network stream cannot go back: read it again from the start
+    else:
+        return
+    try:
+        decoded = open_whole_gzip(raw)
+        if sniff(_peek(decoded, 16)) == "arc":  # an ARC in one gzip member: warcio reads it uncompressed
+            yield from _iter_warcio_plain(decoded, seen, ref, ctx, dump, max_record_bytes, tally)
+        else:
+            yield from _iter_framed(decoded, False, ref, ctx, dump, max_record_bytes, tally, skip=seen)
+    except DecodeError as exc:
+        ctx.add("documents_in")
+        _error(ctx, tally, ref, exc.reason, None, str(exc))
+    finally:
+        if raw is not stream:
+            raw.close()
+
+
+def _iter_warcio_plain(fh, skip, ref, ctx, dump, max_record_bytes, tally) -> Iterator[dict]:
+    state = {"open": False, "offset": 0}
+    try:
+        it = ArchiveIterator(fh, arc2warc=True)
+        for record in it:
+            if skip > 0:
+                skip -= 1
+                continue
+            state["open"], state["offset"] = True, it.offset
+            ctx.add("documents_in")
+            tally["parsed"] += 1
+            out = _process(record, it, ref, ctx, dump, max_record_bytes, state)
+            state["open"] = False
+            if out is not None:
+                ctx.add("documents_out")
+                yield out
+    except Exception as exc:
+        if _source_failure(exc) is not None:
+            raise _source_failure(exc)
+        if not state["open"]:
+            ctx.add("documents_in")
+        _error(ctx, tally, ref, _classify(exc), state["offset"], f"{type(exc).__name__}: {exc}")
+
+
+def _process(record, it, ref: WarcRef, ctx, dump, max_record_bytes, state, partial: bool = False) -> dict | None:
     """One record -> a dict to yield, or None after counting why not (resolves state["open"])."""
     rec_type = record.rec_type or "unknown"
     declared = (record.rec_headers.get_header("Content-Length") or "").strip()
@@ -348,6 +557,9 @@ def _process(record, it, ref: WarcRef, ctx, dump, max_record_bytes, state) -> di
         ctx.remove("too_large")
         return None
 
+    if partial:  # only the start of the block was kept: it is larger than max_record_bytes
+        ctx.remove("too_large")
+        return None
     raw = bytearray()
     while len(raw) <= max_record_bytes:
         chunk = record.raw_stream.read(min(1 << 16, max_record_bytes + 1 - len(raw)))
