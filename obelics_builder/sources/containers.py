@@ -40,7 +40,7 @@ class DecodeError(Exception):
         self.reason = reason
 
 
-def excerpt(data: bytes | str, n: int = 60) -> str:
+def excerpt(data: bytes | str, n: int = 32) -> str:
     """A short, printable, escaped excerpt of raw bytes for warnings (never raw binary on a terminal)."""
     if isinstance(data, str):
         data = data.encode("utf-8", "backslashreplace")

@@ -286,7 +286,6 @@ def iter_html_records(ref: WarcRef, ctx, dump: str | None = None,
     except SourceUnavailable:
         raise  # the server or network failed after every retry: not a property of the file
     except Exception as exc:  # missing file (404), no s3fs...
-        log.warning("cannot open %s: %s", ref.uri, clean_message(f"{type(exc).__name__}: {exc}", 200))
         ctx.add("documents_in")
         _error(ctx, tally, ref, "unreadable_file", None, f"{type(exc).__name__}: {exc}", quiet=True)
         _unreadable(ctx, ref, tally)
@@ -323,6 +322,17 @@ def _unreadable(ctx, ref, tally) -> None:
     reason, message = tally["first"] or ("no_records", "no WARC record in the file")
     ctx.stats.unreadable_input(ctx.stage, file=ref.name, reason=reason, message=message[:300])
     log.warning("%s: no record could be read: %s (%s)", ref.name, reason, message[:200])
+
+
+def unreadable_report(read_stage: dict) -> tuple[list[str], bool]:
+    """From a run's ``read`` stage: one line per input that could not be read (file: reason: message), and whether
+    no input at all could be read (a run that read nothing should fail)."""
+    named = read_stage.get("unreadable_inputs") or []
+    lines = [f"cannot read {u.get('file')}: {u.get('reason')}: {u.get('message', '')}" for u in named]
+    n_bad, n_in = int(read_stage.get("inputs_unreadable", 0)), int(read_stage.get("inputs", 0))
+    if n_bad > len(named):
+        lines.append(f"... and {n_bad - len(named)} more unreadable inputs (stats.json: read.inputs_unreadable)")
+    return lines, n_in > 0 and n_bad >= n_in
 
 
 def _peek(stream, n: int) -> bytes:
