@@ -30,7 +30,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecordLoader
 
 from .commoncrawl import SourceUnavailable, WarcRef, open_stream
-from .containers import DecodeError, Damage, Frame, iter_frames, open_whole_gzip, open_zstd, sniff
+from .containers import DecodeError, Damage, Frame, iter_frames, open_whole_gzip, open_zstd, sniff, zstd_frames
 
 log = logging.getLogger("obelics_builder.sources")
 
@@ -167,13 +167,16 @@ def _unzstd(data: bytes, limit: int) -> bytes:
 
     if not data.startswith(b"\x28\xb5\x2f\xfd"):
         raise _BadPayload("content_decoding_error", "zstd: no zstd frame")
-    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
+    frames = zstd_frames(io.BytesIO(data), zstandard.ZstdDecompressor())
     out = bytearray()
-    while len(out) <= limit:
-        chunk = reader.read(min(1 << 16, limit + 1 - len(out)))
-        if not chunk:
-            break
-        out += chunk
+    try:
+        while len(out) <= limit:
+            chunk = frames.read(min(1 << 16, limit + 1 - len(out)))
+            if not chunk:
+                break
+            out += chunk
+    except DecodeError as exc:
+        raise _BadPayload("content_decoding_error", f"zstd: {exc}")
     if len(out) > limit:
         raise _TooLarge()
     return bytes(out)
@@ -339,8 +342,9 @@ def _peek(stream, n: int) -> bytes:
     try:
         return bytes(stream.peek(n)[:n])
     except (AttributeError, io.UnsupportedOperation):
+        at = stream.tell()
         head = stream.read(n)
-        stream.seek(0)
+        stream.seek(at)
         return head
 
 
@@ -358,7 +362,7 @@ def _iter_stream(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally) -> It
         ctx.add("documents_in")
         _error(ctx, tally, ref, "not_a_warc", 0, "empty file")
     elif kind in ("gzip", "arc"):
-        yield from _iter_warcio(stream, ref, ctx, dump, max_record_bytes, tally)
+        yield from _iter_warcio(stream, ref, ctx, dump, max_record_bytes, tally, kind)
     elif kind == "zstd":
         try:
             decoded = open_zstd(stream)
@@ -430,7 +434,7 @@ def _iter_framed(fh, seekable: bool, ref: WarcRef, ctx, dump, max_record_bytes, 
             yield out
 
 
-def _iter_warcio(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally) -> Iterator[dict]:
+def _iter_warcio(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally, kind: str) -> Iterator[dict]:
     """Per-record gzip WARCs and ARCs, with warcio; a gzip that turns out to hold several records in one member
     (a whole-file gzip) is read on from the decompressed stream."""
     seekable = _seekable(stream)
@@ -468,6 +472,8 @@ def _iter_warcio(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally) -> It
                 yield from _whole_gzip(stream, seekable, start, seen, ref, ctx, dump, max_record_bytes, tally)
                 return
             reason = _classify(exc)
+            if reason == "invalid_record" and "Unknown archive format" in str(exc) and kind == "gzip":
+                reason = "corrupt_gzip"  # warcio reads an undecodable gzip as plain bytes
             offset = state["offset"]
             if not state["open"]:
                 ctx.add("documents_in")
@@ -502,11 +508,16 @@ def _whole_gzip(stream, seekable, start, seen, ref, ctx, dump, max_record_bytes,
     else:
         return
     try:
-        decoded = open_whole_gzip(raw)
-        if sniff(_peek(decoded, 16)) == "arc":  # an ARC in one gzip member: warcio reads it uncompressed
-            yield from _iter_warcio_plain(decoded, seen, ref, ctx, dump, max_record_bytes, tally)
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(_peek(raw, 4096), 32)
+        except zlib.error:
+            head = b""
+        if sniff(head) == "arc":  # an ARC in one gzip member: warcio reads it decompressed
+            yield from _iter_warcio_plain(gzip.GzipFile(fileobj=raw, mode="rb"), seen, ref, ctx, dump,
+                                          max_record_bytes, tally)
         else:
-            yield from _iter_framed(decoded, False, ref, ctx, dump, max_record_bytes, tally, skip=seen)
+            yield from _iter_framed(open_whole_gzip(raw, start), False, ref, ctx, dump, max_record_bytes, tally,
+                                    skip=seen)
     except DecodeError as exc:
         ctx.add("documents_in")
         _error(ctx, tally, ref, exc.reason, None, str(exc))
