@@ -348,3 +348,103 @@ def test_messages_are_short_and_escaped():
     assert sniff(b"") == "empty" and sniff(b"\x1f\x8b\x08") == "gzip" and sniff(b"\r\nWARC/1.1\r\n") == "warc"
     assert sniff(b"\x5d\x2a\x4d\x18\x00\x00") == "zstd" and sniff(b"filedesc://x") == "arc"
     assert sniff(b"<html>") == "unknown"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The mistakes as command lines: exit code, message, no traceback; stats.json stays exact
+# ---------------------------------------------------------------------------------------------------------------
+
+def _cli(*args: str, timeout: int = 300):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "obelics_builder.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=repo)
+
+
+def _bad_inputs(tmp_path) -> dict[str, str]:
+    import os
+
+    files = {"random.warc": os.urandom(4000),
+             "page.warc": b"<!DOCTYPE html><html><body><p>a page, not a WARC</p></body></html>\n",
+             "empty.warc.gz": b""}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return {**{name: str(tmp_path / name) for name in files}, "missing.warc": str(tmp_path / "missing.warc")}
+
+
+def _clean_stderr(err: str) -> None:
+    assert "Traceback" not in err
+    assert all(c == "\n" or " " <= c <= "~" for c in err), "raw bytes on stderr"
+
+
+@pytest.mark.timeout(120)
+def test_extract_of_files_that_are_no_warc(tmp_path):
+    bad = _bad_inputs(tmp_path)
+    for name, path in bad.items():
+        r = _cli("extract", path)
+        assert r.returncode == 1 and r.stdout == "", (name, r.stderr)
+        assert f"extract: cannot read {path}: " in r.stderr, r.stderr
+        _clean_stderr(r.stderr)
+    # a readable WARC among them: its documents, the others named, exit 0
+    (tmp_path / "good.warc.gz").write_bytes(gzip.compress(b"".join(corpus(3))))  # one gzip stream
+    r = _cli("extract", str(tmp_path / "good.warc.gz"), bad["page.warc"])
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 3
+    assert f"cannot read {bad['page.warc']}: not_a_warc" in r.stderr
+    _clean_stderr(r.stderr)
+
+
+@pytest.mark.timeout(300)
+def test_crawl_of_files_that_are_no_warc(tmp_path):
+    bad = _bad_inputs(tmp_path)
+    out = tmp_path / "out"
+    r = _cli("crawl", "--warc", *bad.values(), "--out", str(out), "--scheduler", "sync", "--no-network")
+    assert r.returncode == 1, r.stderr
+    for path in bad.values():
+        assert f"crawl: cannot read {path}: " in r.stderr
+    assert "crawl: no input could be read (4 WARC(s) given)" in r.stderr
+    _clean_stderr(r.stderr)
+    import json
+
+    stats = json.loads((out / "stats.json").read_text())
+    read_stage = stats["stages"]["read"]
+    assert stats["summary"]["accounted"] is True
+    assert read_stage["inputs"] == read_stage["inputs_unreadable"] == 4 and read_stage["documents_in"] == 4
+    assert read_stage["errors"] == {"not_a_warc": 3, "unreadable_file": 1}
+
+
+@pytest.mark.timeout(300)
+def test_crawl_accounting_on_malformed_warcs(tmp_path):
+    """One crawl over every malformed WARC: the good records are read, each fault is one error, and stats.json
+    says every record is accounted."""
+    recs = corpus(5)  # 11 records, 5 pages
+    data = b"".join(recs)
+    (tmp_path / "whole.warc.gz").write_bytes(gzip.compress(data))  # 11 records, 5 pages
+    long = list(recs)
+    real = len(long[4].split(b"\r\n\r\n", 1)[1]) - 4
+    long[4] = long[4].replace(f"Content-Length: {real}\r\n".encode(), f"Content-Length: {real + 900}\r\n".encode())
+    (tmp_path / "long.warc").write_bytes(b"".join(long))  # 11 records, page 1 lost to bad_record_length
+    (tmp_path / "junk.warc").write_bytes(b"".join(recs[:3]) + b"\x00\x01junk\xff\r\n" * 9 + b"".join(recs[3:]))
+    (tmp_path / "frames.warc.zst").write_bytes(b"".join(zstandard.ZstdCompressor().compress(x) for x in recs))
+    (tmp_path / "cut.warc").write_bytes(data[:-100])  # the last response cut
+    (tmp_path / "random.warc").write_bytes(bytes(range(256)) * 8)
+    names = ["whole.warc.gz", "long.warc", "junk.warc", "frames.warc.zst", "cut.warc", "random.warc"]
+    out = tmp_path / "out"
+    r = _cli("crawl", "--warc", *[str(tmp_path / n) for n in names], "--out", str(out), "--scheduler", "sync",
+             "--no-network", "--no-dataset")
+    assert r.returncode == 0, r.stderr
+    assert f"crawl: cannot read {tmp_path / 'random.warc'}: not_a_warc" in r.stderr
+    _clean_stderr(r.stderr)
+    import json
+
+    stats = json.loads((out / "stats.json").read_text())
+    s = stats["stages"]["read"]
+    assert stats["summary"]["accounted"] is True and stats["summary"]["accounting_problems"] == []
+    assert s["errors"] == {"bad_record_length": 1, "invalid_record": 1, "truncated_record": 1, "not_a_warc": 1}
+    assert s["documents_out"] == 5 + 4 + 5 + 5 + 4
+    assert s["documents_in"] == 11 + 11 + 12 + 11 + 11 + 1
+    assert s["inputs"] == 6 and s["inputs_unreadable"] == 1

@@ -472,8 +472,9 @@ def _iter_warcio(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally, kind:
                 yield from _whole_gzip(stream, seekable, start, seen, ref, ctx, dump, max_record_bytes, tally)
                 return
             reason = _classify(exc)
-            if reason == "invalid_record" and "Unknown archive format" in str(exc) and kind == "gzip":
-                reason = "corrupt_gzip"  # warcio reads an undecodable gzip as plain bytes
+            if reason == "invalid_record" and "Unknown archive format" in str(exc) and kind == "gzip" \
+                    and not tally["parsed"] and not state["offset"]:
+                reason = "corrupt_gzip"  # warcio read a file that starts undecodable as plain bytes
             offset = state["offset"]
             if not state["open"]:
                 ctx.add("documents_in")
