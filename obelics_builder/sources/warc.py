@@ -1,17 +1,37 @@
 """Streaming WARC/ARC reading: HTML responses out, everything else counted.
 
-:func:`iter_html_records` reads one WARC (any mirror, see :mod:`.commoncrawl`) record by record with warcio and yields
-the HTML ``response`` records with status 200 as plain dicts.  Every record is counted in the ``read`` stage
-(``documents_in``); a record that is not yielded is either *removed* with a reason (``not_response:<type>``,
-``http_status:<code>``, ``not_html``, ``not_http``, ``too_large``) or lost to an *error* (``truncated_record``,
-``corrupt_gzip``, ``bad_chunked_encoding``, ``content_decoding_error``, ``invalid_record``, ``bad_target_uri``,
-``read_error``, ``unreadable_file``) with an example (file, offset, message).  So, per file::
+:func:`iter_html_records` reads one WARC (any mirror, see :mod:`.commoncrawl`) record by record and yields the HTML
+``response`` records with status 200 as plain dicts.  Containers (sniffed from the first bytes, not the name):
+
+* per-record gzip (``.warc.gz`` as Common Crawl writes it) and ARC files: warcio's iterator; offsets are those of
+  the gzip members (random access by offset works);
+* a gzip member holding several records (``gzip file.warc``: one stream for the whole file): warcio stops after the
+  first record, and the reader goes on through the decompressed stream (:mod:`.containers`);
+* ``.warc.zst`` (one zstd frame per record, optionally a dictionary in a leading skippable frame, or one frame for
+  the whole file) and uncompressed WARCs: our own framing (:func:`.containers.iter_frames`), which checks that each
+  record ends where its Content-Length says.
+
+Records that are whole members/frames keep compressed offsets; records inside a whole-file stream get positions in
+the decompressed stream (such a file has no random access).  Memory stays bounded whatever the file's size.
+
+Every record is counted in the ``read`` stage (``documents_in``); a record that is not yielded is either *removed*
+with a reason (``not_response:<type>``, ``http_status:<code>``, ``not_html``, ``not_http``, ``too_large``) or lost to
+an *error* (``truncated_record``, ``corrupt_gzip``, ``corrupt_zstd``, ``bad_record_length`` (a Content-Length that
+runs into the next records), ``bad_chunked_encoding``, ``content_decoding_error``, ``unsupported_content_encoding``,
+``invalid_record`` (also a stretch of bytes between records that is no record), ``bad_target_uri``, ``read_error``,
+``unreadable_file`` (cannot be opened), ``not_a_warc`` (empty, or no WARC record anywhere)) with an example (file,
+offset, message: printable, escaped, short).  So, per file::
 
     documents_in == documents_out + removed + errors
 
-Damage never stops the run: after a broken record the reader looks for the next record start in a local file
-(the next gzip member, or the next ``WARC/`` line of an uncompressed file) and continues from there; undecodable
-data in a stream that cannot seek ends that file after one counted error.  Records already yielded stay yielded.
+Each damage is one error at its own offset.  Besides the balance, the stage counts ``inputs`` (files read),
+``inputs_unreadable`` (files of which no record could be read, each named in ``unreadable_inputs``; see
+:func:`unreadable_report`: a run that could read no input fails) and ``records_short_length`` (records that go on
+past their Content-Length: read as declared, not lost).
+
+Damage never stops the run: after a broken record the reader resumes at the next record start (the next gzip member
+or zstd frame, or the next ``WARC/x.y`` header line; in a network stream too, for our framing); a whole-file stream
+that cannot be decoded further ends that file after one counted error.  Records already yielded stay yielded.
 
 A *source* failure is different from damage: when the network or the server fails after every retry
 (:class:`~.commoncrawl.SourceUnavailable`), the rest of the file was never seen, so the reader raises instead of
@@ -30,7 +50,9 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecordLoader
 
 from .commoncrawl import SourceUnavailable, WarcRef, open_stream
-from .containers import DecodeError, Damage, Frame, iter_frames, open_whole_gzip, open_zstd, sniff, zstd_frames
+from .compressed import DecodeError, open_whole_gzip, open_zstd
+from .containers import Damage, Frame, iter_frames, sniff
+from .payload import _BadPayload, _TooLarge, dechunk, decode_content  # noqa: F401 (re-exported)
 
 log = logging.getLogger("obelics_builder.sources")
 
@@ -45,141 +67,6 @@ KEPT_WARC_HEADERS = (
 #: How many times one file may be re-synchronised after damage before the rest of it is given up.
 MAX_RESYNCS = 200
 _SEARCH_BLOCK = 1 << 20
-
-
-class _BadPayload(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class _TooLarge(Exception):
-    pass
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Payload decoding
-# ---------------------------------------------------------------------------------------------------------------
-
-def dechunk(data: bytes) -> bytes:
-    """Undo HTTP ``Transfer-Encoding: chunked``.
-
-    A body whose first line is not a chunk size was never really chunked (a lying header): it is returned as is.
-    A body cut inside its last chunk (common in crawls) keeps the bytes that are there.  A malformed chunk size or
-    a missing chunk terminator after the first chunk raises ``_BadPayload("bad_chunked_encoding")``.
-    """
-    out = bytearray()
-    pos = 0
-    first = True
-    n = len(data)
-    while pos < n:
-        eol = data.find(b"\n", pos, pos + 1024)
-        if eol < 0:
-            if first:
-                return data
-            raise _BadPayload("bad_chunked_encoding", f"no chunk-size line at byte {pos}")
-        size_field = data[pos:eol].split(b";", 1)[0].strip()
-        try:
-            if not size_field or len(size_field) > 16:
-                raise ValueError(size_field)
-            size = int(size_field, 16)
-        except ValueError:
-            if first:
-                return data
-            raise _BadPayload("bad_chunked_encoding", f"bad chunk size {size_field[:20]!r} at byte {pos}")
-        first = False
-        pos = eol + 1
-        if size == 0:
-            break
-        out += data[pos:pos + size]
-        pos += size
-        if pos >= n:
-            break
-        if data[pos:pos + 2] == b"\r\n":
-            pos += 2
-        elif data[pos:pos + 1] == b"\n":
-            pos += 1
-        else:
-            raise _BadPayload("bad_chunked_encoding", f"chunk not terminated by CRLF at byte {pos}")
-    return bytes(out)
-
-
-def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
-    d = zlib.decompressobj(wbits)
-    out = d.decompress(data, limit + 1)
-    if len(out) > limit:
-        raise _TooLarge()
-    return out
-
-
-def decode_content(data: bytes, encoding: str | None, limit: int) -> bytes:
-    """Undo ``Content-Encoding`` (gzip, deflate, br, zstd); a body that is not actually encoded is returned as is."""
-    enc = (encoding or "").strip().lower()
-    if not enc or enc in ("identity", "none"):
-        return data
-    encodings = [e.strip() for e in enc.split(",") if e.strip()]
-    for e in reversed(encodings):
-        try:
-            if e in ("gzip", "x-gzip"):
-                if not data.startswith(b"\x1f\x8b"):
-                    continue  # stored decoded (as Common Crawl does) under the original header
-                data = _inflate(data, 16 + zlib.MAX_WBITS, limit)
-            elif e == "deflate":
-                try:
-                    data = _inflate(data, zlib.MAX_WBITS, limit)
-                except zlib.error:
-                    data = _inflate(data, -zlib.MAX_WBITS, limit)
-            elif e == "br":
-                data = _unbrotli(data, limit)
-            elif e == "zstd":
-                data = _unzstd(data, limit)
-            elif e in ("identity", "none"):
-                continue
-            else:
-                raise _BadPayload("unsupported_content_encoding", f"Content-Encoding {e!r}")
-        except (zlib.error, EOFError, ValueError) as exc:
-            raise _BadPayload("content_decoding_error", f"{e}: {exc}")
-        except _BadPayload:
-            raise
-        except _TooLarge:
-            raise
-        except Exception as exc:  # brotli.error and friends
-            raise _BadPayload("content_decoding_error", f"{e}: {type(exc).__name__}: {exc}")
-    return data
-
-
-def _unbrotli(data: bytes, limit: int) -> bytes:
-    import brotli
-
-    d = brotli.Decompressor()
-    out = bytearray(d.process(data, output_buffer_limit=limit + 1))
-    while len(out) <= limit and not d.is_finished() and not d.can_accept_more_data():
-        out += d.process(b"", output_buffer_limit=limit + 1 - len(out))
-    if len(out) > limit:
-        raise _TooLarge()
-    if not d.is_finished():
-        raise _BadPayload("content_decoding_error", "br: the compressed body ends early")
-    return bytes(out)
-
-
-def _unzstd(data: bytes, limit: int) -> bytes:
-    import zstandard
-
-    if not data.startswith(b"\x28\xb5\x2f\xfd"):
-        raise _BadPayload("content_decoding_error", "zstd: no zstd frame")
-    frames = zstd_frames(io.BytesIO(data), zstandard.ZstdDecompressor())
-    out = bytearray()
-    try:
-        while len(out) <= limit:
-            chunk = frames.read(min(1 << 16, limit + 1 - len(out)))
-            if not chunk:
-                break
-            out += chunk
-    except DecodeError as exc:
-        raise _BadPayload("content_decoding_error", f"zstd: {exc}")
-    if len(out) > limit:
-        raise _TooLarge()
-    return bytes(out)
 
 
 def is_html_type(content_type: str | None) -> bool:
