@@ -448,3 +448,21 @@ def test_crawl_accounting_on_malformed_warcs(tmp_path):
     assert s["documents_out"] == 5 + 4 + 5 + 5 + 4
     assert s["documents_in"] == 11 + 11 + 12 + 11 + 11 + 1
     assert s["inputs"] == 6 and s["inputs_unreadable"] == 1
+
+
+def test_image_archive_says_why_a_stream_compressed_warc_is_not_indexed(tmp_path, caplog):
+    from obelics_builder.sources.archive import ImageArchive
+
+    data = b"".join(corpus(3))
+    (tmp_path / "whole.warc.gz").write_bytes(gzip.compress(data))
+    (tmp_path / "a.warc.zst").write_bytes(zstandard.ZstdCompressor().compress(data))
+    (tmp_path / "members.warc.gz").write_bytes(b"".join(gzip.compress(r) for r in corpus(3)))
+    with caplog.at_level("WARNING", logger="obelics_builder.sources"):
+        for name, errors in (("whole.warc.gz", 1), ("a.warc.zst", 1), ("members.warc.gz", 0)):
+            arch = ImageArchive(warc_refs_from_paths([str(tmp_path / name)]))
+            assert len(arch) >= 0 and arch.index_errors == errors, name
+    text = caplog.text
+    assert "compressed as one gzip stream" in text and "zstd-compressed" in text
+    arch = ImageArchive(warc_refs_from_paths([str(tmp_path / "members.warc.gz")]))
+    hit = arch.lookup("http://example.com/2")
+    assert hit is not None and hit.status == 200 and hit.body == html_page(2)

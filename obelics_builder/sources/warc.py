@@ -444,7 +444,7 @@ def _process(record, it, ref: WarcRef, ctx, dump, max_record_bytes, state, parti
     declared = (record.rec_headers.get_header("Content-Length") or "").strip()
     if not declared.isdigit():  # warcio reads such a record as empty; it is damage, not data
         ctx.error("invalid_record", file=ref.name, offset=state["offset"],
-                  message=f"{rec_type} record with Content-Length {declared[:40]!r}")
+                  message=clean_message(f"{rec_type} record with Content-Length {declared[:40]!r}"))
         return None
     if rec_type != "response":
         ctx.remove(f"not_response:{rec_type}")
@@ -493,7 +493,7 @@ def _process(record, it, ref: WarcRef, ctx, dump, max_record_bytes, state, parti
         ctx.remove("too_large")
         return None
     except _BadPayload as exc:
-        ctx.error(exc.reason, file=ref.name, offset=state["offset"], message=str(exc)[:500])
+        ctx.error(exc.reason, file=ref.name, offset=state["offset"], message=clean_message(str(exc)))
         return None
     if not ctype and not sniff_html(body):
         ctx.remove("not_html")
@@ -502,7 +502,8 @@ def _process(record, it, ref: WarcRef, ctx, dump, max_record_bytes, state, parti
     rh = record.rec_headers
     url = clean_target_uri(rh.get_header("WARC-Target-URI"))
     if not valid_http_url(url):
-        ctx.error("bad_target_uri", file=ref.name, offset=state["offset"], message=f"WARC-Target-URI {url[:200]!r}")
+        ctx.error("bad_target_uri", file=ref.name, offset=state["offset"],
+                  message=clean_message(f"WARC-Target-URI {url[:200]!r}"))
         return None
     offset = it.get_record_offset()
     length = it.get_record_length()
