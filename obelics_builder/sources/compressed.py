@@ -18,10 +18,12 @@ class DecodeError(Exception):
     """The container itself is damaged (bad gzip/zstd data).  ``resumable``: reading can go on at the next
     member/frame; else the rest of the file is lost."""
 
-    def __init__(self, reason: str, message: str, resumable: bool = False) -> None:
+    def __init__(self, reason: str, message: str, resumable: bool = False, member_start: int | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.resumable = resumable
+        #: decompressed position where the damaged member starts (its output before the damage was delivered)
+        self.member_start = member_start
 
 
 def excerpt(data: bytes | str, n: int = 32) -> str:
@@ -61,7 +63,9 @@ class _Members(io.RawIOBase):
         self.resync = False
         self.starts: dict[int, int] = {}  # decompressed position -> compressed offset, of member starts
         self.raw_eof = False
-        self.resync_started = False
+        self.cur_start: int | None = None  # decompressed position where the member being decoded starts
+        self.cur_raw = 0  # compressed offset where it starts
+        self.resync_from: int | None = None  # compressed offset of the damaged member (not a member to resume at)
 
     def readable(self) -> bool:
         return True
@@ -104,15 +108,18 @@ class _Members(io.RawIOBase):
         return n
 
     def _damage(self, reason: str, message: str, resumable: bool) -> None:
-        self.pending = DecodeError(reason, message, resumable=resumable)
+        at = self.cur_start if self.cur_start is not None else self.decoded
+        self.resync_from = self.cur_raw if self.cur_start is not None else self.raw_pos
+        self.cur_start = None
+        self.pending = DecodeError(reason, message, resumable=resumable, member_start=at)
         self.resync = resumable
 
     def _skip_to_magic(self) -> bool:
         """Drop compressed bytes up to the next member start; False at the end of the file."""
         while True:
             self._fill(len(self.magic))
-            i = self.inbuf.find(self.magic, 1 if self.resync_started else 0)
-            self.resync_started = False
+            i = self.inbuf.find(self.magic, 1 if self.raw_pos == self.resync_from else 0)
+            self.resync_from = None
             if i >= 0:
                 self._consume(i)
                 return True
@@ -137,7 +144,7 @@ class _GzipMembers(_Members):
 
     def _step(self) -> bool:
         if self.resync:
-            self.resync, self.resync_started, self.d = False, True, None
+            self.resync, self.d = False, None
             if not self._skip_to_magic():
                 return False
         if self.d is None:  # at a member boundary
@@ -149,6 +156,7 @@ class _GzipMembers(_Members):
                 self._damage(self.reason, f"no gzip member at offset {self.raw_pos}: {excerpt(self.inbuf)}", True)
                 return True
             self.starts[self.decoded] = self.raw_pos
+            self.cur_start, self.cur_raw = self.decoded, self.raw_pos
             self.d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         data = self.d.unconsumed_tail
         if not data:
@@ -170,6 +178,7 @@ class _GzipMembers(_Members):
         if self.d.eof:
             self._unconsume(self.d.unused_data)
             self.d = None
+            self.cur_start = None
         return True
 
     def _only_zeros_left(self) -> bool:
@@ -198,7 +207,7 @@ class _ZstdFrames(_Members):
         import zstandard
 
         if self.resync:
-            self.resync, self.resync_started, self.obj = False, True, None
+            self.resync, self.obj = False, None
             if not self._skip_to_magic():
                 return False
         try:
@@ -223,6 +232,7 @@ class _ZstdFrames(_Members):
                     return True
                 header = self._frame_header()
                 self.starts[self.decoded] = self.raw_pos
+                self.cur_start, self.cur_raw = self.decoded, self.raw_pos
                 self.obj = self.dctx.decompressobj()
                 self._feed(self._consume(header))
                 self.blocks_left = True
@@ -252,6 +262,7 @@ class _ZstdFrames(_Members):
                     if not self.obj.eof:
                         raise ValueError("frame does not end after its last block")
                     self.obj = None
+                    self.cur_start = None
                 return True
         except EOFError:
             self.obj = None

@@ -104,6 +104,11 @@ class _Input:
             done.close()
         return False
 
+    @property
+    def ended(self) -> bool:
+        """No more data for now: the end of the file, or a decoding error not yet reported."""
+        return self.eof or self.error is not None or self.dead
+
     def damage(self, start: int) -> "Damage":
         """The pending decoding error as a :class:`Damage` at ``start``; after it the stream goes on at the next
         member (resumable) or ends."""
@@ -165,17 +170,22 @@ class _Input:
                 return True
             i = self.buf.find(b"\nWARC/")
             while i >= 0:
-                if len(self.buf) - (i + 1) < 16 and not self.eof:
+                if len(self.buf) - (i + 1) < 16 and not self.ended:
                     break  # too close to the end of what is buffered to tell
                 if _VERSION_RE.match(self.buf, i + 1):
                     self.take(i + 1)
                     return True
                 i = self.buf.find(b"\nWARC/", i + 1)
-            if self.eof:
+            if self.ended:
                 self.take(len(self.buf))
                 return False
             self.take(i if i >= 0 else max(0, len(self.buf) - 6))
             self._more()
+
+
+def _damage_covers(exc: DecodeError, pos: int) -> bool:
+    """Whether the member that ``exc`` damaged holds the decompressed position ``pos``."""
+    return exc.member_start is None or exc.member_start <= pos
 
 
 def _parse_header(header: bytes) -> tuple[str, str]:
@@ -240,6 +250,8 @@ def _next_event(src: _Input, st: dict, hold, max_hold: int):
     if not _VERSION_RE.match(src.peek(16)):
         head = src.peek(60)
         found = src.skip_to_header()
+        if not found and src.error is not None and _damage_covers(src.error, start):
+            return src.damage(start)  # the junk is what a damaged member decoded to: one damage
         reason = "invalid_record" if (st["seen"] or found) else "not_a_warc"
         what = "no WARC record header" if reason == "invalid_record" else "not a WARC file"
         return Damage(start, reason, f"{what} at offset {start}: starts with {excerpt(head)}")
@@ -324,6 +336,11 @@ def _read_block(src: _Input, start: int, header: bytes, rec_type: str, length: i
     after = src.peek(run + 16)[run:]
     terminated = src.peek(run).count(b"\n") >= 2
     framed = todo == 0 and (not after or bool(_VERSION_RE.match(after)) or (terminated and candidate is None))
+    if framed and not after and src.error is not None and _damage_covers(src.error, block_end + run - 1):
+        # the member this record ends in failed its check (checksum, CRC) right after it: the record is the damage
+        if spool is not None:
+            spool.close()
+        return src.damage(start)
     if framed:
         src.take(run)
         if spool is not None:
@@ -348,5 +365,6 @@ def _read_block(src: _Input, start: int, header: bytes, rec_type: str, length: i
     # What it declared is kept; the rest of it, up to the next record header, is passed over.
     note = (f"{rec_type or 'untyped'} record at offset {start}: Content-Length {length} ends inside the record "
             f"(followed by {excerpt(after, 30)}); read as declared")
-    src.skip_to_header()
+    if not src.skip_to_header() and src.error is not None and _damage_covers(src.error, block_end):
+        return src.damage(start)  # a damaged member decoded to this record: one damage
     return Frame(start, src.pos - start, rec_type, length, header, bytes(kept), len(kept) >= length, overrun=note)

@@ -321,6 +321,18 @@ def _iter_framed(fh, seekable: bool, ref: WarcRef, ctx, dump, max_record_bytes, 
             yield out
 
 
+class _QuietIterator(ArchiveIterator):
+    """warcio's iterator without its raw stderr warning (which prints the bytes it found); logged short instead."""
+
+    INC_RECORD = ""
+
+    def tell_misframed(self, name: str, offset) -> None:
+        if self.err_count > getattr(self, "_told", 0):
+            self._told = self.err_count
+            log.warning("%s: record at offset %s is not followed by a blank line (its Content-Length may be wrong)",
+                        name, offset)
+
+
 def _iter_warcio(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally, kind: str) -> Iterator[dict]:
     """Per-record gzip WARCs and ARCs, with warcio; a gzip that turns out to hold several records in one member
     (a whole-file gzip) is read on from the decompressed stream."""
@@ -338,8 +350,9 @@ def _iter_warcio(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally, kind:
         state = {"open": False, "offset": start}
         seen = 0
         try:
-            it = ArchiveIterator(stream, arc2warc=True)
+            it = _QuietIterator(stream, arc2warc=True)
             for record in it:
+                it.tell_misframed(ref.name, state["offset"])
                 state["open"], state["offset"] = True, it.offset
                 ctx.add("documents_in")
                 tally["parsed"] += 1
@@ -417,7 +430,7 @@ def _whole_gzip(stream, seekable, start, seen, ref, ctx, dump, max_record_bytes,
 def _iter_warcio_plain(fh, skip, ref, ctx, dump, max_record_bytes, tally) -> Iterator[dict]:
     state = {"open": False, "offset": 0}
     try:
-        it = ArchiveIterator(fh, arc2warc=True)
+        it = _QuietIterator(fh, arc2warc=True)
         for record in it:
             if skip > 0:
                 skip -= 1
