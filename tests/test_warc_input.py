@@ -130,17 +130,19 @@ def test_whole_file_gzip_is_streamed(tmp_path):
     data = b"".join(recs)
     assert len(data) > 30_000_000
     (tmp_path / "big.warc.gz").write_bytes(gzip.compress(data, compresslevel=1))
+    (tmp_path / "big.warc.zst").write_bytes(zstandard.ZstdCompressor(level=1).compress(data))
     del data, recs
-    ctx = StageContext("read")
-    (ref,) = warc_refs_from_paths([str(tmp_path / "big.warc.gz")])
-    tracemalloc.start()
-    n = 0
-    for _ in iter_html_records(ref, ctx):
-        n += 1
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert n == 600 and ctx.stats.stage("read")["documents_in"] == 601
-    assert peak < 8_000_000, peak
+    for name in ("big.warc.gz", "big.warc.zst"):
+        ctx = StageContext("read")
+        (ref,) = warc_refs_from_paths([str(tmp_path / name)])
+        tracemalloc.start()
+        n = 0
+        for _ in iter_html_records(ref, ctx):
+            n += 1
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert n == 600 and ctx.stats.stage("read")["documents_in"] == 601
+        assert peak < 8_000_000, (name, peak)
 
 
 def test_damaged_whole_file_gzip_counts_one_error_and_keeps_what_came_before(tmp_path):
@@ -313,6 +315,7 @@ def test_files_that_are_no_warc_are_named_and_counted(tmp_path):
         "empty.warc": b"",
         "random.warc.gz": b"\x1f\x8b\x08\x00" + os.urandom(3000),
         "random.warc.zst": b"\x28\xb5\x2f\xfd" + os.urandom(3000),
+        "page.warc.gz": gzip.compress(b"<!DOCTYPE html><html><body><p>a page</p></body></html>\n" * 30),
     }
     stats = Stats()
     ctx = StageContext("read", {}, stats)
@@ -323,15 +326,15 @@ def test_files_that_are_no_warc_are_named_and_counted(tmp_path):
         assert list(iter_html_records(ref, ctx)) == []
     s = stats.to_dict()["read"]
     assert stats.balance_problems() == []
-    assert s["inputs"] == s["inputs_unreadable"] == 6 and s["documents_in"] == 6 and sum(s["errors"].values()) == 6
+    assert s["inputs"] == s["inputs_unreadable"] == 7 and s["documents_in"] == 7 and sum(s["errors"].values()) == 7
     named = {u["file"].rsplit("/", 1)[-1]: u["reason"] for u in s["unreadable_inputs"]}
     assert named["random.warc"] == named["page.warc"] == named["empty.warc"] == "not_a_warc"
     assert named["missing.warc"] == "unreadable_file" and named["random.warc.gz"] == "corrupt_gzip"
-    assert named["random.warc.zst"] == "corrupt_zstd"
+    assert named["random.warc.zst"] == "corrupt_zstd" and named["page.warc.gz"] == "not_a_warc"
     for u in s["unreadable_inputs"]:
         assert all(" " <= c <= "~" for c in u["message"]) and len(u["message"]) <= 300
     lines, none_read = unreadable_report(s)
-    assert none_read and len(lines) == 6 and all(line.startswith("cannot read ") for line in lines)
+    assert none_read and len(lines) == 7 and all(line.startswith("cannot read ") for line in lines)
     # a readable WARC among them: the run read something
     (tmp_path / "good.warc").write_bytes(b"".join(corpus(2)))
     (ref,) = warc_refs_from_paths([str(tmp_path / "good.warc")])

@@ -51,7 +51,7 @@ from warcio.recordloader import ArcWarcRecordLoader
 
 from .commoncrawl import SourceUnavailable, WarcRef, open_stream
 from .compressed import DecodeError, open_whole_gzip, open_zstd
-from .containers import Damage, Frame, iter_frames, sniff
+from .containers import Damage, Frame, excerpt, iter_frames, sniff
 from .payload import _BadPayload, _TooLarge, dechunk, decode_content  # noqa: F401 (re-exported)
 
 log = logging.getLogger("obelics_builder.sources")
@@ -235,6 +235,14 @@ def _peek(stream, n: int) -> bytes:
         return head
 
 
+def _gunzip_head(stream) -> bytes:
+    """The first decompressed bytes of a gzip stream (without consuming it); b"" when they do not decode."""
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(_peek(stream, 8192), 64)
+    except zlib.error:
+        return b""
+
+
 def _iter_stream(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally) -> Iterator[dict]:
     try:
         head = _peek(stream, 16)
@@ -248,6 +256,10 @@ def _iter_stream(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally) -> It
     if kind == "empty":
         ctx.add("documents_in")
         _error(ctx, tally, ref, "not_a_warc", 0, "empty file")
+    elif kind == "gzip" and sniff(_gunzip_head(stream)) == "unknown":  # e.g. a page.html.gz named .warc.gz
+        ctx.add("documents_in")
+        _error(ctx, tally, ref, "not_a_warc", 0, f"gzip-compressed, but not a WARC: starts with "
+                                                 f"{excerpt(_gunzip_head(stream))}")
     elif kind in ("gzip", "arc"):
         yield from _iter_warcio(stream, ref, ctx, dump, max_record_bytes, tally, kind)
     elif kind == "zstd":
@@ -368,18 +380,21 @@ def _iter_warcio(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally, kind:
             if unavailable is not None:
                 log.warning("%s: source failed at offset %s: %s", ref.name, state["offset"], unavailable)
                 raise unavailable
-            if "non-chunked gzip" in str(exc) and not state["open"]:
-                yield from _whole_gzip(stream, seekable, start, seen, ref, ctx, dump, max_record_bytes, tally)
-                return
+            whole = "non-chunked gzip" in str(exc) and not state["open"]
             reason = _classify(exc)
             if reason == "invalid_record" and "Unknown archive format" in str(exc) and kind == "gzip" \
                     and not tally["parsed"] and not state["offset"]:
                 reason = "corrupt_gzip"  # warcio read a file that starts undecodable as plain bytes
-            offset = state["offset"]
-            if not state["open"]:
-                ctx.add("documents_in")
-            state["open"] = False
-            _error(ctx, tally, ref, reason, offset, " ".join(f"{type(exc).__name__}: {exc}".split()))
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())
+        if whole:  # several records in one gzip member: read on (outside the handler: warcio's buffers go)
+            del it
+            yield from _whole_gzip(stream, seekable, start, seen, ref, ctx, dump, max_record_bytes, tally)
+            return
+        offset = state["offset"]
+        if not state["open"]:
+            ctx.add("documents_in")
+        state["open"] = False
+        _error(ctx, tally, ref, reason, offset, message)
         if not seekable or resyncs >= MAX_RESYNCS:
             if resyncs >= MAX_RESYNCS:
                 log.warning("%s: too much damage, giving up on the rest of the file", ref.name)
