@@ -58,7 +58,7 @@ class _Members(io.RawIOBase):
         self.inbuf = bytearray()
         self.raw_pos = start  # offset in the compressed file of inbuf[0]
         self.out = bytearray()
-        self.decoded = 0  # decompressed bytes delivered by readinto + len(out) == position of out's end
+        self.decoded = 0  # decompressed bytes produced so far (delivered, or waiting in out)
         self.pending: DecodeError | None = None
         self.resync = False
         self.starts: dict[int, int] = {}  # decompressed position -> compressed offset, of member starts
@@ -115,18 +115,20 @@ class _Members(io.RawIOBase):
         self.resync = resumable
 
     def _skip_to_magic(self) -> bool:
-        """Drop compressed bytes up to the next member start; False at the end of the file."""
+        """Drop compressed bytes up to the next member start (never the damaged one again); False at the end."""
+        skip = 1 if self.raw_pos == self.resync_from else 0
+        self.resync_from = None
         while True:
-            self._fill(len(self.magic))
-            i = self.inbuf.find(self.magic, 1 if self.raw_pos == self.resync_from else 0)
-            self.resync_from = None
+            self._fill(len(self.magic) + skip)
+            i = self.inbuf.find(self.magic, skip)
             if i >= 0:
                 self._consume(i)
                 return True
             if self.raw_eof:
                 self._consume(len(self.inbuf))
                 return False
-            self._consume(max(0, len(self.inbuf) - len(self.magic)))
+            self._consume(max(skip, len(self.inbuf) - len(self.magic) + 1))
+            skip = 0
             self._fill(len(self.inbuf) + 1)
 
     def _step(self) -> bool:
