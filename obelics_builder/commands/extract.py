@@ -16,9 +16,10 @@ and print one JSON line per document: the published OBELICS row (texts, images, 
 JSON strings) with the page URL on top. Nothing is filtered; use it to inspect what the extractor keeps.
 The extractor is ours (--mode default, as in `crawl`); --mode obelics applies the OBELICS reference rules.
 
-INPUT is a .warc, .warc.gz (per-record or whole-file gzip), .warc.zst, .arc or .arc.gz file (HTML responses with status 200 are extracted), or a .html /
+INPUT is a .warc, .warc.gz, .arc or .arc.gz file (HTML responses with status 200 are extracted), or a .html /
 .html.gz page. A single HTML page needs --url (image URLs are resolved against it); several HTML pages without
 --url are named file://<absolute path>. Rejected pages and read errors are counted on stderr by reason.
+.warc.gz may be gzipped per record or as one stream; .warc.zst (zstd) is read too.
 
 Examples:
   obelics-build extract CC-MAIN-2020-34-xyz.warc.gz --limit 10
