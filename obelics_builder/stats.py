@@ -54,7 +54,17 @@ class Stats:
 
     # ---- counting helpers -------------------------------------------------------------------------------
     def add(self, stage: str, key: str, n: int | float = 1) -> None:
-        self.stage(stage)[key] += n
+        s = self.stage(stage)
+        s[key] = s.get(key, 0) + n
+
+    def unreadable_input(self, stage: str, **info: Any) -> None:
+        """An input file of which nothing could be read (missing, empty, no WARC...): counted in
+        ``inputs_unreadable`` and named (file, reason, message) in ``unreadable_inputs``."""
+        s = self.stage(stage)
+        s["inputs_unreadable"] = s.get("inputs_unreadable", 0) + 1
+        names = s.setdefault("unreadable_inputs", [])
+        if len(names) < MAX_EXAMPLES:
+            names.append({k: v for k, v in info.items() if v is not None})
 
     def remove(self, stage: str, reason: str, n: int = 1, unit: str = "documents") -> None:
         key = {"documents": "removed", "nodes": "nodes_removed", "images": "images_removed"}[unit]
@@ -85,10 +95,11 @@ class Stats:
                 if key in ("removed", "nodes_removed", "images_removed", "errors"):
                     for reason, n in value.items():
                         dst[key][reason] += n
-                elif key == "examples":
-                    room = MAX_EXAMPLES - len(dst["examples"])
+                elif key in ("examples", "unreadable_inputs"):
+                    have = dst.setdefault(key, [])
+                    room = MAX_EXAMPLES - len(have)
                     if room > 0:
-                        dst["examples"].extend(value[:room])
+                        have.extend(value[:room])
                 elif key == "notes":
                     for m in value:
                         if m not in dst["notes"]:

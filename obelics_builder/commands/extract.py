@@ -19,18 +19,19 @@ The extractor is ours (--mode default, as in `crawl`); --mode obelics applies th
 INPUT is a .warc, .warc.gz, .arc or .arc.gz file (HTML responses with status 200 are extracted), or a .html /
 .html.gz page. A single HTML page needs --url (image URLs are resolved against it); several HTML pages without
 --url are named file://<absolute path>. Rejected pages and read errors are counted on stderr by reason.
+.warc.gz may be gzipped per record or as one stream; .warc.zst (zstd) is read too.
 
 Examples:
   obelics-build extract CC-MAIN-2020-34-xyz.warc.gz --limit 10
   obelics-build extract page.html.gz --url https://example.com/article
 """
 
-_WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+_WARC_SUFFIXES = (".warc", ".warc.gz", ".warc.zst", ".arc", ".arc.gz")
 _HTML_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz", ".xhtml")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="WARC/ARC files (.warc[.gz], .arc[.gz]) or HTML "
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="WARC/ARC files (.warc[.gz|.zst], .arc[.gz]) or HTML "
                                                               "pages (.html[.gz])")
     p.add_argument("--url", default=None, help="page URL of a single HTML input (used to resolve image URLs)")
     p.add_argument("--mode", default=ExtractConfig.mode, choices=["obelics", "default"],
@@ -114,13 +115,15 @@ def run(args: argparse.Namespace) -> int:
                     break
                 continue
             ref = warc_refs_from_paths([path])[0]
-            before = dict(stats.stage("read")["errors"])
+            # the reader counts a file of which no record could be read in read.inputs_unreadable (and names it)
+            before = stats.stage("read").get("inputs_unreadable", 0)
             for record in iter_html_records(ref, read_ctx):
                 if not emit(record):
                     break
-            errors = stats.stage("read")["errors"]
-            if errors.get("unreadable_file", 0) > before.get("unreadable_file", 0):
-                print(f"extract: cannot read {path}", file=sys.stderr)
+            if stats.stage("read").get("inputs_unreadable", 0) > before:
+                named = stats.stage("read").get("unreadable_inputs") or [{}]
+                why = f": {named[-1]['reason']}: {named[-1]['message']}" if named[-1].get("file") == ref.name else ""
+                print(f"extract: cannot read {path}{why}", file=sys.stderr)
             else:
                 inputs_read += 1
     except ConfigError as e:

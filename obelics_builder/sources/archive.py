@@ -143,8 +143,7 @@ class ImageArchive:
                         }))
             except Exception as exc:  # a damaged archive file keeps what was indexed before the damage
                 self.index_errors += 1
-                log.warning("image archive: %s is damaged (%s: %s); indexed what came before",
-                            ref.name, type(exc).__name__, exc)
+                log.warning("image archive: %s", _index_failure(ref.name, stream, exc))
             finally:
                 stream.close()
         for key, i, offset, status, refs in revisits:
@@ -232,6 +231,25 @@ class ImageArchive:
         arch._index = {k: _Entry(v[0], v[1], v[2], v[3], tuple(v[4]) if v[4] else None)
                        for k, v in data["index"].items()}
         return arch
+
+
+def _index_failure(name: str, stream, exc: Exception) -> str:
+    """Why an image archive could not be indexed (to the end), in one printable line."""
+    from .containers import sniff
+    from .warc import clean_message
+
+    if "non-chunked gzip" in str(exc):
+        return (f"{name} is compressed as one gzip stream: images are served by offset, so only its first record "
+                f"is indexed; recompress it per record (one gzip member per record)")
+    try:
+        stream.seek(0)
+        kind = sniff(stream.read(16))
+    except Exception:
+        kind = ""
+    if kind == "zstd":
+        return (f"{name} is zstd-compressed: the image archive reads per-record gzip, ARC and uncompressed WARCs "
+                f"only; not indexed")
+    return clean_message(f"{name} is damaged ({type(exc).__name__}: {exc}); indexed what came before", 300)
 
 
 def _open_at(uri: str, offset: int):
