@@ -54,7 +54,15 @@ def test_extract_html_gz(shared_data, tmp_path, capsys):
 
 
 def test_unreadable_inputs(tmp_path, capsys):
-    rc, rows, err = _run([str(tmp_path / "missing.warc.gz"), str(tmp_path / "missing.html")], capsys)
+    from obelics_builder.cli import main
+
+    # a path naming nothing is a usage error found before any work: exit 2, one line, no traceback
+    assert main(["extract", str(tmp_path / "missing.warc.gz"), str(tmp_path / "missing.html")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.warc.gz: no such file" in err and "Traceback" not in err
+    # a file that is no WARC: named, exit 1
+    (tmp_path / "junk.warc.gz").write_bytes(b"not a warc at all")
+    rc, rows, err = _run([str(tmp_path / "junk.warc.gz")], capsys)
     assert rc == 1 and rows == [] and "cannot read" in err
     (tmp_path / "x.html").write_text("<p>Some words here.</p><img src='/a.jpg' alt='a' width='300' height='200'>")
     rc, rows, _ = _run([str(tmp_path / "x.html"), "--mode", "default", "--url", "https://site.example/p"], capsys)

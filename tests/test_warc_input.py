@@ -377,7 +377,17 @@ def _bad_inputs(tmp_path) -> dict[str, str]:
              "empty.warc.gz": b""}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
-    return {**{name: str(tmp_path / name) for name in files}, "missing.warc": str(tmp_path / "missing.warc")}
+    return {name: str(tmp_path / name) for name in files}
+
+
+def test_a_missing_input_is_a_usage_error_before_any_work(tmp_path):
+    missing = str(tmp_path / "missing.warc")
+    for args in (("extract", missing), ("crawl", "--warc", missing, "--out", str(tmp_path / "out"),
+                                        "--scheduler", "sync", "--no-network")):
+        r = _cli(*args)
+        assert r.returncode == 2 and f"{missing}: no such file" in r.stderr, r.stderr
+        _clean_stderr(r.stderr)
+    assert not (tmp_path / "out" / "stats.json").exists()
 
 
 def _clean_stderr(err: str) -> None:
@@ -409,15 +419,15 @@ def test_crawl_of_files_that_are_no_warc(tmp_path):
     assert r.returncode == 1, r.stderr
     for path in bad.values():
         assert f"crawl: cannot read {path}: " in r.stderr
-    assert "crawl: no input could be read (4 WARC(s) given)" in r.stderr
+    assert "crawl: no input could be read (3 WARC(s) given)" in r.stderr
     _clean_stderr(r.stderr)
     import json
 
     stats = json.loads((out / "stats.json").read_text())
     read_stage = stats["stages"]["read"]
     assert stats["summary"]["accounted"] is True
-    assert read_stage["inputs"] == read_stage["inputs_unreadable"] == 4 and read_stage["documents_in"] == 4
-    assert read_stage["errors"] == {"not_a_warc": 3, "unreadable_file": 1}
+    assert read_stage["inputs"] == read_stage["inputs_unreadable"] == 3 and read_stage["documents_in"] == 3
+    assert read_stage["errors"] == {"not_a_warc": 3}
 
 
 @pytest.mark.timeout(300)

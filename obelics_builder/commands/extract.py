@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from ..errors import UsageError
 from ..recipe import ExtractConfig
 
 DESCRIPTION = """\
@@ -65,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from ..sources.warc import iter_html_records
     from ..stats import StageContext, Stats
 
+    for p in args.inputs:  # a path that names nothing is a usage error, found before any work (exit 2)
+        if "://" not in p and not Path(p).is_file():
+            raise UsageError(f"{p}: {'is a folder, not a file' if Path(p).is_dir() else 'no such file'}")
     html_inputs = [p for p in args.inputs if _kind(p) == "html"]
     if args.url and len(html_inputs) > 1:
         print("extract: --url applies to a single HTML input", file=sys.stderr)
