@@ -200,8 +200,10 @@ class _Builder:
         if not isinstance(tag, str):  # comments, processing instructions
             pass
         elif tag == "graphic":
-            self.flush()
-            self.on_image(el, self.out)
+            node = self.on_image(el)
+            if node is not None:  # a dropped image (data: URI, repeat) does not cut the text
+                self.flush()
+                self.out.append(node)
         elif depth > _MAX_DEPTH:
             self.cur.append(" ".join(el.itertext()))
         elif tag == "lb":
@@ -247,8 +249,8 @@ class _Builder:
 
 
 def xml_to_nodes(xml: str, on_image) -> list:
-    """trafilatura's XML output -> ``[("text", str) | ("image", meta)]``; ``on_image(graphic, out)`` appends the
-    image node of a ``<graphic>`` (or nothing)."""
+    """trafilatura's XML output -> ``[("text", str) | ("image", meta)]``; ``on_image(graphic)`` gives the image
+    node of a ``<graphic>``, or None to drop it."""
     from lxml import etree
 
     root = etree.fromstring(xml, etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True))
@@ -283,14 +285,15 @@ def extract_trafilatura(html: str, page_url: str, deadline: float | None = None)
         seen: set = set()
         base = base_href(html, page_url) if page_url else ""
 
-        def on_image(graphic, out: list) -> None:
+        def on_image(graphic):
             nonlocal index
             if index is None:
                 index = _page_images(html, url)
             meta = _image_meta(graphic, index, base, page_url)
-            if meta is not None and meta["src"] not in seen:
-                seen.add(meta["src"])
-                out.append(("image", meta))
+            if meta is None or meta["src"] in seen:
+                return None
+            seen.add(meta["src"])
+            return ("image", meta)
 
         return xml_to_nodes(xml, on_image)
 

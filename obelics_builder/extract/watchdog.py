@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import queue
 import threading
 import time
 from typing import Callable, TypeVar
@@ -58,34 +59,39 @@ class _Entry:
 
 
 class _Watchdog:
+    """The armed entries under one plain ``threading.Lock`` (C-level ``__enter__``: an asynchronous exception
+    cannot land between acquiring it and the ``with`` block, as it can inside ``Condition.__enter__``); the
+    watchdog thread is woken through a ``queue.SimpleQueue`` (C-level ``put``: no Python-level lock)."""
+
     def __init__(self) -> None:
         self._reset()
 
     def _reset(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._wake: queue.SimpleQueue = queue.SimpleQueue()
         self._armed: set = set()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
 
     def arm(self, entry: _Entry) -> None:
-        with self._cond:
+        with self._lock:
             if self._thread is None or self._pid != os.getpid():
+                # started before the entry is armed: nothing can be raised in this thread while it starts
                 self._thread = threading.Thread(target=self._run, name="obelics-page-watchdog", daemon=True)
                 self._pid = os.getpid()
                 self._thread.start()
             self._armed.add(entry)
-            self._cond.notify()
+        self._wake.put(None)
 
     def disarm(self, entry: _Entry) -> None:
-        with self._cond:
+        with self._lock:
             self._armed.discard(entry)
             if entry.fired:  # delivered already, or still pending: clear it (a no-op when delivered)
                 _raise_in(entry.ident, None)
 
     def _run(self) -> None:
-        cond = self._cond
-        with cond:
-            while True:
+        while True:
+            with self._lock:
                 now = time.monotonic()
                 wake = None
                 for e in self._armed:
@@ -96,7 +102,10 @@ class _Watchdog:
                         _raise_in(e.ident, PageDeadline)
                     elif wake is None or e.deadline < wake:
                         wake = e.deadline
-                cond.wait(None if wake is None else max(0.0, wake - now) + 0.001)
+            try:
+                self._wake.get(timeout=None if wake is None else max(0.0, wake - now) + 0.001)
+            except queue.Empty:
+                pass
 
 
 _WATCHDOG = _Watchdog()
