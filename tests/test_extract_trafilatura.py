@@ -309,6 +309,11 @@ def test_exception_counted_with_url(monkeypatch):
     (ex,) = s["examples"]
     assert ex["url"] == "https://bad.example/page" and ex["offset"] == 7
     assert "trafilatura" in ex["message"] and "KeyError" in ex["message"] and "broken tree" in ex["message"]
+    # output we cannot read is counted the same way
+    monkeypatch.setattr(trafilatura, "extract", lambda *a, **k: "<doc><main><p>unclosed</main></doc>")
+    assert extract_stage(records, ctx) == []
+    assert dict(s["errors"]) == {"extract_exception": 2}
+    assert "trafilatura" in s["examples"][1]["message"] and "XMLSyntaxError" in s["examples"][1]["message"]
 
 
 # ---- the command line -------------------------------------------------------------------------------------------

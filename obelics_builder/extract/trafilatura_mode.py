@@ -295,7 +295,12 @@ def extract_trafilatura(html: str, page_url: str, deadline: float | None = None)
             seen.add(meta["src"])
             return ("image", meta)
 
-        return xml_to_nodes(xml, on_image)
+        try:
+            return xml_to_nodes(xml, on_image)
+        except (MemoryError, RecursionError):
+            raise
+        except Exception as e:  # malformed XML from trafilatura, an unexpected element
+            raise TrafilaturaError(f"trafilatura {traf.__version__} output: {type(e).__name__}: {e}"[:500]) from None
 
     try:
         return run_with_deadline(run, deadline)
