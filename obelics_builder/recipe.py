@@ -82,7 +82,8 @@ class ExtractConfig:
     """A recipe's ``extract`` section.  These defaults are the defaults of every entry point (``crawl``, ``extract``,
     ``extract_record``, the stage), so a recipe without the section runs our extractor."""
 
-    #: ``default`` (obelics-builder's extractor) or ``obelics`` (the OBELICS reference rules, as in the 2023 build)
+    #: ``default`` (obelics-builder's extractor), ``obelics`` (the OBELICS reference rules, as in the 2023 build) or
+    #: ``trafilatura`` (trafilatura 2.3 with images, an optional extra)
     mode: str = "default"
     #: a page that takes longer is dropped with reason ``timeout`` (0 or less: no budget)
     page_time_budget_s: float = 5.0
@@ -180,11 +181,13 @@ def load_filters(name_or_path: str | Path = "obelics", over: dict | None = None)
     return cfg
 
 
-def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, Any] | None = None) -> dict:
+def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, Any] | None = None,
+                check_extractor: bool = True) -> dict:
     """Load a recipe and its filter config (under ``recipe["filters_config"]``).  ``overrides`` (e.g. the command
     line's ``--mode`` as ``{"extract": {"mode": ...}}``) are merged over the file.  The ``extract`` section is filled
     in from :class:`ExtractConfig`; ``_path``, ``_sha256`` (of the file) and ``name`` (the file's stem unless it has
-    one) say which recipe it is.  An unknown name, bad YAML or a bad section is a :class:`ConfigError`."""
+    one) say which recipe it is.  An unknown name, bad YAML or a bad section is a :class:`ConfigError`, and so is an
+    optional extractor that is not installed (``check_extractor``: off for commands that do not extract)."""
     try:
         path = find_config(name_or_path, PIPELINES_DIR)
     except FileNotFoundError:
@@ -198,10 +201,12 @@ def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, 
         extract = ExtractConfig.from_mapping(recipe.get("extract"))
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
-    from .extract.stage import MODES  # here, not at the top: the extract package imports this module
+    from .extract.stage import MODES, check_mode  # here, not at the top: the extract package imports this module
 
     if extract.mode not in MODES:
         raise ConfigError(f"{path}: unknown extract.mode {extract.mode!r} (choose from: {', '.join(sorted(MODES))})")
+    if check_extractor:
+        check_mode(extract.mode)  # an optional extractor (trafilatura) not installed: one line, before any work
     recipe["extract"] = extract.as_dict()
     recipe.setdefault("name", path.stem)
     recipe["_path"] = str(path)
@@ -239,7 +244,7 @@ def recipe_for_run(info: dict, filters: str | Path | None = None) -> dict:
     if stored is not None:
         recipe = copy.deepcopy(stored)
     else:
-        recipe = load_recipe(info["recipe"])
+        recipe = load_recipe(info["recipe"], check_extractor=False)
     recorded = info.get("filters") or recipe.get("filters", "obelics")
     try:
         ran_with = load_filters(recorded)

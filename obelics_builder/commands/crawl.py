@@ -41,10 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="recipe name or YAML path (default: %(default)s = pipelines/obelics.yaml, our extractor; "
                         "obelics-2023 = the 2023 OBELICS reference build: reference extraction rules and thresholds)")
     p.add_argument("--filters", default=None, help="filter config name or YAML path (default: the recipe's)")
-    p.add_argument("--mode", choices=["obelics", "default"], default=None,
+    p.add_argument("--mode", choices=["obelics", "default", "trafilatura"], default=None,
                    help="extractor, overriding the recipe's extract.mode: default (ours: lists, tables, figures, "
-                        "srcset, lazy images, boilerplate removal; the obelics recipe's) or obelics (the OBELICS "
-                        "reference rules; the obelics-2023 recipe's)")
+                        "srcset, lazy images, boilerplate removal; the obelics recipe's), obelics (the OBELICS "
+                        "reference rules; the obelics-2023 recipe's) or trafilatura (trafilatura 2.3 with images; "
+                        "needs pip install 'obelics-builder[trafilatura]')")
     p.add_argument("--no-network", action="store_true", help="fetch images only from archives, never from the web")
     p.add_argument("--spawning-url", default=None,
                    help="Spawning opt-out API endpoint (default: the public API, or SPAWNING_API_URL); key from "

@@ -15,7 +15,8 @@ DESCRIPTION = """\
 Extract interleaved documents (text paragraphs and images in page order) from WARC/ARC files or saved HTML pages
 and print one JSON line per document: the published OBELICS row (texts, images, metadata and general_metadata as
 JSON strings) with the page URL on top. Nothing is filtered; use it to inspect what the extractor keeps.
-The extractor is ours (--mode default, as in `crawl`); --mode obelics applies the OBELICS reference rules.
+The extractor is ours (--mode default, as in `crawl`); --mode obelics applies the OBELICS reference rules;
+--mode trafilatura runs trafilatura 2.3 with images (the optional extra obelics-builder[trafilatura]).
 
 INPUT is a .warc, .warc.gz, .arc or .arc.gz file (HTML responses with status 200 are extracted), or a .html /
 .html.gz page. A single HTML page needs --url (image URLs are resolved against it); several HTML pages without
@@ -35,8 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="WARC/ARC files (.warc[.gz|.zst], .arc[.gz]) or HTML "
                                                               "pages (.html[.gz])")
     p.add_argument("--url", default=None, help="page URL of a single HTML input (used to resolve image URLs)")
-    p.add_argument("--mode", default=ExtractConfig.mode, choices=["obelics", "default"],
-                   help="extractor: default = ours, obelics = the OBELICS reference rules (default: %(default)s)")
+    p.add_argument("--mode", default=ExtractConfig.mode, choices=["obelics", "default", "trafilatura"],
+                   help="extractor: default = ours, obelics = the OBELICS reference rules, trafilatura = trafilatura "
+                        "2.3 with images (optional extra: pip install 'obelics-builder[trafilatura]') "
+                        "(default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N documents")
     p.add_argument("--page-time-budget", type=float, default=ExtractConfig.page_time_budget_s, metavar="S",
                    help="seconds one page may take before it is dropped as 'timeout' (default: %(default)s)")
@@ -59,7 +62,7 @@ def _read_html(path: str) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..extract.stage import ExtractionRejected, extract_record
+    from ..extract.stage import ExtractionRejected, check_mode, extract_record
     from ..recipe import ConfigError
     from ..schema import to_obelics_row
     from ..sources.commoncrawl import warc_refs_from_paths
@@ -69,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
     for p in args.inputs:  # a path that names nothing is a usage error, found before any work (exit 2)
         if "://" not in p and not Path(p).is_file():
             raise UsageError(f"{p}: {'is a folder, not a file' if Path(p).is_dir() else 'no such file'}")
+    try:
+        check_mode(args.mode)  # an optional extractor that is not installed stops here, before any input is read
+    except ConfigError as e:
+        print(f"extract: {e}", file=sys.stderr)
+        return 2
     html_inputs = [p for p in args.inputs if _kind(p) == "html"]
     if args.url and len(html_inputs) > 1:
         print("extract: --url applies to a single HTML input", file=sys.stderr)

@@ -70,6 +70,7 @@ def _load_filters(stats: dict) -> tuple[dict | None, str]:
 EXTRACTORS = {
     "default": "obelics-builder's extractor",
     "obelics": "the OBELICS reference extraction rules, as in the 2023 OBELICS build",
+    "trafilatura": "trafilatura 2.3 with images kept, mapped into the interleaved schema by obelics-builder",
 }
 
 

@@ -19,7 +19,7 @@ from .obelics import ExtractionTimeout, extract_obelics
 
 #: payloads larger than this are rejected (reason ``too_large``)
 MAX_HTML_BYTES = 20_000_000
-MODES = ("obelics", "default")
+MODES = ("obelics", "default", "trafilatura")
 
 _MAGIC = (
     (b"%PDF-", "PDF"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"\xff\xd8\xff", "JPEG"),
@@ -65,15 +65,31 @@ def _general_metadata(record: dict) -> dict:
     return {k: record[k] for k in keys if record.get(k) is not None}
 
 
-def _check_mode(mode: str) -> None:
+def _extract_trafilatura(html: str, url: str, deadline=None):
+    from .trafilatura_mode import extract_trafilatura  # the optional extra: imported only when chosen
+
+    return extract_trafilatura(html, url, deadline=deadline)
+
+
+#: mode -> ``(html, url, deadline=None) -> [("text", str) | ("image", meta)]``
+EXTRACTORS = {"obelics": extract_obelics, "default": extract_default, "trafilatura": _extract_trafilatura}
+
+
+def check_mode(mode: str) -> None:
+    """A :class:`ConfigError` for an unknown mode, or for ``trafilatura`` without its optional extra."""
     if mode not in MODES:
         raise ConfigError(f"unknown extract mode {mode!r} (choose from: {', '.join(sorted(MODES))})")
+    if mode == "trafilatura":
+        from .trafilatura_mode import require_trafilatura
+
+        require_trafilatura()
+
 
 
 def extract_record(record: dict, mode: str = ExtractConfig.mode,
                    time_budget_s: float = ExtractConfig.page_time_budget_s) -> dict:
     """One WARC record dict -> one document; raises :class:`ExtractionRejected` for counted rejections."""
-    _check_mode(mode)
+    check_mode(mode)
     t0 = time.monotonic()
     deadline = t0 + time_budget_s if time_budget_s and time_budget_s > 0 else None
     body = record.get("body")
@@ -97,7 +113,7 @@ def extract_record(record: dict, mode: str = ExtractConfig.mode,
     if deadline is not None and time.monotonic() > deadline:
         raise ExtractionRejected("timeout", f"decoding took more than {time_budget_s}s")
     try:
-        nodes = (extract_default if mode == "default" else extract_obelics)(html, url, deadline=deadline)
+        nodes = EXTRACTORS[mode](html, url, deadline=deadline)
     except ExtractionTimeout:
         raise ExtractionRejected("timeout", f"page took more than {time_budget_s}s "
                                             f"({len(html)} characters)") from None
@@ -129,7 +145,7 @@ def extract_stage(records: list[dict], ctx) -> list[dict]:
     """Stage: records -> documents; every record not returned is counted in ``ctx``."""
     cfg = ExtractConfig.from_mapping(ctx.config)  # the recipe's extract section; missing keys take the defaults
     mode, budget = cfg.mode, cfg.page_time_budget_s
-    _check_mode(mode)  # a configuration error (ConfigError) stops the run: it is not a per-record problem
+    check_mode(mode)  # a configuration error (ConfigError) stops the run: it is not a per-record problem
     docs = []
     for record in records:
         where = {"file": record.get("warc_filename"), "offset": record.get("warc_record_offset"),
