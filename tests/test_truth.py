@@ -95,3 +95,25 @@ def test_zero_document_crawl_says_so_and_publish_refuses(tmp_path, capsys, monke
 def test_non_empty_crawl_has_no_empty_warning(capsys):
     print_summary(_result({"read": _stage("read", 2, 2)}, 2), "out", quiet=True)
     assert "0 documents" not in capsys.readouterr().err
+
+
+# -- the [all] extra ---------------------------------------------------------------------------------------------
+
+def test_all_extra_installs_every_optional_feature(repo):
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    assert "all" in extras
+    features = set(extras) - {"all", "dev"}
+    covered: set[str] = set()
+    for text in extras["all"]:
+        req = Requirement(text)
+        if req.name == project["name"]:
+            assert req.extras <= set(extras), f"[all] names an extra that does not exist: {req.extras - set(extras)}"
+            covered |= req.extras
+        else:  # a package listed directly must belong to some feature extra
+            assert any(Requirement(r).name == req.name for f in features for r in extras[f]), text
+    assert covered == features, f"[all] misses {sorted(features - covered)}"
