@@ -117,3 +117,42 @@ def test_all_extra_installs_every_optional_feature(repo):
         else:  # a package listed directly must belong to some feature extra
             assert any(Requirement(r).name == req.name for f in features for r in extras[f]), text
     assert covered == features, f"[all] misses {sorted(features - covered)}"
+
+
+# -- extract without --url ---------------------------------------------------------------------------------------
+
+PAGE = """<html><head><title>T</title></head><body><article><h1>Title of the page</h1>
+<p>This is a long enough paragraph of text with many words in it so that the extractor keeps it in the document.</p>
+{img}
+<p>Another paragraph follows the image, also with a fair number of words for the extractor to keep around.</p>
+<img src="https://cdn.example/abs.png" width="300" height="200">
+</article></body></html>"""
+
+
+@pytest.mark.parametrize("src", ["img/photo.jpg", "/root/photo.jpg", "//cdn.example/photo.jpg"])
+def test_extract_html_without_url_refuses_relative_images(tmp_path, capsys, src):
+    page = tmp_path / "page.html"
+    page.write_text(PAGE.format(img=f'<img src="{src}" alt="a photo" width="300" height="200">'), encoding="utf-8")
+    other = tmp_path / "plain.html"
+    other.write_text(PAGE.format(img=""), encoding="utf-8")
+    for argv in ([str(page)], [str(other), str(page)]):  # refused before any document is printed
+        rc = main(["extract", *argv])
+        cap = capsys.readouterr()
+        assert rc == 2 and cap.out == "", cap.err
+        assert "Traceback" not in cap.err
+        line, = [ln for ln in cap.err.splitlines() if ln.startswith("obelics-build: error: ")]
+        assert f"{page} has 1 relative image URL(s) ({src})" in line and "--url" in line
+    # with the page's address the image is kept, resolved
+    assert main(["extract", str(page), "--url", "https://site.example/a/b.html"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    kept = [u for u in row["images"] if u]
+    assert len(kept) == 2 and kept[1] == "https://cdn.example/abs.png"
+    assert kept[0].startswith("https://") and kept[0].endswith("/photo.jpg")
+
+
+def test_extract_html_without_url_and_absolute_images_still_works(tmp_path, capsys):
+    page = tmp_path / "plain.html.gz"
+    page.write_bytes(gzip.compress(PAGE.format(img="").encode()))
+    assert main(["extract", str(page)]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["url"] == page.resolve().as_uri() and [u for u in row["images"] if u] == ["https://cdn.example/abs.png"]
