@@ -156,3 +156,49 @@ def test_extract_html_without_url_and_absolute_images_still_works(tmp_path, caps
     assert main(["extract", str(page)]) == 0
     row = json.loads(capsys.readouterr().out.splitlines()[0])
     assert row["url"] == page.resolve().as_uri() and [u for u in row["images"] if u] == ["https://cdn.example/abs.png"]
+
+
+# -- the card's NSFW line ----------------------------------------------------------------------------------------
+
+def _card_nsfw_line(out: Path) -> str:
+    from obelics_builder.dataset.shards import write_dataset
+
+    write_dataset(out, shard_size_bytes="1MB", webdataset=False)
+    card = (out / "dataset" / "README.md").read_text(encoding="utf-8")
+    lines = [ln for ln in card.splitlines() if "nsfw" in ln.lower() and not ln.startswith(("- ", "|"))]
+    assert len(lines) == 1, lines  # one statement (the notes list and the funnel table may name it too)
+    return lines[0]
+
+
+def test_card_states_nsfw_filtering_as_it_ran(tmp_path, shared_data):
+    from test_dataset import make_fake_out
+
+    out = tmp_path / "out"
+    make_fake_out(out, shared_data / "images" / "cc0-photos", n_docs=4)
+    stats_path = out / "stats.json"
+    stats = json.loads(stats_path.read_text(encoding="utf-8"))
+
+    # the config enables it and the run applied it
+    stats["stages"]["final"]["removed"]["nsfw"] = 2
+    stats_path.write_text(json.dumps(stats), encoding="utf-8")
+    line = _card_nsfw_line(out)
+    assert line.startswith("**NSFW filtering**: applied") and "2 document(s) removed" in line
+
+    # the config enables it but the detector was missing: the card says DISABLED, never "enabled"
+    note = ("image_fetch: NSFW filtering DISABLED: the NudeNet detector needs onnxruntime: "
+            "pip install 'obelics-builder[nsfw]'")
+    stats["notes"] = sorted(stats["notes"] + [note])
+    stats_path.write_text(json.dumps(stats), encoding="utf-8")
+    line = _card_nsfw_line(out)
+    assert "DISABLED in this run" in line and "onnxruntime" in line
+    assert "enabled" not in line.replace("DISABLED", "").lower().replace("disabled", "")
+    card = (out / "dataset" / "README.md").read_text(encoding="utf-8")
+    assert "'enabled': True" not in card
+
+    # disabled by the config (the run's own note is gone): said as such
+    cfg = tmp_path / "off.yaml"
+    cfg.write_text("image:\n  nsfw: {enabled: false}\n", encoding="utf-8")
+    stats["notes"] = [n for n in stats["notes"] if n != note]
+    stats["run"]["filters"] = str(cfg)
+    stats_path.write_text(json.dumps(stats), encoding="utf-8")
+    assert "**disabled** by the filter config" in _card_nsfw_line(out)
