@@ -202,3 +202,72 @@ def test_card_states_nsfw_filtering_as_it_ran(tmp_path, shared_data):
     stats["run"]["filters"] = str(cfg)
     stats_path.write_text(json.dumps(stats), encoding="utf-8")
     assert "**disabled** by the filter config" in _card_nsfw_line(out)
+
+
+# -- filter keeps OUT/dataset in step ----------------------------------------------------------------------------
+
+SAMPLE_WARC = "crawl-data/CC-MAIN-2023-06/segments/sample/warc/wget-2024-sample-0000.warc.gz"
+
+
+def _dataset_documents(out: Path) -> int:
+    return json.loads((out / "dataset" / "shards.json").read_text(encoding="utf-8"))["documents"]
+
+
+def _stats_documents(out: Path) -> int:
+    return json.loads((out / "stats.json").read_text(encoding="utf-8"))["summary"]["documents"]
+
+
+def test_filter_rebuilds_the_dataset_or_marks_it_stale(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    from obelics_builder.dataset.publish import check_complete
+    from obelics_builder.resources import FILTERS_DIR
+
+    out = tmp_path / "out"
+    rc = main(["crawl", "--dump", "2023-06", "--mirror", "sample", "--warc", SAMPLE_WARC, "--out", str(out),
+               "--scheduler", "sync", "--no-network", "--no-webdataset", "--shard-size", "20kB", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    capsys.readouterr()
+    before = _dataset_documents(out)
+    assert before > 1 and before == _stats_documents(out)
+    shards_before = json.loads((out / "dataset" / "shards.json").read_text(encoding="utf-8"))
+
+    # stricter thresholds: filter rewrites OUT/documents and rebuilds OUT/dataset with the same options
+    cfg = yaml.safe_load((FILTERS_DIR / "obelics.yaml").read_text(encoding="utf-8"))
+    cfg["doc"]["number_words"]["min"] = 10**6
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    rc = main(["filter", str(out), "--config", str(strict), "--scheduler", "sync", "--quiet"])
+    cap = capsys.readouterr()
+    assert rc == 0 and "Traceback" not in cap.err, cap.err
+    assert _stats_documents(out) == 0 == _dataset_documents(out)  # rebuilt, not the old shards
+    assert "0 documents, the dataset is EMPTY" in cap.err
+    shards = json.loads((out / "dataset" / "shards.json").read_text(encoding="utf-8"))
+    assert shards["shard_size_bytes"] == shards_before["shard_size_bytes"] and shards["webdataset"] == []
+    assert not (out / "dataset" / "STALE").exists()
+    assert "| documents | 0 |" in (out / "dataset" / "README.md").read_text(encoding="utf-8")  # the card too
+    assert not list((out / "dataset" / "webdataset").glob("*.tar"))
+
+    # --no-dataset: the old dataset stays, marked STALE; publish refuses it, status reports it
+    rc = main(["filter", str(out), "--config", "obelics", "--scheduler", "sync", "--quiet", "--no-dataset"])
+    cap = capsys.readouterr()
+    assert rc == 0 and "Traceback" not in cap.err, cap.err
+    assert _stats_documents(out) == before and _dataset_documents(out) == 0
+    assert (out / "dataset" / "STALE").is_file()
+    assert f"{out / 'dataset'} is STALE, not rebuilt (--no-dataset)" in cap.err
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    rc = main(["publish", str(out), "--repo-id", "me/ds", "--dry-run"])
+    cap = capsys.readouterr()
+    assert rc == 2 and "Traceback" not in cap.err and "is STALE (OUT/documents were rewritten by `filter" in cap.err
+    assert main(["status", str(out)]) == 0
+    assert "is STALE" in capsys.readouterr().out
+    assert main(["status", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dataset"]["stale"] is True
+
+    # `shards` rebuilds it and clears the mark
+    assert main(["shards", str(out), "--shard-size", "20kB", "--no-webdataset"]) == 0
+    capsys.readouterr()
+    assert _dataset_documents(out) == before and not (out / "dataset" / "STALE").exists()
+    assert check_complete(out) == []
+    assert main(["status", str(out)]) == 0
+    assert "in step with the documents" in capsys.readouterr().out

@@ -55,6 +55,11 @@ def check_complete(out: str | Path) -> list[str]:
         problems.append(f"{out / 'stats.json'} is missing (the crawl did not finish)")
     if not root.is_dir():
         return problems + [f"{root} is missing: run `obelics-build shards {out}` first"]
+    from .stale import stale_reason
+
+    why = stale_reason(out)
+    if why is not None:
+        problems.append(f"{root} is STALE ({why}): rebuild it with `obelics-build shards {out}`")
     card = root / "README.md"
     needed = [n for n in CARD_FILES if n != "funnel.png" or not card.is_file()
               or "(funnel.png)" in card.read_text(encoding="utf-8", errors="replace")]
