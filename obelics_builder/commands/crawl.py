@@ -213,22 +213,55 @@ def recipe_from_args(args: argparse.Namespace) -> dict:
     return recipe
 
 
+def format_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Rows under a header, every column as wide as its widest cell: the first column left-aligned, the middle
+    ones right-aligned (numbers), the last one left as is (free text)."""
+    cols = len(header)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(cols - 1)]
+
+    def line(r: tuple[str, ...]) -> str:
+        cells = [r[0].ljust(widths[0])] + [r[i].rjust(widths[i]) for i in range(1, cols - 1)]
+        return (" ".join(cells) + "  " + r[-1]).rstrip()
+
+    return "\n".join(line(r) for r in [header, *rows])
+
+
+def zero_documents_message(result: dict) -> str:
+    """The loud line for a crawl that kept no document: where the last ones went and what to do."""
+    where = ""
+    for name, st in result["stages"].items():
+        if name == "image_fetch":  # counts image URLs, not documents
+            continue
+        if st.get("documents_in", 0) > 0 and st.get("documents_out", 0) == 0:
+            reasons = {**st.get("removed", {}), **{f"error:{k}": v for k, v in st.get("errors", {}).items()}}
+            top = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+            where = (f" the stage '{name}' removed the last {st['documents_in']} document(s)"
+                     + (f" ({top})" if top else "") + ";")
+            break
+    if not where and result["summary"].get("records_in", 0) == 0:
+        where = " no HTML record was read from the WARC(s);"
+    return (f"crawl: WARNING: 0 documents, the dataset is EMPTY:{where} see the stage table, the notes and "
+            "OUT/stats.json; `publish` refuses an empty dataset")
+
+
 def print_summary(result: dict, out: str, quiet: bool = False) -> None:
     s = result["summary"]
     line = (f"{s['documents']} documents, {s['images']} images, {s['paragraphs']} paragraphs "
             f"from {s['records_in']} WARC records of {len(result['run']['warcs'])} WARC(s) -> {out}")
-    if quiet:
-        print(line)
-        return
     print(line)
-    print(f"{'stage':<12} {'docs in':>8} {'docs out':>8}  top removals")
+    if s["documents"] == 0:
+        print(zero_documents_message(result), file=sys.stderr)
+    if quiet:
+        return
+    rows = []
     for name, st in result["stages"].items():
         reasons = {**st["removed"], **{f"error:{k}": v for k, v in st["errors"].items()}}
         for key in ("nodes_removed", "images_removed"):
             for k, v in st[key].items():
                 reasons[f"{k} ({key.split('_')[0]})"] = v
         top = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
-        print(f"{name:<12} {st['documents_in']:>8} {st['documents_out']:>8}  {top}")
+        rows.append((str(name), str(st["documents_in"]), str(st["documents_out"]), top))
+    print(format_table(("stage", "docs in", "docs out", "top removals"), rows))
     for note in result["notes"]:
         print(f"note: {note}")
     if not s["accounted"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -19,8 +20,9 @@ The extractor is ours (--mode default, as in `crawl`); --mode obelics applies th
 --mode trafilatura runs trafilatura 2.3 with images (the optional extra obelics-builder[trafilatura]).
 
 INPUT is a .warc, .warc.gz, .arc or .arc.gz file (HTML responses with status 200 are extracted), or a .html /
-.html.gz page. A single HTML page needs --url (image URLs are resolved against it); several HTML pages without
---url are named file://<absolute path>. Rejected pages and read errors are counted on stderr by reason.
+.html.gz page. A single HTML page takes --url (image URLs are resolved against it); HTML pages without --url
+are named file://<absolute path>, and one with relative image URLs (img/a.jpg, /a.jpg, //host/a.jpg) is refused
+before any output, since they cannot be resolved without the page's address. Rejected pages and read errors are counted on stderr by reason.
 .warc.gz may be gzipped per record or as one stream; .warc.zst (zstd) is read too.
 
 Examples:
@@ -61,6 +63,49 @@ def _read_html(path: str) -> bytes:
     return data
 
 
+#: the stand-in page address of the relative-image check (a reserved name: never fetched, never printed)
+_PROBE_URL = "https://page-address-unknown.invalid/page.html"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def relative_images(body: bytes, mode: str, budget: float) -> list[str]:
+    """The image references of ``body`` the extractor keeps when the page has an address but that need one to be
+    resolved (no scheme: ``img/a.jpg``, ``/a.jpg``, ``//host/a.jpg``); without ``--url`` they would be lost."""
+    from ..extract.stage import ExtractionRejected, extract_record
+
+    try:
+        doc = extract_record({"url": _PROBE_URL, "body": body, "http_headers": {}}, mode, budget)
+    except ExtractionRejected:
+        return []
+    found = []
+    for url, meta in zip(doc["images"], doc["metadata"]):
+        if url is None:
+            continue
+        raw = str((meta or {}).get("unformatted_src") or url).strip()
+        if not _SCHEME.match(raw):
+            found.append(raw)
+    return found
+
+
+def check_html_without_url(paths: list[str], mode: str, budget: float) -> None:
+    """Refuse (:class:`UsageError`) HTML inputs without ``--url`` whose images are relative: one message, before
+    any document is printed."""
+    from ..errors import UsageError
+
+    problems = []
+    for path in paths:
+        try:
+            rel = relative_images(_read_html(path), mode, budget)
+        except Exception:  # noqa: BLE001 - unreadable files and extractor failures: reported by the main pass
+            continue
+        if rel:
+            shown = ", ".join(rel[:3]) + (", ..." if len(rel) > 3 else "")
+            problems.append(f"{path} has {len(rel)} relative image URL(s) ({shown})")
+    if problems:
+        raise UsageError("extract: " + "; ".join(problems) + ": they cannot be resolved without the page's "
+                         "address; give it with --url https://... (one HTML input per run)")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..extract.stage import ExtractionRejected, check_mode, extract_record
     from ..recipe import ConfigError
@@ -81,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
     if args.url and len(html_inputs) > 1:
         print("extract: --url applies to a single HTML input", file=sys.stderr)
         return 2
+    if not args.url:
+        check_html_without_url(html_inputs, args.mode, args.page_time_budget)
     stats = Stats()
     read_ctx = StageContext("read", {}, stats)
     rejected: Counter = Counter()

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 DESCRIPTION = """\
 Reapply thresholds to a finished (or interrupted) crawl output. WARCs are not read again and text metrics are not
 recomputed: the per-WARC scored parts (OUT/parts/scored) are reused, the text decisions and every later stage are
-redone with the new config, and OUT/documents and OUT/stats.json are rewritten.
+redone with the new config, and OUT/documents and OUT/stats.json are rewritten. OUT/dataset, when the crawl wrote
+one, is rebuilt from the new documents with the options it was built with (shard size, embedded images, WebDataset
+tars); with --no-dataset, or when the rebuild cannot happen, it is marked STALE (OUT/dataset/STALE): `publish`
+refuses it and `status` reports it until `obelics-build shards OUT` rebuilds it.
 
 Example:
   obelics-build filter ./out --config filters/my-thresholds.yaml
@@ -19,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="filter config: a YAML path or a packaged name (e.g. obelics)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, 'sync', or default LocalCluster")
     p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes")
+    p.add_argument("--no-dataset", action="store_true",
+                   help="do not rebuild OUT/dataset (it is marked STALE until `obelics-build shards OUT`)")
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
 
 
@@ -86,11 +92,30 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import run_pipeline
     from .crawl import print_summary
 
+    from ..dataset.stale import mark_stale, recorded_options
+
     out, info, recipe = validate(args)
     refs = info["warcs"]
     archive = info["image_archive"]
+    # before OUT/documents change: a run that stops half-way leaves the dataset marked, never silently old
+    options = recorded_options(out)
+    marked = mark_stale(out, f"OUT/documents were rewritten by `filter --config {args.config}` after this "
+                             "dataset was built")
     with Engine(scheduler=args.scheduler, workers=args.workers, quiet=args.quiet) as engine:
         result = run_pipeline(refs, recipe, out, engine, dump=info.get("dump"), archive_refs=archive,
                               fetch_overrides=info.get("fetch_overrides"), run_info=info.get("run_info"))
+    stale_note = None
+    if marked is not None:
+        if args.no_dataset:
+            stale_note = "not rebuilt (--no-dataset)"
+        elif options is None:
+            stale_note = "not rebuilt: its shards.json is missing or unreadable, so its options are unknown"
+        else:
+            from ..dataset import write_dataset
+
+            result["dataset"] = write_dataset(out, **options)
     print_summary(result, str(out), quiet=args.quiet)
+    if stale_note:
+        print(f"filter: {out / 'dataset'} is STALE, {stale_note}: `publish` refuses it; rebuild it with "
+              f"`obelics-build shards {out}`", file=sys.stderr)
     return 0 if result["summary"]["accounted"] else 1

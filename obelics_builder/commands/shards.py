@@ -8,7 +8,8 @@ DESCRIPTION = """\
 Write the final dataset folder OUT/dataset/ from a crawl output: Parquet shards in the published OBELICS schema
 (data/train-NNNNN-of-MMMMM.parquet, images as URLs), WebDataset tars for training (webdataset/train-NNNNN.tar:
 KEY.json + KEY.<pos>.<ext> per image), shards.json, the dataset card README.md and funnel.png.
-`crawl` does this at its end; rerun it after `obelics-build filter` or to change the shard size.
+`crawl` and `filter` do this at their end; run it to change the shard size, or to rebuild a dataset marked
+STALE (OUT/dataset/STALE, left by `filter --no-dataset` or an interrupted `filter`).
 
 Examples:
   obelics-build shards ./out

@@ -43,6 +43,11 @@ def collect(out: Path) -> dict:
         steps["image fetch (per URL partition)"] = {"total": n, "done": done, "failed": 0, "pending": n - done,
                                                     "failed_units": []}
     status = {"out": str(out), "warcs": len(keys), "steps": steps}
+    if (out / "dataset").is_dir():
+        from ..dataset.stale import stale_reason
+
+        why = stale_reason(out)
+        status["dataset"] = {"path": str(out / "dataset"), "stale": why is not None, "stale_reason": why}
     if (out / "stats.json").exists():
         stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
         status["last_run"] = {"started": stats["run"].get("started"), "summary": stats["summary"]}
@@ -64,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {step:<34} {s['done']:>6}/{s['total']:<6} done  {s['failed']:>4} failed  {s['pending']:>6} pending")
         for u in s["failed_units"]:
             print(f"      failed: {u}")
+    ds = status.get("dataset")
+    if ds and ds["stale"]:
+        print(f"  dataset: {ds['path']} is STALE ({ds['stale_reason']}): rebuild it with "
+              f"`obelics-build shards {status['out']}` (publish refuses it)")
+    elif ds:
+        print(f"  dataset: {ds['path']} (in step with the documents)")
     if "last_run" in status:
         sm = status["last_run"]["summary"]
         print(f"  last completed run ({status['last_run']['started']}): {sm['documents']} documents, "

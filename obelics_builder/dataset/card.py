@@ -142,6 +142,8 @@ def filters_section(filters: dict | None, problem: str) -> list[str]:
     lines.append("")
     for section in ("image", "final"):
         values = filters.get(section) or {}
+        if section == "image":  # NSFW: its own line, as it actually ran (see nsfw_status)
+            values = {k: v for k, v in values.items() if k != "nsfw"}
         if values:
             lines.append(f"**{section}**: " + ", ".join(f"{k}={_value(v)}" for k, v in values.items()))
             lines.append("")
@@ -150,6 +152,31 @@ def filters_section(filters: dict | None, problem: str) -> list[str]:
         lines.append(f"**{section} model**: {Path(model).name if model else 'none configured (built-in default or disabled)'}")
         lines.append("")
     return lines
+
+
+def nsfw_status(filters: dict | None, stats: dict | None) -> str:
+    """How NSFW filtering ran, from what the run recorded (its notes and removals), not only from the config: a
+    config that enables it says nothing when the detector was missing."""
+    if stats is None:
+        return "unknown (`stats.json` was not found)"
+    notes = [str(n) for n in stats.get("notes") or []]
+    why = next((n for n in notes if "nsfw filtering disabled" in n.lower()), None)
+    cfg = ((filters or {}).get("image") or {}).get("nsfw")
+    cfg = cfg if isinstance(cfg, dict) else {}
+    if why is not None:
+        return f"**DISABLED in this run**; the run noted: {why}"
+    if filters is None:
+        return "unknown (the filter config is unavailable, and the run noted no NSFW problem)"
+    if not cfg.get("enabled", True):
+        return "**disabled** by the filter config (image.nsfw.enabled: false)"
+    stages = stats.get("stages") or {}
+    removed = sum(int((st.get("removed") or {}).get("nsfw", 0)) for st in stages.values())
+    usable = int((stages.get("image_fetch") or {}).get("documents_out", 0))
+    if not usable:
+        return (f"enabled (detector {cfg.get('detector', 'nudenet')}, threshold {cfg.get('threshold')}) but no "
+                "usable image reached it: nothing was scored")
+    return (f"applied: detector {cfg.get('detector', 'nudenet')}, a document with an image scoring over "
+            f"{cfg.get('threshold')} is removed; {removed:,} document(s) removed (reason `nsfw`)")
 
 
 def _reasons(d: dict) -> str:
@@ -310,6 +337,7 @@ def render_card(out: str | Path, summary: dict, license: str | None = None, char
                   "- opt-out manifest: " + (f"`optout-manifest-{optout}.parquet` (opt-outs as of {optout})"
                                              if optout else "none found in the output folder"), ""]
     lines += ["### Thresholds", ""] + filters_section(filters, problem)
+    lines += [f"**NSFW filtering**: {nsfw_status(filters, stats)}", ""]
     if stats is not None:
         lines += ["### Removal funnel", ""]
         lines += (["![Documents and image positions through the stages](funnel.png)", ""] if chart else

@@ -55,6 +55,11 @@ def check_complete(out: str | Path) -> list[str]:
         problems.append(f"{out / 'stats.json'} is missing (the crawl did not finish)")
     if not root.is_dir():
         return problems + [f"{root} is missing: run `obelics-build shards {out}` first"]
+    from .stale import stale_reason
+
+    why = stale_reason(out)
+    if why is not None:
+        problems.append(f"{root} is STALE ({why}): rebuild it with `obelics-build shards {out}`")
     card = root / "README.md"
     needed = [n for n in CARD_FILES if n != "funnel.png" or not card.is_file()
               or "(funnel.png)" in card.read_text(encoding="utf-8", errors="replace")]
@@ -90,6 +95,9 @@ def check_complete(out: str | Path) -> list[str]:
         except ValueError:
             info = None
             problems.append(f"{manifest} is not valid JSON")
+        if info is not None and info.get("documents") == 0:
+            problems.append(f"the dataset in {root} holds 0 documents: nothing to publish (the crawl kept no "
+                            "document; see its summary and OUT/stats.json)")
         if info is not None:
             for f in info.get("parquet", []) + info.get("webdataset", []):
                 p = root / f["path"]

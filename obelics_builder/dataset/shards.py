@@ -493,6 +493,9 @@ def write_dataset(out: str | Path, shard_size_bytes: int | str = DEFAULT_SHARD_S
         from .card import write_card
 
         write_card(out, result, license=license)
+    from .stale import clear_stale
+
+    clear_stale(out)  # rebuilt from the current documents
     return result
 
 
