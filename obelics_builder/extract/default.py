@@ -38,7 +38,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from .boilerplate import (_HINT_CACHE, LINKLIST_TAGS, LONG_ANCHOR, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0, R_ND, R_OPEN, R_PARENT,
                           R_T0, R_TAG, TAG_HINT, class_words_hint, declared_article, select_content)
-from .images import choose_source, is_boilerplate_image, parse_size, resolve_url, clean_url_attr
+from .images import choose_source, clean_url_attr, image_node_meta, is_boilerplate_image, parse_size, resolve_url
 
 try:  # the obelics mode's timeout: stage.py catches it as reason "timeout"
     from .obelics import ExtractionTimeout
@@ -651,15 +651,7 @@ def _image_meta(attrs: dict, sources: list | None, base: str, page_url: str, pre
     src = resolve_url(raw, base)
     if src is None:
         return None
-    meta = {"document_url": page_url, "unformatted_src": raw, "src": src}
-    alt = attrs.get("alt")
-    if alt and alt.strip():
-        meta["alt_text"] = alt.strip()
-    if width is not None:
-        meta["rendered_width"] = width
-    if height is not None:
-        meta["rendered_height"] = height
-    return meta
+    return image_node_meta(page_url, raw, src, attrs.get("alt"), None, width, height)
 
 
 def _emit(pg: _Page, roots: list, skip: set, page_url: str, deadline, prefer_largest: bool) -> list:

@@ -283,3 +283,19 @@ def is_boilerplate_image(attrs: dict, raw_src: str, width: int | None, height: i
             return True
     low = raw_src.lower()
     return low.endswith((".ico", ".cur")) or "/avatar" in low or "gravatar.com/" in low
+
+
+def image_node_meta(page_url: str, raw: str, src: str, alt: str | None = None, title: str | None = None,
+                    width: int | None = None, height: int | None = None) -> dict:
+    """The metadata of one image node, as every extractor writes it: page URL, the attribute value as found, the
+    resolved absolute URL, then alt text, title and the rendered size when the page gives them."""
+    meta = {"document_url": page_url, "unformatted_src": raw, "src": src}
+    if alt and alt.strip():
+        meta["alt_text"] = alt.strip()
+    if title and title.strip():
+        meta["title"] = title.strip()
+    if width is not None:
+        meta["rendered_width"] = width
+    if height is not None:
+        meta["rendered_height"] = height
+    return meta

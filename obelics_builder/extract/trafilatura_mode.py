@@ -31,7 +31,7 @@ from urllib.parse import urljoin
 
 from ..recipe import ConfigError
 from .default import cap_nesting
-from .images import clean_url_attr, largest_candidate, parse_size, resolve_url
+from .images import clean_url_attr, image_node_meta, largest_candidate, parse_size, resolve_url
 from .obelics import ExtractionTimeout
 from .urls import base_href
 from .watchdog import DeadlineExceeded, run_with_deadline
@@ -125,16 +125,7 @@ def _image_meta(graphic, index: dict | None, base: str, page_url: str) -> dict |
     url = resolve_url(raw, base) if raw else None
     if url is None:
         return None
-    meta = {"document_url": page_url, "unformatted_src": raw, "src": url}
-    if alt and alt.strip():
-        meta["alt_text"] = alt.strip()
-    if title and title.strip():
-        meta["title"] = title.strip()
-    if width is not None:
-        meta["rendered_width"] = width
-    if height is not None:
-        meta["rendered_height"] = height
-    return meta
+    return image_node_meta(page_url, raw, url, alt, title, width, height)
 
 
 # ---------------------------------------------------------------------------------------------------------------
