@@ -383,41 +383,30 @@ def _run_stats(run: str, rare_check, encoding: str) -> tuple:
     return pen, latin, cyr, cyr_upper, cyr_turns, han, kana
 
 
+#: charset -> (codec of its common set, first and last byte pair of the common block, or None: the whole codec)
+_COMMON_HAN = {
+    "gb18030": ("gb2312", None),
+    "big5hkscs": ("big5", (b"\xa4\x40", b"\xc6\x7e")),
+    "cp949": ("euc-kr", None),  # Hangul outside KS X 1001's 2,350 syllables
+    "cp932": ("cp932", (b"\x88\x9f", b"\x98\x72")),
+    "euc_jp": ("cp932", (b"\x88\x9f", b"\x98\x72")),
+}
+
+
 def _rare_han_check(encoding: str):
     """A predicate "this Han character is outside the common set of ``encoding``", or None."""
-    if encoding == "gb18030":
-        def rare(ch: str) -> bool:
-            try:
-                ch.encode("gb2312")
-                return False
-            except UnicodeEncodeError:
-                return True
-        return rare
-    if encoding == "big5hkscs":
-        def rare(ch: str) -> bool:
-            try:
-                b = ch.encode("big5")
-            except UnicodeEncodeError:
-                return True
-            return not (b"\xa4\x40" <= b <= b"\xc6\x7e")
-        return rare
-    if encoding == "cp949":
-        def rare(ch: str) -> bool:  # Hangul outside KS X 1001's 2,350 syllables
-            try:
-                ch.encode("euc-kr")
-                return False
-            except UnicodeEncodeError:
-                return True
-        return rare
-    if encoding in ("cp932", "euc_jp"):
-        def rare(ch: str) -> bool:
-            try:
-                b = ch.encode("cp932")
-            except UnicodeEncodeError:
-                return True
-            return not (b"\x88\x9f" <= b <= b"\x98\x72")
-        return rare
-    return None
+    common = _COMMON_HAN.get(encoding)
+    if common is None:
+        return None
+    codec, block = common
+
+    def rare(ch: str) -> bool:
+        try:
+            b = ch.encode(codec)
+        except UnicodeEncodeError:
+            return True
+        return block is not None and not (block[0] <= b <= block[1])
+    return rare
 
 
 def _score(sample: bytes, encoding: str, bound: float = float("inf")) -> float:
