@@ -114,7 +114,7 @@ def _row(f1: float, types: dict | None = None, img: float | None = None) -> dict
 
 def test_targets_pass_and_fail(bx, capsys):
     res = {"sets": {"wcxb-dev": {"default": _row(0.87, {"article": 0.95, "forum": 0.70}),
-                                 "trafilatura": _row(0.82, {"article": 0.92, "forum": 0.69})},
+                                 bx.PEER: _row(0.82, {"article": 0.92, "forum": 0.69})},
                     "readability-dev": {"default": _row(0.97, img=0.89)}},
            "speed": {"default_mb_s": 61.0, "synthetic_10mb_s": 1.3},
            "legacy": {"min_ratio": 0.93, "target": 0.95, "meets_target": False}}
@@ -128,7 +128,7 @@ def test_targets_pass_and_fail(bx, capsys):
     out = capsys.readouterr().out
     assert "FAIL  wcxb-dev default forum F1: 0.700" in out and "PASS  default MB/s" in out
     # without the peer the per-type targets are not measured, not passed
-    del res["sets"]["wcxb-dev"]["trafilatura"]
+    del res["sets"]["wcxb-dev"][bx.PEER]
     t = bx.check_targets(res, {"peer": "--skip peer"})
     assert t["wcxb_default_article_vs_peer"]["pass"] is None
 

@@ -64,7 +64,8 @@ except ImportError:
 SETS = ("aeb", "readability-dev", "wcxb-dev")
 TYPES = ("article", "service", "forum", "listing", "product", "collection", "documentation")
 DEFAULT_TRAF_PYTHON = "/tmp/trafvenv/bin/python"
-PEER = "trafilatura"
+#: the peer's label: not "trafilatura", which is also our --mode trafilatura (its predictions and results are apart)
+PEER = "trafilatura-peer"
 #: the issue's targets
 WCXB_F1_MIN, TYPE_MARGIN, READ_IMG_F1_MIN, SPEED_MIN_MB_S, BIG_PAGE_MAX_S = 0.86, 0.02, 0.90, 50.0, 2.0
 KIT_KEYS = ("pages", "coverage", "text_p", "text_r", "text_f1", "aeb4_f1", "img_p", "img_r", "img_f1",
