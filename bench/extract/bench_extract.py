@@ -280,13 +280,13 @@ def f3(x) -> str:
 def print_set(name: str, rows: dict) -> None:
     print(f"\n{name}: text P/R/F1 (bag of words, macro over pages), image P/R/F1 (per page, macro), MB/s of HTML per "
           f"CPU-second")
-    print(f"  {'extractor':14} {'text P':>7} {'text R':>7} {'text F1':>7} {'img P':>6} {'img R':>6} {'img F1':>6} "
+    print(f"  {'extractor':17} {'text P':>7} {'text R':>7} {'text F1':>7} {'img P':>6} {'img R':>6} {'img F1':>6} "
           f"{'MB/s':>7}  pages, errors")
     for ex, v in rows.items():
         errs = ", ".join(f"{k} {n}" for k, n in sorted(v.get("errors", {}).items())) or "0"
         rem = v.get("removals") or {}
         extra = f"; removed {', '.join(f'{k} {n}' for k, n in sorted(rem.items()))}" if rem else ""
-        print(f"  {ex:14} {f3(v.get('text_p')):>7} {f3(v.get('text_r')):>7} {f3(v.get('text_f1')):>7} "
+        print(f"  {ex:17} {f3(v.get('text_p')):>7} {f3(v.get('text_r')):>7} {f3(v.get('text_f1')):>7} "
               f"{f3(v.get('img_p')):>6} {f3(v.get('img_r')):>6} {f3(v.get('img_f1')):>6} "
               f"{v.get('mb_s', 0):>7.1f}  {v.get('pages')}, errors {errs}{extra}")
 
@@ -295,11 +295,11 @@ def print_types(rows: dict) -> None:
     for key, title in (("f1", "text F1"), ("p", "text P"), ("r", "text R")):
         print(f"\nwcxb-dev {title} per page type")
         w = [max(6, len(t)) for t in TYPES]
-        print(f"  {'extractor':14} " + " ".join(f"{t:>{n}}" for t, n in zip(TYPES, w)) + f" {'all':>6}")
+        print(f"  {'extractor':17} " + " ".join(f"{t:>{n}}" for t, n in zip(TYPES, w)) + f" {'all':>6}")
         for ex, v in rows.items():
             bt = v.get("by_type") or {}
             overall = v.get({"f1": "text_f1", "p": "text_p", "r": "text_r"}[key])
-            print(f"  {ex:14} " + " ".join(f"{f3((bt.get(t) or {}).get(key)):>{n}}" for t, n in zip(TYPES, w))
+            print(f"  {ex:17} " + " ".join(f"{f3((bt.get(t) or {}).get(key)):>{n}}" for t, n in zip(TYPES, w))
                   + f" {f3(overall):>6}")
     ns = next((v["by_type"] for v in rows.values() if v.get("by_type")), {})
     print("  pages: " + ", ".join(f"{t} {ns[t]['n']}" for t in TYPES if t in ns))
