@@ -179,3 +179,22 @@ def test_readers_accept_the_earlier_layout(tmp_path):
     assert [d.items for d in iter_shard(str(path), 0, Counter())][0] == [("text", "a"), ("image", png)]
     r = convert(path.parent, tmp_path / "pq")
     assert r["skipped"] == {"sample_without_json": 1} and r["image_files"] == 1
+
+
+def test_card_snippet_loads_the_tars_offline(built, tmp_path):
+    """The card's WebDataset example runs as written (from the dataset folder, offline)."""
+    out, _ = built
+    write_dataset(out, shard_size_bytes="60kB", embed_images=True)  # with the card this time
+    card = (out / "dataset" / "README.md").read_text(encoding="utf-8")
+    assert "`KEY.images.tar`" in card and "each a string" in card
+    blocks = [b.split("\n", 1)[1] for b in card.split("```python")[1:]]
+    snippet = next(b.split("```")[0] for b in blocks if "\"webdataset\"" in b)
+    snippet = snippet.replace('split="train")', f'split="train", cache_dir={str(tmp_path / "c")!r})')
+    snippet += "print(json.dumps([texts, images, sorted(image_bytes)]))\n"
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    r = subprocess.run([sys.executable, "-c", snippet], cwd=out / "dataset", env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    first = _expected(out)[0]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == [first["texts"], first["images"],
+                                                             sorted(first["image_sha256"])]
