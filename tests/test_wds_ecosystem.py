@@ -198,3 +198,13 @@ def test_card_snippet_loads_the_tars_offline(built, tmp_path):
     first = _expected(out)[0]
     assert json.loads(r.stdout.strip().splitlines()[-1]) == [first["texts"], first["images"],
                                                              sorted(first["image_sha256"])]
+
+
+def test_a_file_that_is_not_a_tar_is_one_clear_error(tmp_path, capsys):
+    from obelics_builder.cli import main
+
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "train-00000.tar").write_bytes(b"not a tar at all")
+    assert main(["convert", str(tmp_path / "bad"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "train-00000.tar: not a readable tar shard" in err and "Traceback" not in err

@@ -531,7 +531,8 @@ def iter_tar_samples(path: str | Path, counts: Counter | None = None
     images lists, metadata and general_metadata JSON strings).
 
     Members are grouped by key (the name up to the first dot); ``wds.decode_sample`` reads the group (this layout or
-    the earlier one).  A group that is not a valid sample is skipped and counted in ``counts`` under ``sample_*``.
+    the earlier one).  A group that is not a valid sample is skipped and counted in ``counts`` under ``sample_*``;
+    a file that is not a tar raises SampleError (a ValueError).
     """
     counts = counts if counts is not None else Counter()
 
@@ -544,17 +545,20 @@ def iter_tar_samples(path: str | Path, counts: Counter | None = None
         return key, row, images
 
     for f in tar_shards(path):
-        with tarfile.open(f, "r") as tar:
-            key, members = None, {}
-            for m in tar:
-                if not m.isfile():
-                    continue
-                name = m.name.rsplit("/", 1)[-1]
-                k, _, rest = name.partition(".")
-                if k != key:
-                    if key is not None and (s := done(key, members)) is not None:
-                        yield s
-                    key, members = k, {}
-                members[rest] = tar.extractfile(m).read()
-            if key is not None and (s := done(key, members)) is not None:
-                yield s
+        try:
+            with tarfile.open(f, "r") as tar:
+                key, members = None, {}
+                for m in tar:
+                    if not m.isfile():
+                        continue
+                    name = m.name.rsplit("/", 1)[-1]
+                    k, _, rest = name.partition(".")
+                    if k != key:
+                        if key is not None and (s := done(key, members)) is not None:
+                            yield s
+                        key, members = k, {}
+                    members[rest] = tar.extractfile(m).read()
+                if key is not None and (s := done(key, members)) is not None:
+                    yield s
+        except (tarfile.TarError, EOFError) as e:
+            raise SampleError(f"{f}: not a readable tar shard ({str(e).splitlines()[-1].strip('- ')})") from e
