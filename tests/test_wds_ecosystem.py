@@ -208,3 +208,25 @@ def test_a_file_that_is_not_a_tar_is_one_clear_error(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "bad"), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "train-00000.tar: not a readable tar shard" in err and "Traceback" not in err
+
+
+def test_a_corrupt_images_tar_is_counted_not_fatal(tmp_path):
+    import io
+    import tarfile
+
+    from obelics_builder.dataset.wds import encode_sample
+
+    path = tmp_path / "train-00000.tar"
+    good = encode_sample({"texts": ["a", None], "images": [None, "u"], "metadata": "[]", "general_metadata": "{}"},
+                         {1: (b"\x89PNG\r\n\x1a\n....", "png")})
+    with tarfile.open(path, "w") as tar:
+        for key, members in [("d0", good), ("d1", {**good, "images.tar": b"garbage" * 100})]:
+            for suffix, data in members.items():
+                info = tarfile.TarInfo(f"{key}.{suffix}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    counts = Counter()
+    assert [k for k, _, _ in iter_tar_samples(path, counts)] == ["d0"] and counts == {"bad_images_tar": 1}
+    tcounts = Counter()
+    docs = list(iter_shard(str(path), 0, tcounts))
+    assert [len(d.items) for d in docs] == [2, 0] and tcounts["bad_images_tar"] == 1

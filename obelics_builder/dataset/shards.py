@@ -531,7 +531,7 @@ def iter_tar_samples(path: str | Path, counts: Counter | None = None
     images lists, metadata and general_metadata JSON strings).
 
     Members are grouped by key (the name up to the first dot); ``wds.decode_sample`` reads the group (this layout or
-    the earlier one).  A group that is not a valid sample is skipped and counted in ``counts`` under ``sample_*``;
+    the earlier one).  A group that is not a valid sample is skipped and counted in ``counts`` under its reason;
     a file that is not a tar raises SampleError (a ValueError).
     """
     counts = counts if counts is not None else Counter()
@@ -539,8 +539,8 @@ def iter_tar_samples(path: str | Path, counts: Counter | None = None
     def done(key, members):
         try:
             row, images = decode_sample(members)
-        except SampleError:
-            counts["sample_without_json" if "json" not in members else "sample_bad"] += 1
+        except SampleError as e:
+            counts[e.reason] += 1
             return None
         return key, row, images
 

@@ -29,7 +29,12 @@ FIELDS = ("texts", "images", "metadata", "general_metadata")
 
 
 class SampleError(ValueError):
-    """A WebDataset sample that does not follow the layout (no JSON, bad JSON, unreadable image tar)."""
+    """A WebDataset sample that does not follow the layout; ``reason`` names the problem for the counters
+    (``sample_without_json``, ``bad_json``, ``bad_images_tar``)."""
+
+    def __init__(self, message: str, reason: str = "bad_json") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def dumps(value) -> str:
@@ -72,7 +77,7 @@ def unpack_images(data: bytes) -> dict[int, tuple[bytes, str]]:
                 if pos.isdigit() and ext:
                     out[int(pos)] = (tar.extractfile(m).read(), ext)
     except (tarfile.TarError, EOFError) as e:
-        raise SampleError(f"unreadable {IMAGES_MEMBER}: {e}") from e
+        raise SampleError(f"unreadable {IMAGES_MEMBER}: {e}", "bad_images_tar") from e
     return out
 
 
@@ -110,7 +115,7 @@ def decode_sample(members: dict[str, bytes]) -> tuple[dict, dict[int, tuple[byte
     earlier one (native lists in the JSON, ``<pos>.<ext>`` members).  Raises SampleError."""
     raw = members.get(JSON_MEMBER)
     if raw is None:
-        raise SampleError("sample without a json member")
+        raise SampleError("sample without a json member", "sample_without_json")
     try:
         doc = json.loads(raw)
     except ValueError as e:

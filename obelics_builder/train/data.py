@@ -150,7 +150,7 @@ def iter_tar(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
         try:
             row, images = decode_sample(members)
         except SampleError as e:
-            counts["bad_json"] += 1
+            counts[e.reason] += 1
             log.debug("%s %s: bad sample: %s", path, cur_key, e)
             return RawDoc(path, offset, cur_key, [])
         blobs = {pos: data for pos, (data, ext) in images.items() if ext.lower() in IMAGE_EXTS}
