@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..schema import OBELICS_ARROW_SCHEMA, OBELICS_COLUMNS
-from .wds import SampleError, decode_sample, dumps as _dumps, encode_sample
+from .wds import SampleError, decode_sample, encode_sample
 
 DEFAULT_SHARD_SIZE = 500 * 10**6
 
