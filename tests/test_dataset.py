@@ -16,6 +16,7 @@ from obelics_builder.dataset.card import funnel_series, size_category
 from obelics_builder.dataset.convert import ConvertError, convert
 from obelics_builder.dataset.shards import (PUBLISHED_SCHEMA, count_tokens, image_ext, iter_tar_samples, parse_size,
                                             write_dataset)
+from obelics_builder.dataset.wds import unpack_images
 from obelics_builder.io.markers import write_marker
 from obelics_builder.io.parquet import write_documents
 from obelics_builder.stats import Stats
@@ -189,17 +190,22 @@ def test_webdataset_tars_read_with_webdataset_library(fake_out):
     for i, (sample, doc) in enumerate(zip(samples, docs)):
         key = sample["__key__"]
         assert key == f"d{i:07d}" and "." not in key
+        assert {k for k in sample if not k.startswith("__")} == {"json", "images.tar"}  # the same in every sample
         meta = json.loads(sample["json"])
-        assert meta == {"texts": doc["texts"], "images": doc["images"], "metadata": doc["metadata"],
-                        "general_metadata": doc["general_metadata"]}
+        assert meta == {"texts": json.dumps(doc["texts"], ensure_ascii=False, separators=(",", ":")),
+                        "images": json.dumps(doc["images"], ensure_ascii=False, separators=(",", ":")),
+                        "metadata": json.dumps(doc["metadata"], ensure_ascii=False, separators=(",", ":")),
+                        "general_metadata": json.dumps(doc["general_metadata"], ensure_ascii=False,
+                                                       separators=(",", ":"))}
+        files = unpack_images(sample["images.tar"])
         for pos, url in enumerate(doc["images"]):
             if url is None:
                 continue
             ext = "jpg" if url.endswith(".jpg") else "png"
             if url == BROKEN:
-                assert not any(k.startswith(f"{pos}.") for k in sample)  # listed in json, no file
+                assert pos not in files  # listed in json, no file
             else:
-                assert sample[f"{pos}.{ext}"] == blobs[url]
+                assert files[pos] == (blobs[url], ext)
     # our own reader agrees
     assert [k for k, _, _ in iter_tar_samples(out / "dataset")] == [s["__key__"] for s in samples]
 

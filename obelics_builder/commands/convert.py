@@ -34,4 +34,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"{result['documents']} documents, {result['image_files']} image files -> {len(result['shards'])} "
           f"{result['to']} shard(s) in {args.dst}")
+    for reason, n in sorted((result.get("skipped") or {}).items()):
+        print(f"skipped {n} tar sample(s): {reason}", file=sys.stderr)
     return 0

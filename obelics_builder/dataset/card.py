@@ -314,15 +314,28 @@ def render_card(out: str | Path, summary: dict, license: str | None = None, char
               "object), `texts` (list of text or null)" + (", `image_bytes`" if summary.get("embed_images") else "") + "."]
     if wds:
         lines.append(f"- `webdataset/train-NNNNN.tar`: {len(wds)} WebDataset shard(s), "
-                     f"{_human(sum(f['bytes'] for f in wds))}; one sample per document: `KEY.json` "
-                     "(`texts`, `images`, `metadata`, `general_metadata`) and `KEY.<position>.<ext>` per image "
-                     "whose bytes are available.")
+                     f"{_human(sum(f['bytes'] for f in wds))}; one sample per document, always the same two "
+                     "members: `KEY.json`, an object with `texts`, `images`, `metadata`, `general_metadata`, each a "
+                     "string (`metadata` and `general_metadata` exactly as in the Parquet shards; `texts` and "
+                     "`images` are the Parquet lists as JSON arrays), and `KEY.images.tar`, an uncompressed tar of "
+                     "the image files `<position>.<ext>` whose bytes are available (empty when there are none). "
+                     "The fields are strings so that every sample has the same types whatever its number of images "
+                     "(the `datasets` WebDataset loader infers them from the first samples).")
     lines += ["- `shards.json`: every shard with its rows, size and sha256."]
     lines += ["- `funnel.png`: the chart below.", ""] if chart else [""]
     lines += ["Load the Parquet shards:", "", "```python", "from datasets import load_dataset",
               "ds = load_dataset(\"parquet\", data_files=\"data/train-*.parquet\", split=\"train\")  "
               "# or load_dataset(<this repository's id>, split=\"train\")",
               "```", ""]
+    if wds:
+        lines += ["Load the WebDataset shards (`datasets` or the `webdataset` package read the same tars):", "",
+                  "```python", "import io, json, tarfile", "from datasets import load_dataset",
+                  "ds = load_dataset(\"webdataset\", data_files=\"webdataset/train-*.tar\", split=\"train\")",
+                  "doc = ds[0][\"json\"]",
+                  "texts, images = json.loads(doc[\"texts\"]), json.loads(doc[\"images\"])",
+                  "with tarfile.open(fileobj=io.BytesIO(ds[0][\"images.tar\"])) as tar:  # position -> bytes",
+                  "    image_bytes = {int(m.name.split(\".\")[0]): tar.extractfile(m).read() for m in tar}",
+                  "```", ""]
     lines += ["## How it was built", ""]
     if stats is None:
         lines += ["`stats.json` was not found: the run information and the funnel are unavailable.", ""]

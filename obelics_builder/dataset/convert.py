@@ -1,18 +1,19 @@
 """Lossless conversion between published Parquet shards (with embedded image bytes) and WebDataset tars.
 
-Parquet -> WebDataset: each row becomes ``KEY.json`` (texts, images, metadata as a list, general_metadata as a
-dict) plus ``KEY.<pos>.<ext>`` for every non-null ``image_bytes[pos]`` (ext from ``metadata[pos]["format"]`` or
-sniffed from the bytes).  WebDataset -> Parquet: the inverse; the JSON columns are serialised compactly in key
-order, exactly as the builder writes them, and ``image_bytes`` is added when any sample carries image files.
-Sample keys are renumbered ``d0000000, d0000001, ...`` in input order (keys carry no content).
+Parquet -> WebDataset: each row becomes ``KEY.json`` (the four columns as JSON strings) plus ``KEY.images.tar``
+holding ``<pos>.<ext>`` for every non-null ``image_bytes[pos]`` (ext from ``metadata[pos]["format"]`` or sniffed
+from the bytes); the layout is described in ``wds.py``.  WebDataset -> Parquet: the inverse; ``metadata`` and
+``general_metadata`` are copied as stored (tars of the earlier layout, with native JSON values, are serialised
+compactly in key order, exactly as the builder writes them), and ``image_bytes`` is added when any sample carries
+image files.  Sample keys are renumbered ``d0000000, d0000001, ...`` in input order (keys carry no content).
 """
 from __future__ import annotations
 
 import json
-import tarfile
+from collections import Counter
 from pathlib import Path
 
-from .shards import (DEFAULT_SHARD_SIZE, ParquetShardWriter, TarShardWriter, _dumps, image_ext, iter_parquet_rows,
+from .shards import (DEFAULT_SHARD_SIZE, ParquetShardWriter, TarShardWriter, image_ext, iter_parquet_rows,
                      iter_tar_samples, parquet_shards, parse_size, sample_key, tar_shards)
 
 
@@ -36,13 +37,15 @@ def detect_format(src: str | Path) -> str:
 
 
 def _tars_have_images(src: str | Path) -> bool:
-    for f in tar_shards(src):
-        with tarfile.open(f, "r") as tar:
-            for m in tar:
-                name = m.name.rsplit("/", 1)[-1]
-                if m.isfile() and not name.endswith(".json"):
-                    return True
-    return False
+    return any(images for _k, _row, images in iter_tar_samples(src))
+
+
+def _metadata_list(text: str | None) -> list:
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
 
 
 def parquet_to_webdataset(src: str | Path, dst: str | Path, shard_size: int | str = DEFAULT_SHARD_SIZE) -> dict:
@@ -50,15 +53,15 @@ def parquet_to_webdataset(src: str | Path, dst: str | Path, shard_size: int | st
     n = n_img = 0
     try:
         for row in iter_parquet_rows(src):
-            metadata = json.loads(row["metadata"]) if row["metadata"] else []
-            sample = {"texts": row["texts"], "images": row["images"], "metadata": metadata,
-                      "general_metadata": json.loads(row["general_metadata"]) if row["general_metadata"] else {}}
+            metadata = _metadata_list(row["metadata"])
             files = {}
             for pos, data in enumerate(row.get("image_bytes") or []):
                 if data is not None:
                     meta = metadata[pos] if pos < len(metadata) and isinstance(metadata[pos], dict) else {}
                     files[pos] = (data, image_ext(meta.get("format"), data))
-            writer.write(sample_key(n), sample, files)
+            doc = {"texts": row["texts"] or [], "images": row["images"] or [],
+                   "metadata": row["metadata"] or "[]", "general_metadata": row["general_metadata"] or "{}"}
+            writer.write(sample_key(n), doc, files)
             n += 1
             n_img += len(files)
         shards = writer.finish()
@@ -73,17 +76,11 @@ def webdataset_to_parquet(src: str | Path, dst: str | Path, shard_size: int | st
     embed = _tars_have_images(src) if embed_images is None else embed_images
     writer = ParquetShardWriter(dst, parse_size(shard_size), embed_images=embed)
     n = n_img = 0
+    skipped: Counter = Counter()
     try:
-        for key, sample, images in iter_tar_samples(src):
-            texts = sample.get("texts") or []
-            row = {
-                "images": sample.get("images") or [],
-                "metadata": _dumps(sample.get("metadata") or []),
-                "general_metadata": _dumps(sample.get("general_metadata") or {}),
-                "texts": texts,
-            }
+        for key, row, images in iter_tar_samples(src, skipped):
             if embed:
-                row["image_bytes"] = [images[i][0] if i in images else None for i in range(len(texts))]
+                row["image_bytes"] = [images[i][0] if i in images else None for i in range(len(row["texts"]))]
             writer.write(row)
             n += 1
             n_img += len(images)
@@ -91,7 +88,8 @@ def webdataset_to_parquet(src: str | Path, dst: str | Path, shard_size: int | st
     except BaseException:
         writer.abort()
         raise
-    return {"documents": n, "image_files": n_img, "shards": [str(s.path) for s in shards]}
+    return {"documents": n, "image_files": n_img, "skipped": dict(skipped),
+            "shards": [str(s.path) for s in shards]}
 
 
 def convert(src: str | Path, dst: str | Path, to: str | None = None, shard_size: int | str = DEFAULT_SHARD_SIZE) -> dict:

@@ -3,7 +3,7 @@
 ``OUT/dataset/`` layout::
 
     data/train-NNNNN-of-MMMMM.parquet   images, metadata, general_metadata, texts  (+ image_bytes with embed_images)
-    webdataset/train-NNNNN.tar          per document KEY.json and KEY.<pos>.<ext> per image with bytes
+    webdataset/train-NNNNN.tar          per document KEY.json and KEY.images.tar (layout: ``wds.py``)
     shards.json                         the shard list (file, rows, bytes, sha256) and the counts
     README.md, funnel.png               the dataset card (``card.py``)
 
@@ -11,20 +11,19 @@ Shards are sized by a target in bytes (a shard is closed after the row group / s
 under temporary names and renamed only when every shard is complete (Parquet names carry the total).  Output is
 deterministic: the same documents and images give the same bytes (tar members have fixed mtime/uid/gid/mode).
 
-WebDataset sample: key ``d`` + the 0-based document index (7+ digits, no dots).  ``KEY.json`` holds
-``{"texts", "images", "metadata" (list), "general_metadata" (dict)}``; ``KEY.<pos>.<ext>`` holds the image bytes at
-position ``pos`` (ext from the image format: jpg, png, webp, gif...).  Image positions whose bytes are unavailable
-are still listed in the JSON; only the file is missing.
+WebDataset sample: key ``d`` + the 0-based document index (7+ digits, no dots), members ``KEY.json`` (the four
+OBELICS columns, each a JSON string) and ``KEY.images.tar`` (the image files ``<pos>.<ext>``, ext from the image
+format: jpg, png, webp, gif...); see ``wds.py`` for why.  Image positions whose bytes are unavailable are still
+listed in ``images``; only the file is missing.
 """
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import re
 import tarfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -33,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..schema import OBELICS_ARROW_SCHEMA, OBELICS_COLUMNS
+from .wds import SampleError, decode_sample, encode_sample
 
 DEFAULT_SHARD_SIZE = 500 * 10**6
 
@@ -95,11 +95,6 @@ def image_ext(fmt: str | None, data: bytes | None = None) -> str:
     if fmt and re.fullmatch(r"[a-z0-9]{1,8}", str(fmt).lower()):
         return str(fmt).lower()
     return "bin"
-
-
-def _dumps(value) -> str:
-    # the same serialisation as schema.to_arrow, so JSON columns round-trip byte for byte
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -340,16 +335,15 @@ class TarShardWriter:
         info.uname = info.gname = ""
         self.tar.addfile(info, io.BytesIO(data))
 
-    def write(self, key: str, sample: dict, images: dict[int, tuple[bytes, str]]) -> None:
-        """``sample``: texts, images, metadata (list), general_metadata (dict); ``images``: pos -> (bytes, ext)."""
+    def write(self, key: str, row: dict, images: dict[int, tuple[bytes, str]]) -> None:
+        """``row`` in Parquet form: texts, images (lists), metadata, general_metadata (JSON strings);
+        ``images``: pos -> (bytes, ext).  Writes ``KEY.json`` and ``KEY.images.tar``."""
         if "." in key or "/" in key:
             raise ValueError(f"a WebDataset key must not contain dots or slashes: {key!r}")
         if self.tar is None:
             self._open()
-        self._add(f"{key}.json", _dumps(sample).encode("utf-8"))
-        for pos in sorted(images):
-            data, ext = images[pos]
-            self._add(f"{key}.{pos}.{ext}", data)
+        for suffix, data in encode_sample(row, images).items():
+            self._add(f"{key}.{suffix}", data)
         self.current.rows += 1
         if self.fileobj.tell() >= self.target:
             self._close_current()
@@ -469,10 +463,8 @@ def write_dataset(out: str | Path, shard_size_bytes: int | str = DEFAULT_SHARD_S
                                                   for i in range(len(texts))]}
                 pq_writer.write(row)
                 if tar_writer is not None:
-                    sample = {"texts": texts, "images": images, "metadata": json.loads(row["metadata"]),
-                              "general_metadata": json.loads(row["general_metadata"])}
                     files = {i: (b, image_ext(fmt, b)) for i, (b, fmt) in pos_bytes.items()}
-                    tar_writer.write(sample_key(summary.documents - 1), sample, files)
+                    tar_writer.write(sample_key(summary.documents - 1), row, files)
         summary.parquet = pq_writer.finish()
         summary.arrow_bytes = pq_writer.nbytes
         if tar_writer is not None:
@@ -533,30 +525,40 @@ def iter_parquet_rows(path: str | Path, batch_size: int = 256) -> Iterator[dict]
                 yield {c: d[c][i] for c in cols}
 
 
-def iter_tar_samples(path: str | Path) -> Iterator[tuple[str, dict, dict[int, tuple[bytes, str]]]]:
-    """``(key, sample, {pos: (bytes, ext)})`` from WebDataset tars, in file order.
+def iter_tar_samples(path: str | Path, counts: Counter | None = None
+                     ) -> Iterator[tuple[str, dict, dict[int, tuple[bytes, str]]]]:
+    """``(key, row, {pos: (bytes, ext)})`` from WebDataset tars, in file order; ``row`` in Parquet form (texts and
+    images lists, metadata and general_metadata JSON strings).
 
-    Members are grouped by key (the name up to the first dot); ``KEY.json`` is the sample, ``KEY.<pos>.<ext>`` an
-    image.  A group without JSON or a member that is not a regular file is skipped.
+    Members are grouped by key (the name up to the first dot); ``wds.decode_sample`` reads the group (this layout or
+    the earlier one).  A group that is not a valid sample is skipped and counted in ``counts`` under its reason;
+    a file that is not a tar raises SampleError (a ValueError).
     """
+    counts = counts if counts is not None else Counter()
+
+    def done(key, members):
+        try:
+            row, images = decode_sample(members)
+        except SampleError as e:
+            counts[e.reason] += 1
+            return None
+        return key, row, images
+
     for f in tar_shards(path):
-        with tarfile.open(f, "r") as tar:
-            key, sample, images = None, None, {}
-            for m in tar:
-                if not m.isfile():
-                    continue
-                name = m.name.rsplit("/", 1)[-1]
-                k, _, rest = name.partition(".")
-                if k != key:
-                    if key is not None and sample is not None:
-                        yield key, sample, images
-                    key, sample, images = k, None, {}
-                data = tar.extractfile(m).read()
-                if rest == "json":
-                    sample = json.loads(data)
-                else:
-                    pos, _, ext = rest.partition(".")
-                    if pos.isdigit():
-                        images[int(pos)] = (data, ext)
-            if key is not None and sample is not None:
-                yield key, sample, images
+        try:
+            with tarfile.open(f, "r") as tar:
+                key, members = None, {}
+                for m in tar:
+                    if not m.isfile():
+                        continue
+                    name = m.name.rsplit("/", 1)[-1]
+                    k, _, rest = name.partition(".")
+                    if k != key:
+                        if key is not None and (s := done(key, members)) is not None:
+                            yield s
+                        key, members = k, {}
+                    members[rest] = tar.extractfile(m).read()
+                if key is not None and (s := done(key, members)) is not None:
+                    yield s
+        except (tarfile.TarError, EOFError) as e:
+            raise SampleError(f"{f}: not a readable tar shard ({str(e).splitlines()[-1].strip('- ')})") from e

@@ -17,7 +17,6 @@ from __future__ import annotations
 import glob as _glob
 import hashlib
 import io
-import json
 import logging
 import random
 import tarfile
@@ -28,6 +27,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..dataset.wds import SampleError, decode_sample
 from .pack import collate, pack_documents, preprocess_image
 from .render import ArchSpec, RenderedDoc, render_document, split_document
 from .tokenizer import TokenIds
@@ -135,32 +135,26 @@ def _doc_from_lists(texts, images, blobs, shard, offset, key, counts: Counter) -
 
 def iter_tar(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
     """WebDataset shard: members grouped by key (name up to the first dot of the base name); ``KEY.json`` holds
-    texts/images/metadata, ``KEY.<pos>.<ext>`` the image bytes of position ``pos``.  Yields from sample ``start``."""
+    texts/images/metadata, ``KEY.images.tar`` the image files ``<pos>.<ext>`` (the layout of
+    ``obelics_builder.dataset.wds``; the earlier ``KEY.<pos>.<ext>`` members are read too).  Yields from sample
+    ``start``."""
     offset = -1
     cur_key, members = None, {}
 
     def finish():
         if cur_key is None:
             return None
-        raw = members.get("json")
-        if raw is None:
+        if "json" not in members:
             counts["sample_without_json"] += 1
             return RawDoc(path, offset, cur_key, [])
         try:
-            meta = json.loads(raw)
-            texts, images = meta.get("texts") or [], meta.get("images") or []
-            if not isinstance(texts, list) or not isinstance(images, list):
-                raise ValueError("texts/images are not lists")
-        except (ValueError, AttributeError) as e:
-            counts["bad_json"] += 1
-            log.debug("%s %s: bad json: %s", path, cur_key, e)
+            row, images = decode_sample(members)
+        except SampleError as e:
+            counts[e.reason] += 1
+            log.debug("%s %s: bad sample: %s", path, cur_key, e)
             return RawDoc(path, offset, cur_key, [])
-        blobs = {}
-        for suffix, data in members.items():
-            pos, _, ext = suffix.partition(".")
-            if ext.lower() in IMAGE_EXTS and pos.isdigit():
-                blobs[int(pos)] = data
-        return _doc_from_lists(texts, images, blobs, path, offset, cur_key, counts)
+        blobs = {pos: data for pos, (data, ext) in images.items() if ext.lower() in IMAGE_EXTS}
+        return _doc_from_lists(row["texts"], row["images"], blobs, path, offset, cur_key, counts)
 
     try:
         with _open(path) as f, tarfile.open(fileobj=f, mode="r|*") as tf:
