@@ -310,7 +310,12 @@ def test_declared_article_signals():
            '<script type="application/ld+json">{"@context":"https://schema.org","@type":"NewsArticle"}</script>',
            '{"@type": ["BlogPosting"]}', "<div itemscope itemtype='https://schema.org/Article'>",
            '<script>{"@type":"Organization"}</script>' * 300 + "<meta property='og:type' content='article'>"]
-    no = ["<meta property='og:type' content='product'>", '{"@type":"Product"}', '{"@type":"ArticleSeries"}',
+    yes.append("<meta property='og:type' content='article'>"  # an article item outweighs a list elsewhere
+               '<script type="application/ld+json">{"@type":"NewsArticle"} {"@type":"ItemList"}</script>')
+    no = ["<meta property='og:type' content='article'>"  # og:type on every page of a site, even its front page
+          '<script type="application/ld+json">{"@graph":[{"@type":"CollectionPage","name":"Front"}]}</script>',
+          "<meta property='og:type' content='article'><body itemscope itemtype='https://schema.org/ItemList'>",
+          "<meta property='og:type' content='product'>", '{"@type":"Product"}', '{"@type":"ArticleSeries"}',
           "<div itemtype='https://schema.org/Product'>", "<p>an og:type article about @type</p>", ""]
     for html in yes:
         assert declared_article("<html><head>" + html + "</head></html>"), html[:60]

@@ -141,17 +141,32 @@ _DECLARED_ARTICLE = (
 _DECLARED_MAX_HITS = 200
 
 
+#: schema.org types of pages that list things: a page saying it is an article only through ``og:type`` (which many
+#: sites put on every page) is not one when its schema.org data says it is one of these
+_RE_LIST_PAGE = re.compile(r"""@type["']\s*:\s*\[?\s*["'](?:CollectionPage|ItemList|SearchResultsPage)["']|"""
+                           r"""itemtype=["']?https?://schema\.org/(?:CollectionPage|ItemList|SearchResultsPage)""")
+
+
 def declared_article(html: str) -> bool:
-    """Whether the page says it is an article (``og:type`` article, schema.org Article/BlogPosting/NewsArticle)."""
+    """Whether the page says it is an article: a schema.org Article/BlogPosting/NewsArticle item, or ``og:type``
+    article on a page whose schema.org data does not say it lists things (CollectionPage, ItemList...)."""
+    og = False
     for anchor, rx in _DECLARED_ARTICLE:
         i = html.find(anchor)
         n = 0
         while i >= 0 and n < _DECLARED_MAX_HITS:
             if rx.match(html, i):
-                return True
+                if anchor != "og:type":
+                    return True
+                og = True
+                break
             i = html.find(anchor, i + 1)
             n += 1
-    return False
+    if not og:
+        return False
+    if "CollectionPage" not in html and "ItemList" not in html and "SearchResultsPage" not in html:
+        return True
+    return _RE_LIST_PAGE.search(html) is None
 
 
 #: experiment switches for pages that do not declare themselves articles
