@@ -39,6 +39,8 @@ from selectolax.lexbor import LexborHTMLParser
 from .boilerplate import (_HINT_CACHE, LINKLIST_TAGS, LONG_ANCHOR, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0, R_ND, R_OPEN, R_PARENT,
                           R_T0, R_TAG, TAG_HINT, class_words_hint, declared_article, select_content)
 from .images import choose_source, clean_url_attr, image_node_meta, is_boilerplate_image, parse_size, resolve_url
+from .layout import _CELL, _LN, _PB, _flush
+from .nesting import cap_nesting
 
 try:  # the obelics mode's timeout: stage.py catches it as reason "timeout"
     from .obelics import ExtractionTimeout
@@ -115,51 +117,6 @@ class _Page:
         self.cands: list = []  # ids of the elements boilerplate.select_content may drop (in closing order)
 
 
-#: deepest element nesting handed to the parser: the HTML tree builder's scope checks make parsing quadratic in
-#: the nesting depth (100,000 nested <div> take minutes), so deeper structure is flattened first (text is kept)
-MAX_NESTING = 2_000
-#: cheap, linear pre-check: a run of >= 256 tags without a closing tag ("</") in between, from the start of the
-#: page or from a closing tag (possessive quantifiers: each run is scanned once, no backtracking)
-_RE_DEEP_HEAD = re.compile(r"[^<]*+(?:<[^/][^<]*+){256}")
-_RE_DEEP_HINT = re.compile(r"</[^<]*+(?:<[^/][^<]*+){256}")
-_RE_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)[^<>]*>")
-_VOID = frozenset(("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
-                   "track", "wbr", "keygen", "image"))
-
-
-def cap_nesting(html: str, max_depth: int = MAX_NESTING) -> str:
-    """Drop the tags (never the text) that would nest elements deeper than ``max_depth``; linear time.
-
-    Only pages with a run of >= 256 opening tags and no closing tag pay for the scan."""
-    if _RE_DEEP_HEAD.match(html) is None and _RE_DEEP_HINT.search(html) is None:
-        return html
-    out = []
-    pos = 0
-    depth = 0
-    dropped = 0
-    for m in _RE_TAG.finditer(html):
-        closing, name = m.group(1), m.group(2).lower()
-        if name in _VOID or m.group(0).endswith("/>"):
-            continue
-        if not closing:
-            if depth >= max_depth:
-                out.append(html[pos:m.start()])
-                pos = m.end()
-                dropped += 1
-            else:
-                depth += 1
-        elif dropped:
-            out.append(html[pos:m.start()])
-            pos = m.end()
-            dropped -= 1
-        elif depth:
-            depth -= 1
-    if not out:
-        return html
-    out.append(html[pos:])
-    return "".join(out)
-
-
 def _check(deadline):
     if deadline is not None and time.monotonic() > deadline:
         raise ExtractionTimeout("page exceeded its time budget")
@@ -218,27 +175,6 @@ def _is_hidden(a: dict, aria_shown: bool = False) -> bool:
     return bool(st) and ("none" in st or "hidden" in st) and _RE_HIDDEN_STYLE.search(st) is not None
 
 
-# Break marks.  They start with NUL, which the HTML parser never leaves in a text node (the tree builder drops
-# U+0000 characters, or replaces them with U+FFFD), so they cannot clash with text.  The walk writes them knowing
-# how many lists/tables (g) and <pre> (d) are open around them on the page; the emit pass resolves them for the
-# chosen content, whose own lists/tables and <pre> are the ones that count (chr(48 + n) encodes a depth n):
-#   "\x00n"              end of a line
-#   "\x00p" + d          end of a line inside <pre> (whitespace kept when d counts)
-#   "\x00P"              end of a paragraph (always right after a line end)
-#   "\x00g" + g          end of a paragraph; a line end when g counts (inside a list or table)
-#   "\x00h" + g + d      the same inside <pre>
-#   "\x00c"              a table cell starts: " | " once the line has text
-_LN = "\x00n"
-_LP = "\x00p"  # resolved form
-_PB = "\x00P"
-_CELL = "\x00c"
-_RE_MARK_P = re.compile("\x00p.", re.DOTALL)
-_RE_MARK_G = re.compile("\x00g.", re.DOTALL)
-_RE_MARK_H = re.compile("\x00h..", re.DOTALL)
-_RE_MARK_ANY = re.compile("\x00(?:p.|g.|h..)", re.DOTALL)
-_RE_TERM = re.compile("(\x00[np])")
-
-
 #: what an element does to the text flow when it opens/closes
 _A_GRID, _A_LINE, _A_CELL, _A_PARA, _A_PRE, _A_PICTURE = 1, 2, 3, 4, 5, 6
 _ACTION = {t: _A_PARA for t in PARA_TAGS}
@@ -247,113 +183,6 @@ _ACTION.update({t: _A_LINE for t in LINE_TAGS})
 _ACTION.update({t: _A_GRID for t in GRID_TAGS})
 _ACTION["pre"] = _A_PRE
 _ACTION["picture"] = _A_PICTURE
-
-
-def _cells(line: str) -> str:
-    """Cell marks of one line: dropped before its first text, ``" | "`` after it."""
-    segs = line.split(_CELL)
-    for f, seg in enumerate(segs):
-        if seg and not seg.isspace():
-            return "".join(segs[:f + 1]) + "".join([" | " + x for x in segs[f + 1:]])
-    return ""
-
-
-def _pre_line(line: str) -> str:
-    if not line or line.isspace():
-        return ""
-    return "\n".join([l.rstrip() for l in line.strip("\n").split("\n")])
-
-
-def _resolve_marks(s: str, base_grid: int, base_pre: int) -> str:
-    """Depth-carrying marks -> line/paragraph ends, for content inside ``base_grid`` lists/tables and ``base_pre``
-    <pre> elements of the page (those do not count)."""
-    if not base_grid and not base_pre:  # the usual case: plain substitutions in C
-        if "\x00p" in s:
-            s = _RE_MARK_P.sub(_LP, s)
-        if "\x00h" in s:
-            s = _RE_MARK_H.sub(_LP, s)
-        if "\x00g" in s:
-            s = _RE_MARK_G.sub(_LN, s)
-        return s
-
-    def one(m):
-        t = m.group(0)
-        if t[1] == "p":
-            return _LP if ord(t[2]) - 48 > base_pre else _LN
-        if t[1] == "g":
-            return _LN if ord(t[2]) - 48 > base_grid else _LN + _PB
-        term = _LP if ord(t[3]) - 48 > base_pre else _LN
-        return term if ord(t[2]) - 48 > base_grid else term + _PB
-    return _RE_MARK_ANY.sub(one, s)
-
-
-def _para_end(pre: int) -> str:
-    """The (unresolved) paragraph end with ``pre`` <pre> elements open on the page."""
-    return _LN + _PB if not pre else "\x00p" + chr(48 + pre) + _PB
-
-
-def _flush(buf: list, out: list, base_grid: int, base_pre: int, pre: int) -> None:
-    """Buffered text and marks -> one ``("text", ...)`` node: whitespace runs collapsed (not in <pre>), empty lines
-    and paragraphs dropped, lines joined by ``"\\n"``, paragraphs by ``"\\n\\n"``.  ``pre``: <pre> elements open on
-    the page at this point."""
-    if not buf:
-        return
-    buf.append(_para_end(pre))
-    s = _resolve_marks("".join(buf), base_grid, base_pre)
-    buf.clear()
-    if _LP not in s:  # no <pre>: collapse all whitespace at once, then cut lines and paragraphs
-        s = " ".join(s.split())
-        if " \x00" in s:
-            s = s.replace(" \x00", "\x00")
-        if "\x00n " in s:
-            s = s.replace("\x00n ", "\x00n")
-        if "\x00P " in s:
-            s = s.replace("\x00P ", "\x00P")
-        cells = _CELL in s
-        paras = []
-        for para in s.split(_PB):
-            if para:
-                if cells and _CELL in para:
-                    lines = [" ".join(_cells(l).split()) if _CELL in l else l for l in para.split(_LN)]
-                    lines = [l for l in lines if l]
-                else:
-                    lines = [l for l in para.split(_LN) if l]
-                if lines:
-                    paras.append("\n".join(lines))
-        if paras:
-            out.append(("text", "\n\n".join(paras)))
-        return
-    paras = []
-    for para in s.split(_PB):
-        if not para:
-            continue
-        lines = []
-        if _LP not in para:
-            for line in para.split(_LN):
-                if line:
-                    if _CELL in line:
-                        line = _cells(line)
-                    line = " ".join(line.split())
-                    if line:
-                        lines.append(line)
-        else:
-            pieces = _RE_TERM.split(para)
-            for k in range(0, len(pieces), 2):
-                line = pieces[k]
-                if not line:
-                    continue
-                if _CELL in line:
-                    line = _cells(line)
-                if k + 1 < len(pieces) and pieces[k + 1] == _LP:
-                    line = _pre_line(line)
-                else:
-                    line = " ".join(line.split())
-                if line:
-                    lines.append(line)
-        if lines:
-            paras.append("\n".join(lines))
-    if paras:
-        out.append(("text", "\n\n".join(paras)))
 
 
 #: what the walk does with a tag (regular elements are not listed)
@@ -397,7 +226,7 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
     cumx = [0]  # running text chars per count of strongly negative ancestors
     cum_t = cum_l = cum_n = cum_g = 0  # running text chars, link text chars, links, text chars in long links
     link_l0 = 0  # link text chars when the outermost open link opened
-    card_ids: list = []  # open headings/paragraphs inside a link (a card: its text is not link text)
+    card_ids: list = []  # open CARD_TAGS elements inside a link (a card: their text is not link text)
     cum_p = 0.0  # running block scores
     link_depth = 0
     nos, nos_fb, img_t = 0, -1, -1  # open <noscript>, the image they stand in for, text chars at the last image
@@ -589,12 +418,12 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                         and recs[cur[R_PARENT]][R_T0] == cur[R_T0] and _is_reco_heading(ev, cur[R_OPEN])):
                     # a section opened by "Related products" & co.: the outermost element (3 levels up at most)
                     # whose text starts with the heading
-                    q, up = cur[R_PARENT], 1
-                    while up < RECO_LEVELS:
-                        rq = recs[rq_p] if (rq_p := recs[q][R_PARENT]) > 0 else None
-                        if rq is None or rq[R_T0] != cur[R_T0] or rq[R_TAG] in ("body", "main", "article"):
+                    q = cur[R_PARENT]
+                    for _ in range(RECO_LEVELS - 1):
+                        p = recs[q][R_PARENT]
+                        if p <= 0 or recs[p][R_T0] != cur[R_T0] or recs[p][R_TAG] in ("body", "main", "article"):
                             break
-                        q, up = rq_p, up + 1
+                        q = p
                     recs[q][R_HINT] |= NEG_STRONG
                 if cur[R_TAG] == "noscript":
                     nos -= 1

@@ -30,7 +30,7 @@ import re
 from urllib.parse import urljoin
 
 from ..recipe import ConfigError
-from .default import cap_nesting
+from .nesting import cap_nesting
 from .images import clean_url_attr, image_node_meta, largest_candidate, parse_size, resolve_url
 from .obelics import ExtractionTimeout
 from .urls import base_href

@@ -1,0 +1,132 @@
+"""Text layout of the extracted content: the break marks the walk writes into its events, and their resolution into
+lines and paragraphs (:func:`_flush`)."""
+from __future__ import annotations
+
+import re
+
+# Break marks.  They start with NUL, which the HTML parser never leaves in a text node (the tree builder drops
+# U+0000 characters, or replaces them with U+FFFD), so they cannot clash with text.  The walk writes them knowing
+# how many lists/tables (g) and <pre> (d) are open around them on the page; the emit pass resolves them for the
+# chosen content, whose own lists/tables and <pre> are the ones that count (chr(48 + n) encodes a depth n):
+#   "\x00n"              end of a line
+#   "\x00p" + d          end of a line inside <pre> (whitespace kept when d counts)
+#   "\x00P"              end of a paragraph (always right after a line end)
+#   "\x00g" + g          end of a paragraph; a line end when g counts (inside a list or table)
+#   "\x00h" + g + d      the same inside <pre>
+#   "\x00c"              a table cell starts: " | " once the line has text
+_LN = "\x00n"
+_LP = "\x00p"  # resolved form
+_PB = "\x00P"
+_CELL = "\x00c"
+_RE_MARK_P = re.compile("\x00p.", re.DOTALL)
+_RE_MARK_G = re.compile("\x00g.", re.DOTALL)
+_RE_MARK_H = re.compile("\x00h..", re.DOTALL)
+_RE_MARK_ANY = re.compile("\x00(?:p.|g.|h..)", re.DOTALL)
+_RE_TERM = re.compile("(\x00[np])")
+
+
+def _cells(line: str) -> str:
+    """Cell marks of one line: dropped before its first text, ``" | "`` after it."""
+    segs = line.split(_CELL)
+    for f, seg in enumerate(segs):
+        if seg and not seg.isspace():
+            return "".join(segs[:f + 1]) + "".join([" | " + x for x in segs[f + 1:]])
+    return ""
+
+
+def _pre_line(line: str) -> str:
+    if not line or line.isspace():
+        return ""
+    return "\n".join([l.rstrip() for l in line.strip("\n").split("\n")])
+
+
+def _resolve_marks(s: str, base_grid: int, base_pre: int) -> str:
+    """Depth-carrying marks -> line/paragraph ends, for content inside ``base_grid`` lists/tables and ``base_pre``
+    <pre> elements of the page (those do not count)."""
+    if not base_grid and not base_pre:  # the usual case: plain substitutions in C
+        if "\x00p" in s:
+            s = _RE_MARK_P.sub(_LP, s)
+        if "\x00h" in s:
+            s = _RE_MARK_H.sub(_LP, s)
+        if "\x00g" in s:
+            s = _RE_MARK_G.sub(_LN, s)
+        return s
+
+    def one(m):
+        t = m.group(0)
+        if t[1] == "p":
+            return _LP if ord(t[2]) - 48 > base_pre else _LN
+        if t[1] == "g":
+            return _LN if ord(t[2]) - 48 > base_grid else _LN + _PB
+        term = _LP if ord(t[3]) - 48 > base_pre else _LN
+        return term if ord(t[2]) - 48 > base_grid else term + _PB
+    return _RE_MARK_ANY.sub(one, s)
+
+
+def _para_end(pre: int) -> str:
+    """The (unresolved) paragraph end with ``pre`` <pre> elements open on the page."""
+    return _LN + _PB if not pre else "\x00p" + chr(48 + pre) + _PB
+
+
+def _flush(buf: list, out: list, base_grid: int, base_pre: int, pre: int) -> None:
+    """Buffered text and marks -> one ``("text", ...)`` node: whitespace runs collapsed (not in <pre>), empty lines
+    and paragraphs dropped, lines joined by ``"\\n"``, paragraphs by ``"\\n\\n"``.  ``pre``: <pre> elements open on
+    the page at this point."""
+    if not buf:
+        return
+    buf.append(_para_end(pre))
+    s = _resolve_marks("".join(buf), base_grid, base_pre)
+    buf.clear()
+    if _LP not in s:  # no <pre>: collapse all whitespace at once, then cut lines and paragraphs
+        s = " ".join(s.split())
+        if " \x00" in s:
+            s = s.replace(" \x00", "\x00")
+        if "\x00n " in s:
+            s = s.replace("\x00n ", "\x00n")
+        if "\x00P " in s:
+            s = s.replace("\x00P ", "\x00P")
+        cells = _CELL in s
+        paras = []
+        for para in s.split(_PB):
+            if para:
+                if cells and _CELL in para:
+                    lines = [" ".join(_cells(l).split()) if _CELL in l else l for l in para.split(_LN)]
+                    lines = [l for l in lines if l]
+                else:
+                    lines = [l for l in para.split(_LN) if l]
+                if lines:
+                    paras.append("\n".join(lines))
+        if paras:
+            out.append(("text", "\n\n".join(paras)))
+        return
+    paras = []
+    for para in s.split(_PB):
+        if not para:
+            continue
+        lines = []
+        if _LP not in para:
+            for line in para.split(_LN):
+                if line:
+                    if _CELL in line:
+                        line = _cells(line)
+                    line = " ".join(line.split())
+                    if line:
+                        lines.append(line)
+        else:
+            pieces = _RE_TERM.split(para)
+            for k in range(0, len(pieces), 2):
+                line = pieces[k]
+                if not line:
+                    continue
+                if _CELL in line:
+                    line = _cells(line)
+                if k + 1 < len(pieces) and pieces[k + 1] == _LP:
+                    line = _pre_line(line)
+                else:
+                    line = " ".join(line.split())
+                if line:
+                    lines.append(line)
+        if lines:
+            paras.append("\n".join(lines))
+    if paras:
+        out.append(("text", "\n\n".join(paras)))
