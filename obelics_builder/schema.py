@@ -145,7 +145,8 @@ def _score_type(name: str, values: list[Any]) -> pa.DataType:
             return pa.bool_()
         return pa.float64()
     if name.startswith("node_"):
-        return pa.list_(pa.list_(pa.float64()))
+        inner = next((x for v in values if v for p in v if p for x in p if x is not None), None)
+        return pa.list_(pa.list_(pa.string() if isinstance(inner, str) else pa.float64()))
     return pa.list_(pa.float64())  # image_
 
 

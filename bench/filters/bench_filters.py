@@ -28,6 +28,13 @@ the extractor or a filter dropped scores 0):
   pages whose document survives the filters);
 * the same per page type when the truth has ``page_type``.
 
+Scope: a dataset keeps the languages of its doc ``lang_id`` check (English for both recipes), so removing a page
+in another language is that check doing its job, not content lost.  A truth page is in the config's languages
+when fastText lid.176's top label on its truth text is one of them (its probability is not asked for: how sure
+the model must be is the check's threshold, which the scores judge); the scores are over those pages, and the
+pages out of language (``aeb`` has 20 such, ``readability-dev`` 27, mostly Latin placeholder text) are counted
+apart (``off_language_pages``, ``off_language_removed``).
+
 Extraction is cached per (WARC, mode, extractor source) under the temp folder; ``--no-cache`` redoes it.
 Prints the tables, then one JSON line ``{set: {config: {extract_f1, kept_f1, content_lost_words,
 boilerplate_removed_words, docs_removed, ...}}}``.
@@ -99,6 +106,30 @@ def load_truth(path: Path) -> list[dict]:
                 rows.append({"url": d["url"], "text": d.get("main_text") or d.get("text") or "",
                              "page_type": d.get("page_type")})
     return rows
+
+
+def add_languages(truth: list[dict]) -> None:
+    """Each truth page's language: fastText lid.176's top label on its truth text (the model of the filters)."""
+    from obelics_builder.quality.langid import get_langid
+
+    for t, (lang, prob) in zip(truth, get_langid(None).predict([t["text"] for t in truth])):
+        t["lang"], t["lang_prob"] = lang, prob
+
+
+def target_languages(fcfg: dict) -> tuple[set[str], float] | None:
+    """The languages a filter config keeps and the minimum score (its enabled doc ``lang_id`` check), None:
+    every language."""
+    c = (fcfg.get("doc") or {}).get("lang_id")
+    if not isinstance(c, dict) or not c.get("enabled", True):
+        return None
+    langs = c.get("languages") or ["en"]
+    return {str(x) for x in (langs if isinstance(langs, list) else [langs])}, float(c.get("min") or 0.0)
+
+
+def in_language(page: dict, languages: tuple[set[str], float] | None) -> bool:
+    """Whether a truth page is in the dataset's languages: the top label of its truth text is one of them (its
+    probability is not asked for: how sure the model must be is a quality threshold, which the scores judge)."""
+    return languages is None or page.get("lang") in languages[0]
 
 
 def _extractor_digest() -> str:
@@ -216,9 +247,12 @@ def run_filters(docs: list[dict], recipe: dict) -> tuple[dict[int, str | None], 
 # ---------------------------------------------------------------------------------------------------------------
 
 def score_config(truth: list[dict], docs: list[dict], kept_text: dict[str, str | None],
-                 fate: dict[str, str | None]) -> tuple[dict, list[dict]]:
+                 fate: dict[str, str | None], languages: tuple[set[str], float] | None = None
+                 ) -> tuple[dict, list[dict]]:
     """Per page and macro scores; ``docs`` are the extracted documents (before the filters), ``kept_text`` /
-    ``fate`` map normalised URLs to the kept text (None: removed) and the removal reason."""
+    ``fate`` map normalised URLs to the kept text (None: removed) and the removal reason.  Pages whose truth is
+    not in ``languages`` (the config's doc ``lang_id`` languages) are out of scope: removing them is the
+    language filter doing its job, so the scores are over the pages in scope, and the others are counted apart."""
     by_url = {}
     for d in docs:
         by_url.setdefault(norm_url(d["general_metadata"].get("url")), d)
@@ -239,8 +273,14 @@ def score_config(truth: list[dict], docs: list[dict], kept_text: dict[str, str |
             "extract": prf(sum(ET.values()), sum(E.values()), sum(T.values())),
             "filtered": prf(sum(KT.values()), sum(K.values()), sum(T.values())),
             "lost": lost, "boilerplate": sum(removed.values()) - lost,
+            "lang": t.get("lang"), "in_scope": in_language(t, languages),
         })
-    return summarize(pages), pages
+    scope = [p for p in pages if p["in_scope"]]
+    out = summarize(scope)
+    off = [p for p in pages if not p["in_scope"]]
+    out["off_language_pages"] = len(off)
+    out["off_language_removed"] = sum(1 for p in off if p["extracted"] and not p["kept"])
+    return out, pages
 
 
 def summarize(pages: list[dict], by_type: bool = True) -> dict:
@@ -349,7 +389,10 @@ def set_name(warc: Path) -> str:
 
 
 def print_rows(name: str, rows: dict[str, dict]) -> None:
-    print(f"\n== {name} ({next(iter(rows.values()))['pages']} pages)")
+    first = next(iter(rows.values()))
+    print(f"\n== {name} ({first['pages']} pages in the filters' languages; "
+          + "; ".join(f"{label}: {r['off_language_pages']} out of language, {r['off_language_removed']} of them "
+                      f"removed" for label, r in rows.items() if r["off_language_pages"]) + ")")
     head = (f"{'config':<28} {'extr F1':>7} {'kept F1':>7} {'kept P':>6} {'kept R':>6} {'lost':>8} "
             f"{'boiler':>8} {'lost/bp':>7} {'kept%':>6}  docs removed")
     print(head)
@@ -358,7 +401,6 @@ def print_rows(name: str, rows: dict[str, dict]) -> None:
         print(f"{label:<28} {r['extract_f1']:7.3f} {r['kept_f1']:7.3f} {r['kept_p']:6.3f} {r['kept_r']:6.3f} "
               f"{r['content_lost_words']:8d} {r['boilerplate_removed_words']:8d} {r['lost_per_boilerplate']:7.2f} "
               f"{r['pages_kept']:6.1%}  {rem}")
-    first = next(iter(rows.values()))
     if "by_type" in first:
         for label, r in rows.items():
             print(f"  {label}: per page type (extract F1 -> kept F1, lost/boilerplate words, pages kept)")
@@ -384,6 +426,7 @@ def main(argv=None) -> None:
     for warc, truth_path in zip(a.warc, a.truth):
         name = set_name(warc)
         truth = load_truth(truth_path)
+        add_languages(truth)
         rows = {}
         for label, recipe in configs:
             t0 = time.time()
@@ -397,7 +440,8 @@ def main(argv=None) -> None:
                 reason = fate_by_id.get(id(d))
                 fate.setdefault(u, reason)
                 kept_text.setdefault(u, doc_text(d) if reason is None else None)
-            summary, pages = score_config(truth, before, kept_text, fate)
+            summary, pages = score_config(truth, before, kept_text, fate,
+                                          target_languages(recipe["filters_config"]))
             summary["seconds"] = {"extract": t1 - t0, "filters": time.time() - t1}
             rows[label] = summary
             if per_page is not None:

@@ -45,6 +45,7 @@ from ..schema import END_OF_DOCUMENT, PARAGRAPH_SEP, paragraphs
 from . import metrics as M
 from .langid import get_langid
 from .perplexity import DISABLED_NOTE, from_config as perplexity_from_config
+from .structure import KIND_COLUMN, StructureConfig, document_kinds, follow_sections
 from .wordlists import config_wordlist
 
 #: Check name -> column suffix (``node_<suffix>`` / ``doc_<suffix>``), in the reference order (§4.2 / §4.3).
@@ -149,7 +150,8 @@ def scoring_inputs(cfg: dict) -> dict:
             "languages": [str(x) for x in (langs if isinstance(langs, list) else [langs])],
         }
     lists = cfg.get("wordlists") or {}
-    return {
+    structure = StructureConfig.from_config(cfg)
+    out = {
         "params": params,
         "standardize_whitespace": bool((cfg.get("node") or {}).get("standardize_whitespace", True)),
         "wordlists": {k: digest(v) for k, v in sorted(lists.items()) if k in ("stopwords", "flagged_words",
@@ -157,6 +159,9 @@ def scoring_inputs(cfg: dict) -> dict:
         "lang_id": cfg.get("lang_id"),
         "perplexity": cfg.get("perplexity"),
     }
+    if structure.enabled:  # absent when off, so outputs scored before node kinds existed keep their fingerprint
+        out["structure"] = structure.scoring_inputs()
+    return out
 
 
 def get_scorer(ctx) -> Scorer:
@@ -195,20 +200,26 @@ def first_failure(values: dict[str, Any], level_cfg: dict, skip: tuple[str, ...]
     return None
 
 
-def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
-    """The enabled checks of a level as (check, min, max), in the reference order (for :func:`first_failure_of`)."""
+def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any, frozenset | None]]:
+    """The enabled checks of a level as (check, min, max, kinds), in the reference order (for
+    :func:`first_failure_of`); ``kinds`` is the set of node kinds the check applies to (None: every kind)."""
     out = []
     for check in CHECKS:
         c = level_cfg.get(check)
         if check in skip or not isinstance(c, dict) or not c.get("enabled", True):
             continue
-        out.append((check, c.get("min"), c.get("max")))
+        kinds = c.get("kinds")
+        out.append((check, c.get("min"), c.get("max"), None if kinds is None else frozenset(kinds)))
     return out
 
 
-def first_failure_of(values: dict[str, Any], checks: list[tuple[str, Any, Any]]) -> str | None:
-    """:func:`first_failure` with the checks compiled once by :func:`compile_checks`."""
-    for check, lo, hi in checks:
+def first_failure_of(values: dict[str, Any], checks: list[tuple[str, Any, Any, frozenset | None]],
+                     kind: str = "prose") -> str | None:
+    """:func:`first_failure` with the checks compiled once by :func:`compile_checks`, for a node of ``kind``
+    (a check limited to other kinds is skipped)."""
+    for check, lo, hi, kinds in checks:
+        if kinds is not None and kind not in kinds:
+            continue
         v = values.get(check)
         if v is None:
             continue
@@ -219,24 +230,48 @@ def first_failure_of(values: dict[str, Any], checks: list[tuple[str, Any, Any]])
     return None
 
 
+def node_kinds(doc: dict) -> list[list[str] | None]:
+    """The stored ``node_kind`` column, or every paragraph ``prose`` when the document has none (scored without
+    ``node.structure``)."""
+    kinds = doc.get(KIND_COLUMN)
+    if isinstance(kinds, list):
+        return kinds
+    return [None if t is None else ["prose"] * len(paragraphs(t)) for t in doc["texts"]]
+
+
+def decide_nodes(values: list[list[dict] | None], kinds: list[list[str] | None], paras: list[list[str] | None],
+                 checks: list, structure: StructureConfig) -> list[list[str | None] | None]:
+    """The node decisions of one document, the one rule both the scoring stage (to know which text the doc metrics
+    describe) and the decision stage apply: per position None (image) or, per paragraph, the first failing check
+    for its kind (None = kept; END_OF_DOCUMENT is always kept), then headings follow their section."""
+    out: list[list[str | None] | None] = []
+    for vs, ks, ps in zip(values, kinds, paras):
+        if vs is None:
+            out.append(None)
+            continue
+        out.append([None if p == END_OF_DOCUMENT else first_failure_of(v, checks, k)
+                    for v, k, p in zip(vs, ks, ps)])
+    if structure.headings_follow_section:
+        follow_sections(kinds, out)
+    return out
+
+
 def node_decisions(doc: dict, node_cfg: dict) -> list[list[str | None] | None]:
     """For each position: None (image) or, per paragraph, the failing check (None = kept), from stored columns."""
     present = {check: doc.get(f"node_{suffix}") for check, suffix in CHECKS.items()}
-    out: list[list[str | None] | None] = []
+    present = {check: col for check, col in present.items() if col is not None}
+    values: list[list[dict] | None] = []
+    paras: list[list[str] | None] = []
     for i, text in enumerate(doc["texts"]):
         if text is None:
-            out.append(None)
+            values.append(None)
+            paras.append(None)
             continue
-        paras = paragraphs(text)
-        fails: list[str | None] = []
-        for j, para in enumerate(paras):
-            if para == END_OF_DOCUMENT:
-                fails.append(None)
-                continue
-            values = {check: (col[i][j] if col is not None else None) for check, col in present.items()}
-            fails.append(first_failure(values, node_cfg))
-        out.append(fails)
-    return out
+        ps = paragraphs(text)
+        paras.append(ps)
+        values.append([{check: col[i][j] for check, col in present.items()} for j in range(len(ps))])
+    return decide_nodes(values, node_kinds(doc), paras, compile_checks(node_cfg),
+                        StructureConfig.from_config({"node": node_cfg}))
 
 
 def surviving_texts(doc: dict, decisions: list) -> list[str | None]:
@@ -418,20 +453,25 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
     if scorer.ppl is None:
         for doc in docs:
             doc.pop("node_perplexity", None)
+    structure = StructureConfig.from_config(cfg)
+    for doc, spans in zip(docs, layout):
+        if structure.enabled:
+            doc[KIND_COLUMN] = document_kinds(
+                doc["texts"], [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans],
+                doc["node_words"], structure)
+        else:
+            doc.pop(KIND_COLUMN, None)
 
-    # 3. node decisions (as decide.py takes them from the stored columns), then doc metrics on the node-filtered
-    #    text (see module docstring), reusing the paragraph counts; the language of that text
+    # 3. node decisions (decide_nodes, as decide.py takes them from the stored columns), then doc metrics on the
+    #    node-filtered text (see module docstring), reusing the paragraph counts; the language of that text
     kept: list[list[int]] = []
     checks = compile_checks(node_cfg)
-    for spans in layout:
-        idx = []
-        for span in spans:
-            if span is None:
-                continue
-            for k in range(span[0], span[0] + span[1]):
-                if all_paras[k] == END_OF_DOCUMENT or first_failure_of(node_values[k], checks) is None:
-                    idx.append(k)
-        kept.append(idx)
+    for doc, spans in zip(docs, layout):
+        values = [None if sp is None else node_values[sp[0]:sp[0] + sp[1]] for sp in spans]
+        paras = [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans]
+        fails = decide_nodes(values, node_kinds(doc), paras, checks, structure)
+        kept.append([sp[0] + j for sp, fs in zip(spans, fails) if sp is not None
+                     for j, f in enumerate(fs) if f is None])
     doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k in idx) for idx in kept]
     doc_values = counts.doc_metrics(scorer, [[ref[k] for k in idx] for idx in kept], doc_texts)
     for doc, text, values in zip(docs, doc_texts, doc_values):
