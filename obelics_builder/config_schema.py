@@ -164,6 +164,7 @@ class Section(Spec):
         if not isinstance(value, dict):
             return [f"{path}: expected {self.describe()}, got {_show(value)}"]
         out = []
+        good = {}  # the keys without a problem: what the rules look at
         for key, v in value.items():
             where = f"{path}.{key}" if path else str(key)
             if str(key).startswith("_"):
@@ -173,9 +174,12 @@ class Section(Spec):
                 hint = did_you_mean(key, self.keys) or f" (known: {', '.join(self.keys)})"
                 out.append(f"{where}: unknown {self.noun}{hint}")
                 continue
-            out += spec.check(v, where)
+            found = spec.check(v, where)
+            if not found:
+                good[key] = v
+            out += found
         for rule in self.rules:
-            out += rule(value, path)
+            out += rule(good, path)
         return out
 
 
