@@ -113,6 +113,20 @@ def test_null_means_no_limit_where_it_can(tmp_path):
         "node.stopwords.enabled: expected true or false, got null"]
 
 
+def test_a_check_set_to_false_is_off_and_said_so():
+    from obelics_builder.quality.decide import _notes
+
+    notes = []
+
+    class Ctx:
+        def note(self, text, level=30):
+            notes.append(text)
+
+    _notes(Ctx(), {"node": {"stopwords": False}, "doc": {"number_images": False, "perplexity": False}}, [])
+    assert notes == ["node checks disabled by the filter config: stopwords",
+                     "doc checks disabled by the filter config: perplexity"]
+
+
 def test_every_problem_of_a_file_is_reported_together(tmp_path):
     found = _problems(tmp_path, "nmae: strict\n"
                                 "node:\n  punctuaton: {min: 0.001}\n  stopwords: {min: 1.5}\n"
