@@ -4,9 +4,9 @@ with its type and range, and :func:`problems` that checks a loaded file against 
 The schema is declarative: a :class:`Section` maps key names to specs (:class:`Flag`, :class:`Number`,
 :class:`Text`, :class:`Texts`, another :class:`Section`, or :class:`AnyOf` several); a section may add rules that
 look at several keys at once (``min <= max``, ``bands * rows <= num_perm``).  :func:`problems` walks a mapping and
-returns every problem it finds, one line each, ``key.path: message``; :func:`validate` raises them all together as
-one :class:`~obelics_builder.errors.ConfigError` whose lines start with the file's name.  Unknown keys are named
-with the nearest valid one (``did you mean``).
+returns every problem it finds, one line each, ``key.path: message``; ``recipe.load_recipe`` and
+``recipe.load_filters`` raise them all together as one :class:`~obelics_builder.errors.ConfigError` whose lines
+start with the file's name.  Unknown keys are named with the nearest valid one (``did you mean``).
 
 Ratios are numbers in [0, 1]; counts are integers >= 0; n-gram sizes are integers >= 1; ``null`` is allowed where it
 means "no limit" (a check's ``min``/``max``) or "none" (a model path, a word list).  Keys starting with ``_`` are
@@ -15,11 +15,11 @@ the loader's own (``_path``, ``_sha256``) and are not checked.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
-from .errors import ConfigError, did_you_mean
+from .errors import did_you_mean
 
 #: what a node's kind may be (the structured extractor's blocks); a check's ``kinds`` lists those it applies to
 NODE_KINDS = ("prose", "heading", "list", "table", "code", "caption")
@@ -271,15 +271,13 @@ CHECK_PARAMS: dict[str, dict[str, Spec]] = {
     "punctuation": {"min_words": COUNT},
     "lang_id": {"languages": Texts(one_ok=True, noun="language")},
 }
-KINDS = Texts(item=Text(choices=NODE_KINDS), noun="kind")
+CHECK_KINDS = Texts(item=Text(choices=NODE_KINDS), noun="kind")
 
 
 def check_spec(check: str) -> Spec:
     """One node or doc check: ``{enabled, min, max, kinds, ...its parameters}``, or ``false`` (off)."""
-    bound = CHECK_VALUES[check]
-    bound = Number(lo=bound.lo, hi=bound.hi, integer=bound.integer, lo_open=bound.lo_open, what=bound.what,
-                   nullable=True)
-    keys = {"enabled": Flag(), "min": bound, "max": bound, "kinds": KINDS, **CHECK_PARAMS.get(check, {})}
+    bound = replace(CHECK_VALUES[check], nullable=True)  # null: no limit
+    keys = {"enabled": Flag(), "min": bound, "max": bound, "kinds": CHECK_KINDS, **CHECK_PARAMS.get(check, {})}
     return AnyOf(options=(Section(keys=keys, rules=(ordered("min", "max"),),
                                   example="{enabled: true, max: 0.1}"), Off()))
 
@@ -292,20 +290,26 @@ STRUCTURE = Section(keys={
 })
 
 
+def _knows(keys: Mapping, defaults: Iterable[str], where: str) -> None:
+    """Every key the code has a default for is in the schema (a key added to the code but not here would make
+    every file that sets it invalid): a programming error, caught by the tests."""
+    missing = sorted(set(defaults) - set(keys))
+    if missing:
+        raise RuntimeError(f"config_schema does not know {', '.join(missing)} of {where}: add them")
+
+
 @lru_cache(maxsize=1)
 def filters_schema() -> Section:
     """The whole filter config (built on first use: the check names come from ``quality.score.CHECKS``)."""
     from .images.nsfw import NSFW_DEFAULTS
     from .quality.score import CHECKS
 
-    missing = set(CHECKS) - set(CHECK_VALUES)
-    if missing:  # a new score without a range here: a programming error, caught by the tests
-        raise RuntimeError(f"config_schema.CHECK_VALUES has no range for {sorted(missing)}")
+    _knows(CHECK_VALUES, CHECKS, "quality.score.CHECKS")
     node = {"standardize_whitespace": Flag(), "structure": STRUCTURE, **{c: check_spec(c) for c in CHECKS}}
     doc = {"number_images": check_spec("number_images"), **{c: check_spec(c) for c in CHECKS}}
     nsfw_keys = {"enabled": Flag(), "threshold": RATIO, "detector": Text(), "batch_size": POSITIVE,
                  "threads": POSITIVE, "model_path": PATH}
-    assert set(NSFW_DEFAULTS) <= set(nsfw_keys), "images.nsfw.NSFW_DEFAULTS has a key the schema does not know"
+    _knows(nsfw_keys, NSFW_DEFAULTS, "images.nsfw.NSFW_DEFAULTS")
     return Section(keys={
         "name": Text(),
         "description": Text(),
@@ -366,7 +370,7 @@ def recipe_schema() -> Section:
         "image_size": Number(lo=0, integer=True, nullable=True),
         "resize_mode": Text(choices=tuple(RESIZE_MODES), nullable=True),
     }
-    assert set(FETCH_DEFAULTS) <= set(fetch), "images.fetch.DEFAULTS has a key the schema does not know"
+    _knows(fetch, FETCH_DEFAULTS, "images.fetch.DEFAULTS")
     return Section(keys={
         "name": Text(),
         "description": Text(),
@@ -421,14 +425,6 @@ def problems(data: Any, kind: str) -> list[str]:
     return schema(kind).check(data, "")
 
 
-def validate(data: Any, kind: str, file: str, extra: Iterable[str] = ()) -> None:
-    """A :class:`ConfigError` listing every problem of ``data`` (and the ``extra`` ones, already worded as
-    ``key.path: message``), each line starting with ``file``; nothing when there is none."""
-    found = problems(data, kind) + list(extra)
-    if found:
-        raise ConfigError([f"{file}: {p}" for p in found])
-
-
 def guess_kind(data: Any, file: str = "") -> str | None:
     """"recipe" or "filters" from a file's top-level keys (then from its folder: ``pipelines/``, ``filters/``), or
     None when neither tells."""
@@ -436,10 +432,9 @@ def guess_kind(data: Any, file: str = "") -> str | None:
 
     scores = {}
     if isinstance(data, dict):
+        shared = set(recipe_schema().keys) & set(filters_schema().keys)  # name, description
         for kind in KINDS_OF_FILE:
-            shared = set(recipe_schema().keys) & set(filters_schema().keys)
-            own = set(schema(kind).keys) - shared
-            scores[kind] = len(own & set(data))
+            scores[kind] = len((set(schema(kind).keys) - shared) & set(data))
     if scores and scores["recipe"] != scores["filters"]:
         return max(scores, key=scores.get)
     parts = Path(file).resolve().parts if file else ()
