@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("files", nargs="+", metavar="FILE", help="recipe or filter config YAML files")
     c.add_argument("--kind", choices=["recipe", "filters"], default=None,
                    help="what the files are (default: told from each file's keys, then its folder)")
+    from ..cli import _add_common
+
+    _add_common(c, default=argparse.SUPPRESS)  # -v/--debug after `check` too
 
 
 def check_files(files: list[str], kind: str | None = None) -> int:
