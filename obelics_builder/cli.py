@@ -23,6 +23,7 @@ COMMANDS = {
     "train": ("obelics_builder.commands.train", "train an IDEFICS-family model (idefics, idefics2, idefics3) on the shards"),
     "generate": ("obelics_builder.commands.generate", "few-shot captioning with a trained checkpoint"),
     "publish": ("obelics_builder.commands.publish", "upload OUT/dataset to the Hugging Face Hub"),
+    "config": ("obelics_builder.commands.config", "check recipes and filter configs without running anything"),
 }
 
 
@@ -70,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
         return 130
-    except (UsageError, ConfigError) as e:
+    except ConfigError as e:
+        if debug:
+            traceback.print_exc()
+        print(config_error_message(e, parser.prog), file=sys.stderr)
+        return 2
+    except UsageError as e:
         if debug:
             traceback.print_exc()
         print(f"{parser.prog}: error: {_one_line(e)}", file=sys.stderr)
@@ -83,6 +89,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{parser.prog}: internal error: {type(e).__name__}: {_one_line(e)} "
                   f"(run again with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+def config_error_message(e, prog: str = "obelics-build") -> str:
+    """A :class:`ConfigError` as printed: one problem on one line; several under a header, one per line."""
+    problems = [" ".join(p.split()) for p in getattr(e, "problems", None) or [str(e)]]
+    if len(problems) == 1:
+        return f"{prog}: error: {problems[0]}"
+    return "\n".join([f"{prog}: error: {len(problems)} problems in the configuration:",
+                      *(f"  {p}" for p in problems)])
 
 
 def _one_line(e: BaseException) -> str:

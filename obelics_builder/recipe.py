@@ -1,4 +1,7 @@
-"""Recipes (pipelines/*.yaml) and filter configs (filters/*.yaml): loading, defaults, validation."""
+"""Recipes (pipelines/*.yaml) and filter configs (filters/*.yaml): loading, defaults, validation.
+
+What each may hold (every key, its type and range) is :mod:`obelics_builder.config_schema`; the loaders here check
+a file against it before returning it, and raise every problem of the file at once as one :class:`ConfigError`."""
 from __future__ import annotations
 
 import copy
@@ -9,72 +12,46 @@ from typing import Any
 
 import yaml
 
-from .errors import did_you_mean
+from . import config_schema
+from .errors import ConfigError, did_you_mean
 from .resources import FILTERS_DIR, PIPELINES_DIR, find_config
 
 #: the recipe ``crawl`` uses without ``--recipe``
 DEFAULT_RECIPE = "obelics"
 
 
-class ConfigError(ValueError):
-    """A recipe or filter config that cannot be used (missing, bad YAML, unknown key, bad value): a user mistake,
-    shown by the command line as one line with exit code 2."""
+def display(path: Path) -> str:
+    """A config file as messages name it: as the user gave it, or where a packaged name was found."""
+    return str(path)
 
 
-#: top-level keys of a recipe (``_path``/``_sha256`` and other ``_`` keys are added by :func:`load_recipe`)
-RECIPE_KEYS = ("name", "description", "filters", "filters_config", "read", "extract", "text_scores", "url_dedup",
-               "near_dedup", "paragraph_dedup", "optout", "images", "write")
-#: top-level keys of a filter config
-FILTER_KEYS = ("name", "description", "wordlists", "node", "doc", "lang_id", "perplexity", "image", "final")
-#: what a filter config's ``wordlists`` section may name
-WORDLIST_KEYS = ("stopwords", "flagged_words", "common_words", "url_ban_words", "spam_words")
-#: checks of the ``node`` and ``doc`` levels (besides the check names of ``quality.score.CHECKS``)
-LEVEL_EXTRA_KEYS = {"node": ("standardize_whitespace",), "doc": ("number_images",)}
-#: what one check may hold
-CHECK_KEYS = ("enabled", "min", "max", "n", "languages", "min_words")
-#: what ``image.nsfw`` may hold (besides the keys of ``images.nsfw.NSFW_DEFAULTS``)
-NSFW_EXTRA_KEYS = ("model_path",)
+def config_problems(data: dict, kind: str, path: Path) -> list[str]:
+    """Every problem of a loaded recipe or filter config (``kind``: "recipe" or "filters", see
+    :mod:`obelics_builder.config_schema`), each line ``FILE: key.path: message``; a filter config's word lists
+    are also looked up (and made absolute in ``data``) when its ``wordlists`` section is well formed."""
+    found = config_schema.problems(data, kind)
+    if kind == "filters" and not any(p.startswith("wordlists") for p in found):
+        found += _resolve_wordlists(data, path)
+    return [f"{display(path)}: {p}" for p in found]
 
 
-def check_keys(section: dict, known, where: str) -> None:
-    """A ConfigError for the first key of ``section`` not in ``known`` (``_`` keys excepted), with the closest
-    known key as a suggestion."""
-    for key in section:
-        if str(key).startswith("_") or key in known:
+def _resolve_wordlists(cfg: dict, path: Path) -> list[str]:
+    """Word-list paths made absolute (relative to the config's folder, falling back to the packaged ``filters/``
+    folder); a list that names no file is a problem."""
+    lists = cfg.get("wordlists") or {}
+    missing = []
+    for key, rel in list(lists.items()):
+        if rel is None or str(key).startswith("_"):
             continue
-        hint = did_you_mean(key, known) or f" (known: {', '.join(known)})"
-        raise ConfigError(f"unknown key {str(key)!r} in {where}{hint}")
-
-
-def check_filters(cfg: dict, where: str) -> None:
-    """The keys of a filter config (top level, word lists, the checks of ``node`` and ``doc`` and what each holds)
-    and the word-list files it names; ``where`` names the file in messages."""
-    from .quality.score import CHECKS
-
-    check_keys(cfg, FILTER_KEYS, where)
-    for section in ("wordlists", "node", "doc", "lang_id", "perplexity", "image", "final"):
-        if cfg.get(section) is not None and not isinstance(cfg[section], dict):
-            raise ConfigError(f"{section!r} in {where}: expected a mapping, got {type(cfg[section]).__name__}")
-    check_keys(cfg.get("wordlists") or {}, WORDLIST_KEYS, f"{where} (wordlists)")
-    for level in ("node", "doc"):
-        known = (*CHECKS, *LEVEL_EXTRA_KEYS[level])
-        section = cfg.get(level) or {}
-        check_keys(section, known, f"{where} ({level})")
-        for check, value in section.items():
-            if isinstance(value, dict):
-                check_keys(value, CHECK_KEYS, f"{where} ({level}.{check})")
-                for bound in ("min", "max"):
-                    b = value.get(bound)
-                    if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float))):
-                        raise ConfigError(f"{level}.{check}.{bound} in {where}: expected a number, got {b!r}")
-            elif check != "standardize_whitespace" and value is not None and not isinstance(value, bool):
-                raise ConfigError(f"{level}.{check} in {where}: expected a mapping such as {{enabled: true, "
-                                  f"max: 0.1}}, got {value!r}")
-    nsfw = (cfg.get("image") or {}).get("nsfw")
-    if isinstance(nsfw, dict):
-        from .images.nsfw import NSFW_DEFAULTS
-
-        check_keys(nsfw, (*NSFW_DEFAULTS, *NSFW_EXTRA_KEYS), f"{where} (image.nsfw)")
+        p = Path(rel)
+        if not p.is_absolute():
+            candidates = [path.parent / p, FILTERS_DIR / p]
+            p = next((c for c in candidates if c.exists()), candidates[0])
+        lists[key] = str(p)
+        if not p.is_file():
+            missing.append(f"wordlists.{key}: no such file: {rel}" + (f" (looked for {p})" if str(p) != rel else ""))
+    cfg["wordlists"] = lists
+    return missing
 
 
 @dataclass(frozen=True)
@@ -142,38 +119,34 @@ def packaged_filters() -> list[str]:
     return sorted(p.stem for p in FILTERS_DIR.glob("*.yaml"))
 
 
+def find_filters(name_or_path: str | Path) -> Path:
+    """The file of a filter config given as a path or a packaged name, or a ConfigError listing the packaged ones."""
+    try:
+        return find_config(name_or_path, FILTERS_DIR)
+    except FileNotFoundError:
+        raise ConfigError(f"no filter config {str(name_or_path)!r}: give a YAML file or a packaged name "
+                          f"({', '.join(packaged_filters())})") from None
+
+
 def load_filters(name_or_path: str | Path = "obelics", over: dict | None = None) -> dict:
     """Load a filter config; word-list paths become absolute (relative to the config's folder, falling back to
     the packaged ``filters/`` folder), and ``_path`` records where it came from.
 
     With ``over`` (a loaded filter config: the recipe's, or the one a crawl output ran with), the file is merged
     over it: a config that sets only a few thresholds keeps every other value of ``over``, so the stored scores
-    stay valid.  A missing file, an unknown key (with a suggestion) or a missing word list is a ConfigError."""
-    try:
-        path = find_config(name_or_path, FILTERS_DIR)
-    except FileNotFoundError:
-        raise ConfigError(f"no filter config {str(name_or_path)!r}: give a YAML file or a packaged name "
-                          f"({', '.join(packaged_filters())})") from None
+    stay valid.  A missing file is a ConfigError, and so is a file with any problem (unknown key or check, wrong
+    type, value out of range, min above max, a word list that names no file): every problem of the file at once,
+    checked against :mod:`obelics_builder.config_schema` (the file as written, before the merge)."""
+    path = find_filters(name_or_path)
     cfg = load_yaml(path)
-    check_filters(cfg, path.name)
+    found = config_problems(cfg, "filters", path)
+    if found:
+        raise ConfigError(found)
     base = path.parent
-    lists = cfg.get("wordlists") or {}
-    for key, rel in list(lists.items()):
-        if rel is None:
-            continue
-        p = Path(rel)
-        if not p.is_absolute():
-            candidates = [base / p, FILTERS_DIR / p]
-            p = next((c for c in candidates if c.exists()), candidates[0])
-        lists[key] = str(p)
-    cfg["wordlists"] = lists
     for section, key in (("perplexity", "model"), ("perplexity", "sentencepiece"), ("lang_id", "model")):
         value = (cfg.get(section) or {}).get(key)
         if value and not Path(value).is_absolute() and (base / value).exists():
             cfg[section][key] = str(base / value)
-    for key, value in lists.items():
-        if value is not None and not Path(value).is_file():
-            raise ConfigError(f"{path.name}: word list {key} = {value}: no such file")
     if over is not None:
         merged = copy.deepcopy({k: v for k, v in over.items() if k != "_path"})
         cfg = _deep_update(merged, cfg)
@@ -186,40 +159,70 @@ def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, 
     """Load a recipe and its filter config (under ``recipe["filters_config"]``).  ``overrides`` (e.g. the command
     line's ``--mode`` as ``{"extract": {"mode": ...}}``) are merged over the file.  The ``extract`` section is filled
     in from :class:`ExtractConfig`; ``_path``, ``_sha256`` (of the file) and ``name`` (the file's stem unless it has
-    one) say which recipe it is.  An unknown name, bad YAML or a bad section is a :class:`ConfigError`, and so is an
-    optional extractor that is not installed (``check_extractor``: off for commands that do not extract)."""
+    one) say which recipe it is.  An unknown name or bad YAML is a :class:`ConfigError`, and so is any problem of
+    the recipe (checked against :mod:`obelics_builder.config_schema`) or of its filter config, all reported
+    together; so is an optional extractor that is not installed (``check_extractor``: off for commands that do not
+    extract)."""
     try:
         path = find_config(name_or_path, PIPELINES_DIR)
     except FileNotFoundError:
         raise ConfigError(f"no recipe {str(name_or_path)!r}: give a YAML file or a packaged recipe "
                           f"({', '.join(packaged_recipes())})") from None
     recipe = load_yaml(path)
-    check_keys(recipe, RECIPE_KEYS, path.name)
+    found = config_problems(recipe, "recipe", path)
+    filters = recipe.get("filters", "obelics")
+    filters_config = None
+    if isinstance(filters, str) and filters:
+        fpath = Path(filters)
+        if not fpath.is_absolute() and (path.parent / fpath).is_file():
+            filters = path.parent / fpath
+        try:
+            filters_config = load_filters(filters)
+        except ConfigError as e:
+            if e.problems[0].startswith("no filter config"):
+                found += [f"{display(path)}: filters: {p}" for p in e.problems]
+            else:
+                found += e.problems  # they name the filter config's file
+    if found:
+        raise ConfigError(found)
     if overrides:
         _deep_update(recipe, copy.deepcopy(overrides))
     try:
         extract = ExtractConfig.from_mapping(recipe.get("extract"))
     except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
+        raise ConfigError(f"{display(path)}: {e}") from None
     from .extract.stage import MODES, check_mode  # here, not at the top: the extract package imports this module
 
     if extract.mode not in MODES:
-        raise ConfigError(f"{path}: unknown extract.mode {extract.mode!r} (choose from: {', '.join(sorted(MODES))})")
+        raise ConfigError(f"{display(path)}: extract.mode: unknown value {extract.mode!r} "
+                          f"(choose from: {', '.join(sorted(MODES))})")
     if check_extractor:
         check_mode(extract.mode)  # an optional extractor (trafilatura) not installed: one line, before any work
     recipe["extract"] = extract.as_dict()
     recipe.setdefault("name", path.stem)
     recipe["_path"] = str(path)
     recipe["_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    filters = recipe.get("filters", "obelics")
-    fpath = Path(str(filters))
-    if not fpath.is_absolute() and (path.parent / fpath).is_file():
-        filters = path.parent / fpath
-    try:
-        recipe["filters_config"] = load_filters(filters)
-    except ConfigError as e:
-        raise ConfigError(f"{path.name} (filters: {filters}): {e}") from None
+    recipe["filters_config"] = filters_config
     return recipe
+
+
+def check_file(path: str | Path, kind: str | None = None) -> str:
+    """Check one recipe or filter config file as the commands that take it would (``kind``: "recipe" or "filters";
+    guessed from its keys, then its folder, when None).  Returns the kind; a problem is a :class:`ConfigError`
+    (all of them).  A recipe's filter config is checked with it."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{path}: {'is a folder, not a file' if p.is_dir() else 'no such file'}")
+    data = load_yaml(p)
+    kind = kind or config_schema.guess_kind(data, str(p))
+    if kind is None:
+        raise ConfigError(f"{path}: cannot tell whether this is a recipe or a filter config (its keys are "
+                          f"neither's): give --kind recipe or --kind filters")
+    if kind == "recipe":
+        load_recipe(p, check_extractor=False)
+    else:
+        load_filters(p)
+    return kind
 
 
 def recipe_provenance(recipe: dict) -> dict:
@@ -249,6 +252,6 @@ def recipe_for_run(info: dict, filters: str | Path | None = None) -> dict:
     try:
         ran_with = load_filters(recorded)
     except ConfigError as e:
-        raise ConfigError(f"the filter config this output ran with: {e}") from None
+        raise ConfigError([f"the filter config this output ran with: {p}" for p in e.problems]) from None
     recipe["filters_config"] = load_filters(filters, over=ran_with) if filters else ran_with
     return recipe

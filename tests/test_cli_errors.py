@@ -184,19 +184,19 @@ def test_misspelled_keys_get_a_suggestion(tmp_path, capsys):
     base = ["crawl", "--dump", "2023-06", "--mirror", "sample", "--out", str(tmp_path / "o")]
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("filters: obelics\nextrct: {mode: default}\n")
-    _error(base + ["--recipe", str(recipe)], capsys, "unknown key 'extrct' in recipe.yaml", "did you mean 'extract'")
+    _error(base + ["--recipe", str(recipe)], capsys, "recipe.yaml: extrct: unknown key", "did you mean 'extract'")
     recipe.write_text("filters: obelics\nextract: {mdoe: default}\n")
-    _error(base + ["--recipe", str(recipe)], capsys, "unknown key(s) mdoe", "did you mean 'mode'")
+    _error(base + ["--recipe", str(recipe)], capsys, "recipe.yaml: extract.mdoe: unknown key", "did you mean 'mode'")
     filters = tmp_path / "filters.yaml"
     filters.write_text("image:\n  nsfw: {treshold: 0.5}\n")
-    _error(base + ["--filters", str(filters)], capsys, "unknown key 'treshold' in filters.yaml",
+    _error(base + ["--filters", str(filters)], capsys, "filters.yaml: image.nsfw.treshold: unknown key",
            "did you mean 'threshold'")
     filters.write_text("doc:\n  stopword: {min: 0.3}\n")
-    _error(base + ["--filters", str(filters)], capsys, "unknown key 'stopword'", "did you mean 'stopwords'")
+    _error(base + ["--filters", str(filters)], capsys, "doc.stopword: unknown check", "did you mean 'stopwords'")
     filters.write_text("node:\n  stopwords: {min: high}\n")
-    _error(base + ["--filters", str(filters)], capsys, "node.stopwords.min", "expected a number")
+    _error(base + ["--filters", str(filters)], capsys, "node.stopwords.min: expected a ratio in [0, 1]")
     filters.write_text("wordlists:\n  stopwords: nowhere/stop.txt\n")
-    _error(base + ["--filters", str(filters)], capsys, "word list stopwords", "no such file")
+    _error(base + ["--filters", str(filters)], capsys, "filters.yaml: wordlists.stopwords: no such file")
 
 
 # ----------------------------------------------------------------------------------------------- opt-out list

@@ -234,7 +234,7 @@ def test_filter_rebuilds_the_dataset_or_marks_it_stale(tmp_path, capsys, monkeyp
 
     # stricter thresholds: filter rewrites OUT/documents and rebuilds OUT/dataset with the same options
     cfg = yaml.safe_load((FILTERS_DIR / "obelics.yaml").read_text(encoding="utf-8"))
-    cfg["doc"]["number_words"]["min"] = 10**6
+    cfg["doc"]["number_words"].update(min=10**6, max=None)  # (min above max would be refused as a mistake)
     strict = tmp_path / "strict.yaml"
     strict.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     rc = main(["filter", str(out), "--config", str(strict), "--scheduler", "sync", "--quiet"])

@@ -13,14 +13,20 @@ one, is rebuilt from the new documents with the options it was built with (shard
 tars); with --no-dataset, or when the rebuild cannot happen, it is marked STALE (OUT/dataset/STALE): `publish`
 refuses it and `status` reports it until `obelics-build shards OUT` rebuilds it.
 
-Example:
+The filter config is checked before any work (unknown keys or check names, wrong types, values out of range:
+every problem at once); `filter --check FILE` only checks it, without an output folder.
+
+Examples:
   obelics-build filter ./out --config filters/my-thresholds.yaml
+  obelics-build filter --check filters/my-thresholds.yaml
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", help="a crawl output folder (holds run.json)")
-    p.add_argument("--config", required=True, help="filter config: a YAML path or a packaged name (e.g. obelics)")
+    p.add_argument("out", nargs="?", help="a crawl output folder (holds run.json)")
+    p.add_argument("--config", help="filter config: a YAML path or a packaged name (e.g. obelics); required with OUT")
+    p.add_argument("--check", metavar="FILE", default=None,
+                   help="only check the filter config FILE (prints OK or every problem; exit 1 on problems) and exit")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, 'sync', or default LocalCluster")
     p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes")
     p.add_argument("--no-dataset", action="store_true",
@@ -59,6 +65,10 @@ def validate(args: argparse.Namespace) -> tuple[Path, dict, dict]:
     from ..tasks import warc_key
     from . import checks
 
+    if not args.out or not args.config:
+        raise UsageError("filter: give OUT --config FILE (reapply thresholds to a crawl output) or --check FILE "
+                         "(check a filter config)")
+    load_filters(args.config)  # the file alone first: its problems, before anything is read from OUT
     out = Path(args.out)
     info = checks.read_crawl_output(out, "filter")
     checks.check_positive(args.workers, "--workers")
@@ -94,6 +104,15 @@ def run(args: argparse.Namespace) -> int:
 
     from ..dataset.stale import mark_stale, recorded_options
 
+    if args.check:
+        from .config import check_files
+
+        if args.out or args.config:
+            from ..errors import UsageError
+
+            raise UsageError("filter --check FILE checks a filter config and runs nothing: give it without OUT "
+                             "and --config")
+        return check_files([args.check], "filters")
     out, info, recipe = validate(args)
     refs = info["warcs"]
     archive = info["image_archive"]

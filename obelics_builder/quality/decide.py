@@ -32,7 +32,8 @@ _DOC_CHECKS_HERE = tuple(CHECKS)  # number_images is not a doc metric here (fina
 def _notes(ctx, cfg: dict, docs: list[dict]) -> None:
     for level in ("node", "doc"):
         section = cfg.get(level) or {}
-        disabled = [c for c in CHECKS if isinstance(section.get(c), dict) and not section[c].get("enabled", True)]
+        disabled = [c for c in CHECKS if section.get(c) is False
+                    or (isinstance(section.get(c), dict) and not section[c].get("enabled", True))]
         if disabled:
             ctx.note(f"{level} checks disabled by the filter config: {', '.join(disabled)}")
         for check, suffix in CHECKS.items():
@@ -45,7 +46,8 @@ def _notes(ctx, cfg: dict, docs: list[dict]) -> None:
                     ctx.note(f"{level} perplexity check skipped: no perplexity scores. {DISABLED_NOTE}")
                 else:
                     ctx.note(f"{level} {check} check skipped: no {col} scores in the input")
-    if (cfg.get("doc") or {}).get("number_images", {}).get("enabled", True):
+    images = (cfg.get("doc") or {}).get("number_images", {})
+    if isinstance(images, dict) and images.get("enabled", True):  # (``number_images: false`` turns it off)
         ctx.note("doc number_images check is applied by the final stage, after images are fetched", level=20)
 
 
