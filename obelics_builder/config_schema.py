@@ -21,8 +21,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .errors import did_you_mean
 
-#: what a node's kind may be (the structured extractor's blocks); a check's ``kinds`` lists those it applies to
-NODE_KINDS = ("prose", "heading", "list", "table", "code", "caption")
+from .quality.structure import KINDS as NODE_KINDS  # what a node check's ``kinds`` may list
 #: Parquet codecs ``write.compression`` may name
 COMPRESSIONS = ("none", "snappy", "gzip", "brotli", "lz4", "zstd")
 
@@ -128,6 +127,8 @@ class Texts(Spec):
     one_ok: bool = False
     #: the word for one unknown item in messages ("kind", "format")
     noun: str = "value"
+    #: an empty list is refused (what it would mean is said another way, e.g. ``enabled: false``)
+    non_empty: str | None = None
 
     def describe(self):
         return f"a list of {self.noun}s" + (f" ({', '.join(self.item._choices())})" if self.item.choices else "")
@@ -137,6 +138,8 @@ class Texts(Spec):
             value = [value]
         if not isinstance(value, list):
             return [f"{path}: expected {self.describe()}, got {_show(value)}"]
+        if not value and self.non_empty:
+            return [f"{path}: an empty list: {self.non_empty}"]
         out = []
         for i, v in enumerate(value):
             for p in self.item.check(v, f"{path}[{i}]"):
@@ -263,6 +266,7 @@ CHECK_VALUES: dict[str, Number] = {
     "lang_id": RATIO,
     "perplexity": Number(lo=0, what="a perplexity (a number >= 0)"),
     "number_images": COUNT,  # doc level only: applied by the final stage
+    "repeated": COUNT,  # node level only: earlier copies of the paragraph in its document
 }
 #: the score parameters a check has besides enabled/min/max/kinds
 CHECK_PARAMS: dict[str, dict[str, Spec]] = {
@@ -271,13 +275,20 @@ CHECK_PARAMS: dict[str, dict[str, Spec]] = {
     "punctuation": {"min_words": COUNT},
     "lang_id": {"languages": Texts(one_ok=True, noun="language")},
 }
-CHECK_KINDS = Texts(item=Text(choices=NODE_KINDS), noun="kind")
+CHECK_KINDS = Texts(item=Text(choices=NODE_KINDS), noun="kind",
+                    non_empty="a check for no kind would never apply (to turn it off, set enabled: false)")
+#: ``doc.text_kinds``: the node kinds whose paragraphs make the text the doc checks read
+DOC_TEXT_KINDS = Texts(item=Text(choices=NODE_KINDS), noun="kind",
+                       non_empty="the doc checks would read no text (leave text_kinds out to read every kind)")
 
 
-def check_spec(check: str) -> Spec:
-    """One node or doc check: ``{enabled, min, max, kinds, ...its parameters}``, or ``false`` (off)."""
+def check_spec(check: str, level: str = "node") -> Spec:
+    """One node or doc check: ``{enabled, min, max, ...its parameters}`` (node checks also ``kinds``: a document
+    has no kind), or ``false`` (off)."""
     bound = replace(CHECK_VALUES[check], nullable=True)  # null: no limit
-    keys = {"enabled": Flag(), "min": bound, "max": bound, "kinds": CHECK_KINDS, **CHECK_PARAMS.get(check, {})}
+    keys = {"enabled": Flag(), "min": bound, "max": bound, **CHECK_PARAMS.get(check, {})}
+    if level == "node":
+        keys["kinds"] = CHECK_KINDS
     return AnyOf(options=(Section(keys=keys, rules=(ordered("min", "max"),),
                                   example="{enabled: true, max: 0.1}"), Off()))
 
@@ -302,11 +313,12 @@ def _knows(keys: Mapping, defaults: Iterable[str], where: str) -> None:
 def filters_schema() -> Section:
     """The whole filter config (built on first use: the check names come from ``quality.score.CHECKS``)."""
     from .images.nsfw import NSFW_DEFAULTS
-    from .quality.score import CHECKS
+    from .quality.score import CHECKS, NODE_CHECKS
 
-    _knows(CHECK_VALUES, CHECKS, "quality.score.CHECKS")
-    node = {"standardize_whitespace": Flag(), "structure": STRUCTURE, **{c: check_spec(c) for c in CHECKS}}
-    doc = {"number_images": check_spec("number_images"), **{c: check_spec(c) for c in CHECKS}}
+    _knows(CHECK_VALUES, NODE_CHECKS, "quality.score.NODE_CHECKS")
+    node = {"standardize_whitespace": Flag(), "structure": STRUCTURE, **{c: check_spec(c) for c in NODE_CHECKS}}
+    doc = {"number_images": check_spec("number_images", "doc"), "text_kinds": DOC_TEXT_KINDS,
+           **{c: check_spec(c, "doc") for c in CHECKS}}
     nsfw_keys = {"enabled": Flag(), "threshold": RATIO, "detector": Text(), "batch_size": POSITIVE,
                  "threads": POSITIVE, "model_path": PATH}
     _knows(nsfw_keys, NSFW_DEFAULTS, "images.nsfw.NSFW_DEFAULTS")

@@ -143,22 +143,25 @@ def test_every_problem_of_a_file_is_reported_together(tmp_path):
 
 
 def test_structure_and_kinds_keys(tmp_path):
-    """Keys of the structure-aware filters (issue 16): ``node.structure`` and ``kinds`` on any check."""
+    """Keys of the structure-aware filters (issue 16): ``node.structure`` and ``kinds`` on node checks (a
+    document has no kind: ``kinds`` on a doc check is an unknown key)."""
     path = tmp_path / "structured.yaml"
     path.write_text("node:\n"
                     "  structure: {enabled: true, heading_max_words: 12, caption_max_words: 40,"
                     " headings_follow_section: true}\n"
                     "  punctuation: {min: 0.001, kinds: [prose]}\n"
                     "  number_words: {min: 4, kinds: [prose, heading, list, table, code, caption]}\n"
-                    "doc:\n  stopwords: {min: 0.35, kinds: [prose]}\n", encoding="utf-8")
+                    "doc:\n  stopwords: {min: 0.35}\n", encoding="utf-8")
     cfg = load_filters(path)
     assert cfg["node"]["structure"]["heading_max_words"] == 12 and cfg["node"]["punctuation"]["kinds"] == ["prose"]
     assert _problems(tmp_path, "node:\n  punctuation: {kinds: [prose, headng]}\n") == [
         "node.punctuation.kinds[1]: unknown kind 'headng' (did you mean 'heading'?)"]
-    (line,) = _problems(tmp_path, "doc:\n  stopwords: {kinds: [zzz]}\n")
-    assert line == "doc.stopwords.kinds[0]: unknown kind 'zzz' (choose from: prose, heading, list, table, code, caption)"
-    assert _problems(tmp_path, "doc:\n  stopwords: {kinds: prose}\n")[0].startswith(
-        "doc.stopwords.kinds: expected a list of kinds")
+    (line,) = _problems(tmp_path, "node:\n  stopwords: {kinds: [zzz]}\n")
+    assert line == "node.stopwords.kinds[0]: unknown kind 'zzz' (choose from: prose, heading, list, table, code, caption)"
+    assert _problems(tmp_path, "node:\n  stopwords: {kinds: prose}\n")[0].startswith(
+        "node.stopwords.kinds: expected a list of kinds")
+    (line,) = _problems(tmp_path, "doc:\n  stopwords: {min: 0.3, kinds: [prose]}\n")
+    assert line.startswith("doc.stopwords.kinds: unknown key"), line
     assert _problems(tmp_path, "node:\n  structure: {enabled: 1, heading_max_words: 0, headings_follow: true}\n") == [
         "node.structure.enabled: expected true or false, got 1",
         "node.structure.heading_max_words: out of range: expected an integer >= 1, got 0",
@@ -179,11 +182,11 @@ def test_a_partial_config_is_checked_as_written_and_merged_over_the_base(tmp_pat
 
 
 def test_the_schema_knows_every_check_of_the_scores():
-    from obelics_builder.quality.score import CHECKS
+    from obelics_builder.quality.score import CHECKS, NODE_CHECKS
 
     schema = config_schema.filters_schema()
-    assert set(schema.keys["node"].keys) == {*CHECKS, "standardize_whitespace", "structure"}
-    assert set(schema.keys["doc"].keys) == {*CHECKS, "number_images"}
+    assert set(schema.keys["node"].keys) == {*NODE_CHECKS, "standardize_whitespace", "structure"}
+    assert set(schema.keys["doc"].keys) == {*CHECKS, "number_images", "text_kinds"}
 
 
 # ------------------------------------------------------------------------------------------------------ recipes

@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     if not a.warc:
         a.warc = sorted(BF.DEFAULT_EVAL.glob("*.warc.gz"))
         a.truth = [w.with_name(BF.set_name(w) + ".truth.jsonl") for w in a.warc]
-    from obelics_builder.quality.score import CHECKS, compile_checks, text_score_stage
+    from obelics_builder.quality.score import NODE_CHECKS as CHECKS, compile_checks, text_score_stage
     from obelics_builder.quality.structure import KIND_COLUMN
     from obelics_builder.recipe import load_filters, load_recipe
     from obelics_builder.schema import paragraphs

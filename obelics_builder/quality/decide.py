@@ -22,21 +22,21 @@ from __future__ import annotations
 
 from ..schema import PARAGRAPH_SEP, doc_url, keep_positions, paragraphs
 from .perplexity import DISABLED_NOTE
-from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_COLUMNS, aligned, column_aligned, filters_config,
-                    first_failure, full_text, get_scorer, node_decisions, paragraph_counts, store_doc_metrics,
-                    store_languages, text_hash)
+from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_CHECKS, NODE_COLUMNS, aligned, column_aligned,
+                    doc_check_text, doc_text_kinds, filters_config, first_failure, full_text, get_scorer,
+                    node_decisions, paragraph_counts, store_doc_metrics, store_languages, text_hash)
 
 _DOC_CHECKS_HERE = tuple(CHECKS)  # number_images is not a doc metric here (final.py applies it)
 
 
 def _notes(ctx, cfg: dict, docs: list[dict]) -> None:
-    for level in ("node", "doc"):
+    for level, checks in (("node", NODE_CHECKS), ("doc", CHECKS)):
         section = cfg.get(level) or {}
-        disabled = [c for c in CHECKS if section.get(c) is False
+        disabled = [c for c in checks if section.get(c) is False
                     or (isinstance(section.get(c), dict) and not section[c].get("enabled", True))]
         if disabled:
             ctx.note(f"{level} checks disabled by the filter config: {', '.join(disabled)}")
-        for check, suffix in CHECKS.items():
+        for check, suffix in checks.items():
             c = section.get(check)
             if not isinstance(c, dict) or not c.get("enabled", True):
                 continue
@@ -88,6 +88,7 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
     node_cfg = cfg.get("node") or {}
     doc_cfg = cfg.get("doc") or {}
     _notes(ctx, cfg, docs)
+    text_kinds = doc_text_kinds(cfg)
     out: list[dict] = []
     recomputed: list[tuple[dict, str, list]] = []
     for doc in docs:
@@ -100,7 +101,7 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
             continue
         before = list(doc["texts"])  # the language of a document left without text is that of its texts before
         _apply_nodes(doc, node_decisions(doc, node_cfg), ctx)
-        text = full_text(doc["texts"])
+        text = doc_check_text(doc, text_kinds)
         if doc.get(DOC_TEXT_HASH) != text_hash(text) or not any(c in doc for c in DOC_COLUMNS):
             recomputed.append((doc, text, before))
         out.append(doc)

@@ -39,6 +39,7 @@ list, a word list or a model) needs a re-scoring; changing a threshold or an ``e
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from ..schema import END_OF_DOCUMENT, PARAGRAPH_SEP, paragraphs
@@ -61,9 +62,15 @@ CHECKS: dict[str, str] = {
     "lang_id": "lang_score",
     "perplexity": "perplexity",
 }
+#: Node checks: a paragraph repeating an earlier one of its document (``node_repeated``: how many earlier copies,
+#: computed with the node kinds, when ``node.structure.enabled``) first, then the reference's.
+NODE_CHECKS: dict[str, str] = {"repeated": "repeated", **CHECKS}
+REPEATED_COLUMN = "node_repeated"
 NODE_COLUMNS = [f"node_{s}" for s in CHECKS.values()]
 DOC_COLUMNS = [f"doc_{s}" for s in CHECKS.values()]
 DOC_TEXT_HASH = "doc_scored_text_sha1"
+_DIGITS = re.compile(r"\d+")
+_TEMPLATE_MIN_WORDS = 10
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -201,10 +208,10 @@ def first_failure(values: dict[str, Any], level_cfg: dict, skip: tuple[str, ...]
 
 
 def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any, frozenset | None]]:
-    """The enabled checks of a level as (check, min, max, kinds), in the reference order (for
+    """The enabled node checks as (check, min, max, kinds), in order (:data:`NODE_CHECKS`, for
     :func:`first_failure_of`); ``kinds`` is the set of node kinds the check applies to (None: every kind)."""
     out = []
-    for check in CHECKS:
+    for check in NODE_CHECKS:
         c = level_cfg.get(check)
         if check in skip or not isinstance(c, dict) or not c.get("enabled", True):
             continue
@@ -258,7 +265,7 @@ def decide_nodes(values: list[list[dict] | None], kinds: list[list[str] | None],
 
 def node_decisions(doc: dict, node_cfg: dict) -> list[list[str | None] | None]:
     """For each position: None (image) or, per paragraph, the failing check (None = kept), from stored columns."""
-    present = {check: doc.get(f"node_{suffix}") for check, suffix in CHECKS.items()}
+    present = {check: doc.get(f"node_{suffix}") for check, suffix in NODE_CHECKS.items()}
     present = {check: col for check, col in present.items() if col is not None}
     values: list[list[dict] | None] = []
     paras: list[list[str] | None] = []
@@ -287,8 +294,23 @@ def surviving_texts(doc: dict, decisions: list) -> list[str | None]:
 
 
 def full_text(texts: list[str | None]) -> str:
-    """The document text of the doc checks: non-empty texts joined by a blank line."""
+    """The document text: non-empty texts joined by a blank line."""
     return PARAGRAPH_SEP.join(t for t in texts if t)
+
+
+def doc_text_kinds(cfg: dict) -> frozenset | None:
+    """``doc.text_kinds``: the node kinds whose paragraphs make the text the doc checks read (None: every kind)."""
+    kinds = (cfg.get("doc") or {}).get("text_kinds")
+    return None if kinds is None else frozenset(kinds)
+
+
+def doc_check_text(doc: dict, text_kinds: frozenset | None) -> str:
+    """The text the doc checks read: the document's text, or only its paragraphs of ``text_kinds`` (code and
+    tables are judged by their own node rules, not by prose statistics), joined by a blank line."""
+    if text_kinds is None:
+        return full_text(doc["texts"])
+    return PARAGRAPH_SEP.join(p for t, ks in zip(doc["texts"], node_kinds(doc)) if t
+                              for p, k in zip(paragraphs(t), ks) if k in text_kinds)
 
 
 def text_hash(text: str) -> str:
@@ -410,6 +432,27 @@ class _Paragraphs:
         return out
 
 
+def _repeats(all_paras: list[str], spans: list[tuple[int, int] | None]) -> list[list[float] | None]:
+    """``node_repeated`` of one document: per paragraph, how many identical paragraphs (after stripping) come
+    before it in the document (extractors repeat a page's responsive copies, and pages repeat their own blocks)."""
+    seen: dict[str, int] = {}
+    out: list[list[float] | None] = []
+    for sp in spans:
+        if sp is None:
+            out.append(None)
+            continue
+        counts = []
+        for p in all_paras[sp[0]:sp[0] + sp[1]]:
+            key = p.strip()
+            if len(key.split()) >= _TEMPLATE_MIN_WORDS:  # a templated sentence: the same text with other numbers
+                key = _DIGITS.sub("0", key)
+            n = seen.get(key, 0)
+            counts.append(float(n) if p != END_OF_DOCUMENT else 0.0)
+            seen[key] = n + 1
+        out.append(counts)
+    return out
+
+
 def text_score_stage(docs: list[dict], ctx) -> list[dict]:
     """Add ``node_*``/``doc_*`` score columns and the document language; removes nothing."""
     scorer = get_scorer(ctx)
@@ -459,19 +502,26 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
             doc[KIND_COLUMN] = document_kinds(
                 doc["texts"], [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans],
                 doc["node_words"], structure)
+            doc[REPEATED_COLUMN] = _repeats(all_paras, spans)
         else:
             doc.pop(KIND_COLUMN, None)
+            doc.pop(REPEATED_COLUMN, None)
 
     # 3. node decisions (decide_nodes, as decide.py takes them from the stored columns), then doc metrics on the
     #    node-filtered text (see module docstring), reusing the paragraph counts; the language of that text
     kept: list[list[int]] = []
     checks = compile_checks(node_cfg)
+    text_kinds = doc_text_kinds(cfg)
     for doc, spans in zip(docs, layout):
         values = [None if sp is None else node_values[sp[0]:sp[0] + sp[1]] for sp in spans]
+        if structure.enabled:  # (node_values are shared by equal paragraphs: the repeat count is per position)
+            values = [None if vs is None else [dict(v, repeated=r) for v, r in zip(vs, rs)]
+                      for vs, rs in zip(values, doc[REPEATED_COLUMN])]
         paras = [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans]
-        fails = decide_nodes(values, node_kinds(doc), paras, checks, structure)
-        kept.append([sp[0] + j for sp, fs in zip(spans, fails) if sp is not None
-                     for j, f in enumerate(fs) if f is None])
+        kinds = node_kinds(doc)
+        fails = decide_nodes(values, kinds, paras, checks, structure)
+        kept.append([sp[0] + j for sp, fs, ks in zip(spans, fails, kinds) if sp is not None
+                     for j, (f, k) in enumerate(zip(fs, ks)) if f is None and (text_kinds is None or k in text_kinds)])
     doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k in idx) for idx in kept]
     doc_values = counts.doc_metrics(scorer, [[ref[k] for k in idx] for idx in kept], doc_texts)
     for doc, text, values in zip(docs, doc_texts, doc_values):
