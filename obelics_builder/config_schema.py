@@ -345,6 +345,7 @@ def filters_schema() -> Section:
         }, rules=(ordered("min_size", "max_size"),), nullable=True),
         "final": Section(keys={
             "dedup_images_in_document": Flag(),
+            "captions_follow_images": Flag(),
             "spam_word_ratio_max": RATIO,
             "min_images": COUNT,
             "max_images": COUNT,

@@ -5,6 +5,9 @@ Per document, in this order:
 1. in-document image dedup (``final.dedup_images_in_document``): keep the first image position of each ``src``
    and, when the fetched metadata has one, of each ``sha256``; later ones are removed
    (``final:duplicate_image``, unit images);
+   with ``final.captions_follow_images`` (the structured filters), a paragraph of kind ``caption`` (``node_kind``,
+   :mod:`.structure`: a short line next to an image when it was scored) that no longer stands next to an image
+   (the image stages or this dedup removed it) is removed with it (``final:orphan_caption``, unit nodes);
 2. spam paragraphs: a paragraph is kept only if its spam-word ratio (filter word splitter, list
    ``wordlists.spam_words``) is below ``final.spam_word_ratio_max`` (0.12) (``final:spam_paragraph``, unit nodes);
 3. clean: text positions without paragraphs are removed and adjacent texts merged with ``"\\n\\n"``;
@@ -30,6 +33,7 @@ from __future__ import annotations
 from ..schema import END_OF_DOCUMENT, PARAGRAPH_SEP, paragraphs
 from .metrics import get_words
 from .score import column_aligned, filters_config, paragraph_counts
+from .structure import KIND_COLUMN
 from .wordlists import config_wordlist
 
 
@@ -117,11 +121,31 @@ def _clean(positions: list[_Pos]) -> list[_Pos]:
     return out
 
 
+def _drop_orphan_captions(positions: list[_Pos], ctx) -> None:
+    """Captions follow their image: a ``caption`` paragraph at the edge of its text that faced an image when it was
+    scored and faces none now (another text, or the document's edge) is removed."""
+    n = len(positions)
+    for i, p in enumerate(positions):
+        kinds = p.node.get(KIND_COLUMN) if p.is_text else None
+        if not kinds:
+            continue
+        image_before = i > 0 and not positions[i - 1].is_text
+        image_after = i + 1 < n and not positions[i + 1].is_text
+        keep = [True] * len(p.paras)
+        for j in {0, len(p.paras) - 1}:
+            if kinds[j] == "caption" and not (j == 0 and image_before) and not (j == len(p.paras) - 1 and image_after):
+                keep[j] = False
+        if not all(keep):
+            ctx.remove("final:orphan_caption", keep.count(False), unit="nodes")
+            _keep_paragraphs(p, keep)
+
+
 def final_cleaning_stage(docs: list[dict], ctx) -> list[dict]:
     """OBELICS final processing and the final document rules (see the module docstring)."""
     cfg = filters_config(ctx)
     final = cfg.get("final") or {}
     dedup = bool(final.get("dedup_images_in_document", True))
+    captions_follow = bool(final.get("captions_follow_images", False))
     spam_max = float(final.get("spam_word_ratio_max", 0.12))
     spam_words = config_wordlist(cfg, "spam_words")
     lo, hi = _image_bounds(cfg)
@@ -147,6 +171,8 @@ def final_cleaning_stage(docs: list[dict], ctx) -> list[dict]:
                         seen_sha.add(sha)
                 unique.append(p)
             positions = unique
+        if captions_follow:
+            _drop_orphan_captions(positions, ctx)
 
         # 2. spam paragraphs
         for p in positions:

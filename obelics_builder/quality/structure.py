@@ -44,7 +44,7 @@ class StructureConfig:
     #: a single line of at most this many words that does not end a sentence is a heading
     heading_max_words: int = 16
     #: a single line of at most this many words next to an image is its caption
-    caption_max_words: int = 40
+    caption_max_words: int = 24
     #: a heading is kept only when the section it opens (the next non-heading paragraph) is kept
     headings_follow_section: bool = True
 
