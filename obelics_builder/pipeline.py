@@ -56,6 +56,8 @@ def run_pipeline(refs: list, recipe: dict, out: str | Path, engine: Engine, dump
         **recipe_provenance(recipe),
         "recipe_config": {k: v for k, v in recipe.items() if k != "filters_config"},
         "filters": fcfg.get("_path"),
+        # the effective filter config (what ``filter --config`` merged over the one before, as well as the file's)
+        "filters_config": fcfg,
         "fetch_overrides": fetch_overrides,
         "run_info": run_info or {},
     })

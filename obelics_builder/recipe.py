@@ -132,9 +132,11 @@ def load_filters(name_or_path: str | Path = "obelics", over: dict | None = None)
     """Load a filter config; word-list paths become absolute (relative to the config's folder, falling back to
     the packaged ``filters/`` folder), and ``_path`` records where it came from.
 
-    With ``over`` (a loaded filter config: the recipe's, or the one a crawl output ran with), the file is merged
-    over it: a config that sets only a few thresholds keeps every other value of ``over``, so the stored scores
-    stay valid.  A missing file is a ConfigError, and so is a file with any problem (unknown key or check, wrong
+    With ``over`` (a loaded filter config: the recipe's, or the one a crawl output ran with), a file without a
+    ``name`` is an overlay, merged over it: a config that sets only a few thresholds keeps every other value of
+    ``over``, so the stored scores stay valid.  A file with a ``name`` (the packaged configs, the tuning notebook's)
+    is a whole config and is used as written, so ``--filters obelics`` means the reference thresholds, not them
+    mixed with the recipe's structure rules.  A missing file is a ConfigError, and so is a file with any problem (unknown key or check, wrong
     type, value out of range, min above max, a word list that names no file): every problem of the file at once,
     checked against :mod:`obelics_builder.config_schema` (the file as written, before the merge)."""
     path = find_filters(name_or_path)
@@ -147,7 +149,7 @@ def load_filters(name_or_path: str | Path = "obelics", over: dict | None = None)
         value = (cfg.get(section) or {}).get(key)
         if value and not Path(value).is_absolute() and (base / value).exists():
             cfg[section][key] = str(base / value)
-    if over is not None:
+    if over is not None and not cfg.get("name"):
         merged = copy.deepcopy({k: v for k, v in over.items() if k != "_path"})
         cfg = _deep_update(merged, cfg)
     cfg["_path"] = str(path)
@@ -240,7 +242,8 @@ def recipe_provenance(recipe: dict) -> dict:
 
 def recipe_for_run(info: dict, filters: str | Path | None = None) -> dict:
     """The recipe a crawl ran with, from its ``OUT/run.json``: the stored effective recipe (with the command line's
-    overrides, e.g. ``--mode``, ``--optout-list``) and the filter config it ran with (the stored path), with
+    overrides, e.g. ``--mode``, ``--optout-list``) and the filter config it ran with (the stored effective config:
+    a ``filter --config`` run records the merged one; older outputs: the file at the stored path), with
     ``filters`` merged over it (keys ``filters`` leaves out keep the run's values).
     Output folders written before the effective recipe was stored fall back to loading the recipe file."""
     stored = info.get("recipe_config")
@@ -248,10 +251,13 @@ def recipe_for_run(info: dict, filters: str | Path | None = None) -> dict:
         recipe = copy.deepcopy(stored)
     else:
         recipe = load_recipe(info["recipe"], check_extractor=False)
-    recorded = info.get("filters") or recipe.get("filters", "obelics")
-    try:
-        ran_with = load_filters(recorded)
-    except ConfigError as e:
-        raise ConfigError([f"the filter config this output ran with: {p}" for p in e.problems]) from None
+    if isinstance(info.get("filters_config"), dict):  # the effective config, stored since merges were recorded
+        ran_with = copy.deepcopy(info["filters_config"])
+    else:
+        recorded = info.get("filters") or recipe.get("filters", "obelics")
+        try:
+            ran_with = load_filters(recorded)
+        except ConfigError as e:
+            raise ConfigError([f"the filter config this output ran with: {p}" for p in e.problems]) from None
     recipe["filters_config"] = load_filters(filters, over=ran_with) if filters else ran_with
     return recipe

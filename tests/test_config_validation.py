@@ -47,7 +47,7 @@ def test_unknown_key_at_the_top_level_and_nested_names_the_nearest(tmp_path):
         "wordlists.stopword: unknown word list (did you mean 'stopwords'?)"]
     # nothing close: the valid keys are listed
     (line,) = _problems(tmp_path, "final:\n  zzz: 1\n")
-    assert line.startswith("final.zzz: unknown key (known: dedup_images_in_document, spam_word_ratio_max")
+    assert line.startswith("final.zzz: unknown key (known: dedup_images_in_document, captions_follow_images, ")
     # a parameter of one check is not a key of another
     (line,) = _problems(tmp_path, "node:\n  number_words: {n: 3}\n")
     assert line.startswith("node.number_words.n: unknown key") and "min_words" not in line

@@ -14,11 +14,17 @@ from quality_out import cli, crawl, sample_out
 
 
 def _stricter(dest: Path) -> Path:
-    cfg = yaml.safe_load((FILTERS_DIR / "obelics.yaml").read_text(encoding="utf-8"))
+    """The default recipe's filters with changed decisions: thresholds, the kinds checks apply to, whether
+    headings follow their section, the kinds of text the doc checks read (none of them changes a stored score)."""
+    cfg = yaml.safe_load((FILTERS_DIR / "obelics-structured.yaml").read_text(encoding="utf-8"))
     # word lists stay relative: load_filters falls back to the packaged filters/ folder, so they resolve to the
     # same paths as at crawl time (the scored parts' fingerprint includes the word-list paths)
-    cfg["node"]["stopwords"]["min"] = 0.4              # node threshold: doc metrics must follow the new text
-    cfg["node"]["special_characters"]["max"] = 0.2
+    cfg["name"] = "stricter"
+    cfg["node"]["stopwords"].update(enabled=True, min=0.4)  # node threshold: doc metrics must follow the new text
+    cfg["node"]["special_characters"].update(enabled=True, max=0.2, kinds=["prose", "list"])
+    cfg["node"]["number_words"].update(min=4, kinds=["list", "caption"])
+    cfg["node"]["structure"]["headings_follow_section"] = False
+    cfg["doc"]["text_kinds"] = ["prose"]
     cfg["doc"]["word_repetition"]["max"] = 0.15
     cfg["doc"]["number_words"]["min"] = 40
     dest.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")

@@ -11,6 +11,7 @@ from obelics_builder.recipe import load_filters
 from quality_out import REPO, sample_out
 
 NOTEBOOK = REPO / "notebooks" / "tune_thresholds.ipynb"
+TRUTH = REPO.parent / "shared" / "eval" / "dev" / "readability-dev.truth.jsonl"
 
 
 def test_committed_notebook_has_no_outputs():
@@ -27,7 +28,8 @@ def test_committed_notebook_has_no_outputs():
 
 
 def test_notebook_only_imports_allowed_modules():
-    allowed = {"copy", "pathlib", "matplotlib", "numpy", "pandas", "pyarrow", "yaml", "obelics_builder"}
+    allowed = {"copy", "json", "re", "collections", "pathlib", "matplotlib", "numpy", "pandas", "pyarrow", "yaml",
+               "obelics_builder"}
     nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
     for c in nb["cells"]:
         for line in "".join(c["source"]).splitlines():
@@ -47,7 +49,8 @@ def test_notebook_runs_and_writes_config(tmp_path):
     injected = nbformat.v4.new_code_cell(
         f"OUT = {str(out)!r}\nCONFIG = 'obelics'\nNEW_CONFIG = {str(new_config)!r}\n"
         "CHANGES = {'node': {'stopwords': {'min': 0.4}}, 'doc': {'word_repetition': {'max': 0.15}, "
-        "'lang_id': {'enabled': False}}}\nPLOTS = True\nEXAMPLE_CHECK = 'stopwords'\n")
+        "'lang_id': {'enabled': False}}}\nPLOTS = True\nEXAMPLE_CHECK = 'stopwords'\n"
+        f"TRUTH = {str(TRUTH) if TRUTH.is_file() else None!r}\n")
     injected.metadata["tags"] = ["injected-parameters"]
     nb.cells.insert(idx + 1, injected)
     client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
@@ -59,6 +62,9 @@ def test_notebook_runs_and_writes_config(tmp_path):
     assert len(images) == 2  # node and doc distributions
     assert "just below the cutoff" in text and "just above the cutoff" in text
     assert "node.stopwords.min: 0.3 -> 0.4" in text
+    if TRUTH.is_file():  # kept vs removed text on the ground truth of the sample's pages
+        assert "documents with truth" in text and "content lost:" in text and "boilerplate removed:" in text
+        assert "node:stopwords" in text  # the stricter stopwords threshold removes paragraphs
 
     old, new = load_filters("obelics"), load_filters(new_config)
     assert new["node"]["stopwords"]["min"] == 0.4

@@ -44,10 +44,13 @@ def test_packaged_recipes_and_their_modes(tmp_path, monkeypatch):
     default, ref = load_recipe(), load_recipe("obelics-2023")
     assert default["name"] == "obelics" and default["extract"] == {"mode": "default", "page_time_budget_s": 5.0}
     assert ref["name"] == "obelics-2023" and ref["extract"] == {"mode": "obelics", "page_time_budget_s": 5.0}
-    # the reference thresholds: the packaged OBELICS filter config
-    assert Path(ref["filters_config"]["_path"]) == FILTERS_DIR / "obelics.yaml" == Path(default["filters_config"]["_path"])
-    # everything but the extractor (and the name) is the same build
-    strip = ("name", "extract", "_path", "_sha256", "filters_config")
+    # the reference thresholds: the packaged OBELICS filter config; the default recipe: those checks fitted to
+    # structured text
+    assert Path(ref["filters_config"]["_path"]) == FILTERS_DIR / "obelics.yaml"
+    assert Path(default["filters_config"]["_path"]) == FILTERS_DIR / "obelics-structured.yaml"
+    assert "structure" not in ref["filters_config"]["node"] and default["filters_config"]["node"]["structure"]["enabled"]
+    # everything but the extractor, the filter config (and the name) is the same build
+    strip = ("name", "extract", "_path", "_sha256", "filters_config", "filters")
     assert {k: v for k, v in ref.items() if k not in strip} == {k: v for k, v in default.items() if k not in strip}
     prov = recipe_provenance(ref)
     assert prov == {"recipe": str(PIPELINES_DIR / "obelics-2023.yaml"), "recipe_name": "obelics-2023",

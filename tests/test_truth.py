@@ -233,7 +233,7 @@ def test_filter_rebuilds_the_dataset_or_marks_it_stale(tmp_path, capsys, monkeyp
     shards_before = json.loads((out / "dataset" / "shards.json").read_text(encoding="utf-8"))
 
     # stricter thresholds: filter rewrites OUT/documents and rebuilds OUT/dataset with the same options
-    cfg = yaml.safe_load((FILTERS_DIR / "obelics.yaml").read_text(encoding="utf-8"))
+    cfg = yaml.safe_load((FILTERS_DIR / "obelics-structured.yaml").read_text(encoding="utf-8"))
     cfg["doc"]["number_words"].update(min=10**6, max=None)  # (min above max would be refused as a mistake)
     strict = tmp_path / "strict.yaml"
     strict.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
@@ -249,7 +249,7 @@ def test_filter_rebuilds_the_dataset_or_marks_it_stale(tmp_path, capsys, monkeyp
     assert not list((out / "dataset" / "webdataset").glob("*.tar"))
 
     # --no-dataset: the old dataset stays, marked STALE; publish refuses it, status reports it
-    rc = main(["filter", str(out), "--config", "obelics", "--scheduler", "sync", "--quiet", "--no-dataset"])
+    rc = main(["filter", str(out), "--config", "obelics-structured", "--scheduler", "sync", "--quiet", "--no-dataset"])
     cap = capsys.readouterr()
     assert rc == 0 and "Traceback" not in cap.err, cap.err
     assert _stats_documents(out) == before and _dataset_documents(out) == 0

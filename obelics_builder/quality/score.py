@@ -14,13 +14,22 @@ Node columns (aligned with ``texts``: None at image positions, one float per par
     ``node_common_words``, ``node_lang_score`` (highest probability among ``node.lang_id.languages``),
     ``node_perplexity`` (only when a KenLM model is configured).
 
+Structure columns (with ``node.structure.enabled``, the default recipe's filters; see :mod:`.structure`)
+    ``node_kind`` (strings: prose, heading, list, table, code, caption) and ``node_repeated`` (how many identical
+    paragraphs come before this one in the document; a sentence of 10 words or more is compared without its numbers,
+    so templated copies count).  A check with ``kinds`` applies to those kinds only (``repeated`` is a node check
+    like the others, :data:`NODE_CHECKS`); with ``node.structure.headings_follow_section`` a heading is dropped with
+    the section it opens (``node:section_removed``).  Documents scored without kinds are all prose.
+
 Doc columns
     OBELICS runs its document filter *after* the paragraph filter, on the node-filtered text.  To keep that exact
     meaning without computing anything twice, the doc metrics are computed on the text that survives the
-    configured node checks (``"\\n\\n"``-joined non-empty texts), and ``doc_scored_text_sha1`` records which text
-    that was.  The decision stage rebuilds the surviving text from the stored node scores; when its hash matches
-    (the usual case: same node thresholds) it uses the stored doc metrics as they are, otherwise (node
-    thresholds changed since scoring) it recomputes the doc metrics of the new text and says so in a note.
+    configured node checks (``"\\n\\n"``-joined non-empty texts; with ``doc.text_kinds``, only the paragraphs of
+    those kinds: code and tables are judged by their node rules, not by prose statistics), and
+    ``doc_scored_text_sha1`` records which text that was.  The decision stage rebuilds the surviving text from
+    the stored node scores; when its hash matches (the usual case: same node thresholds) it uses the stored doc
+    metrics as they are, otherwise (node thresholds changed since scoring) it recomputes the doc metrics of the new
+    text and says so in a note.
     Columns: ``doc_words``, ``doc_char_repetition``, ``doc_word_repetition``, ``doc_special_characters``,
     ``doc_stopwords``, ``doc_flagged_words``, ``doc_punctuation`` (with ``doc.punctuation.min_words``),
     ``doc_common_words``, ``doc_lang_score`` (highest probability among ``doc.lang_id.languages``),
@@ -258,7 +267,7 @@ def decide_nodes(values: list[list[dict] | None], kinds: list[list[str] | None],
             continue
         out.append([None if p == END_OF_DOCUMENT else first_failure_of(v, checks, k)
                     for v, k, p in zip(vs, ks, ps)])
-    if structure.headings_follow_section:
+    if structure.enabled and structure.headings_follow_section:
         follow_sections(kinds, out)
     return out
 
