@@ -13,6 +13,8 @@ from obelics_builder.quality.score import CHECKS, PARAGRAPH_SEP, get_scorer, tex
 from obelics_builder.recipe import load_filters
 from obelics_builder.stats import StageContext, Stats
 
+from docs_helpers import make_doc
+
 ALPHABET = ("ab AB \n\t.,:;!?'_-é日本😀👍🏽\u200d\ufe0f\u00a0\u2009\u3000\r\x0b\x1cΣΑσ19%\ud800İ\u0301"
             "ّ" "ع" "\u00ad")
 
@@ -108,13 +110,7 @@ def test_language_scores_equal_full_distribution():
 
 
 def _doc(*parts):
-    doc = schema.new_document({"url": "https://site.example/x"})
-    for p in parts:
-        if isinstance(p, dict):
-            schema.add_image(doc, p)
-        else:
-            schema.add_text(doc, p)
-    return doc
+    return make_doc(*parts, url="https://site.example/x")
 
 
 def test_reused_doc_metrics_equal_recomputed(shared_data):

@@ -11,24 +11,12 @@ from obelics_builder.quality.score import aligned, text_score_stage
 from obelics_builder.recipe import load_filters
 from obelics_builder.stats import StageContext, Stats, run_stage
 
+from docs_helpers import img, make_doc
+
 EOD = schema.END_OF_DOCUMENT
 SPAM = "Follow us on Facebook and Twitter, share this post and subscribe to our newletter"  # 7/14 spam words
 TEXT_A = "The bridge was opened in 1932 and it is still used by thousands of people every day."
 TEXT_B = "Engineers checked the steel cables last spring and found them in very good condition."
-
-
-def make_doc(*parts) -> dict:
-    doc = schema.new_document({"url": "https://site.example/page"})
-    for p in parts:
-        if isinstance(p, dict):
-            schema.add_image(doc, p)
-        else:
-            schema.add_text(doc, p)
-    return doc
-
-
-def img(n: int, **extra) -> dict:
-    return {"src": f"https://img.example/{n}.jpg", **extra}
 
 
 @pytest.fixture(scope="module")

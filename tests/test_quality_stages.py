@@ -15,6 +15,8 @@ from obelics_builder.quality.score import CHECKS, NODE_COLUMNS, aligned, text_sc
 from obelics_builder.recipe import load_filters
 from obelics_builder.stats import StageContext, Stats, run_stage
 
+from docs_helpers import img, make_doc
+
 EOD = schema.END_OF_DOCUMENT
 
 GOOD = [
@@ -26,20 +28,6 @@ GOOD = [
     "would come from a national fund. A final vote is expected at the next meeting in two weeks.",
 ]
 RUSSIAN = "Городской совет обсудил новый парк, который планировали больше трёх лет, и жители были довольны."
-
-
-def make_doc(*parts, url="https://site.example/page") -> dict:
-    doc = schema.new_document({"url": url})
-    for i, p in enumerate(parts):
-        if isinstance(p, dict):
-            schema.add_image(doc, p)
-        else:
-            schema.add_text(doc, p)
-    return doc
-
-
-def img(n: int) -> dict:
-    return {"src": f"https://img.example/{n}.jpg"}
 
 
 def ctx_for(cfg: dict, stage: str, stats: Stats | None = None) -> StageContext:

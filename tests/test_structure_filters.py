@@ -14,6 +14,8 @@ from obelics_builder.quality.structure import StructureConfig, document_kinds, f
 from obelics_builder.recipe import load_filters
 from obelics_builder.stats import StageContext, Stats, run_stage
 
+from docs_helpers import img, make_doc
+
 ON = StructureConfig(enabled=True)
 PROSE = ("The city council met on Tuesday evening to discuss the new park, which has been planned for more than "
          "three years. Residents who attended the meeting said they were happy that the work would finally begin.")
@@ -21,20 +23,6 @@ PROSE2 = ("According to the plan, the park will have a small lake, a playground 
           "walking and cycling. The mayor said that the first trees should be planted before the end of summer.")
 PROSE3 = ("Some people were worried about the cost of the project, but the council explained that most of the "
           "money would come from a national fund. A final vote is expected at the next meeting in two weeks.")
-
-
-def make_doc(*parts) -> dict:
-    doc = schema.new_document({"url": "https://site.example/page"})
-    for p in parts:
-        if isinstance(p, dict):
-            schema.add_image(doc, p)
-        else:
-            schema.add_text(doc, p)
-    return doc
-
-
-def img(n: int) -> dict:
-    return {"src": f"https://img.example/{n}.jpg"}
 
 
 def run(stage, docs, cfg, stats=None):

@@ -46,7 +46,6 @@ import copy
 import hashlib
 import json
 import pickle
-import re
 import sys
 import tempfile
 import time
@@ -58,9 +57,10 @@ sys.path.insert(0, str(REPO))
 
 from obelics_builder.stats import StageContext, Stats, run_stage  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench" / "extract"))
+from quick_eval import WORD, norm_url, prf  # noqa: E402  (the extraction kit's scorer semantics)
+
 DEFAULT_EVAL = REPO.parent / "shared" / "eval" / "dev"
-WORD = re.compile(r"\w+")
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 DEFAULT_RECIPES = ("obelics", "obelics-2023")
 #: targets of issue 16 (default recipe): kept F1 >= extract F1 - 0.02, content lost <= boilerplate removed, pages
 #: kept >= 85% on wcxb-dev and >= 95% on the article sets
@@ -69,22 +69,8 @@ PAGES_KEPT = {"wcxb-dev": 0.85}
 PAGES_KEPT_ARTICLES = 0.95
 
 
-def norm_url(u: str | None) -> str:
-    u = (u or "").strip().strip("<>").strip()
-    return _SCHEME.sub("", u).rstrip("/")
-
-
 def words(text: str) -> Counter:
     return Counter(WORD.findall(text.lower()))
-
-
-def prf(overlap: int, n_pred: int, n_true: int) -> tuple[float, float, float]:
-    if n_pred == 0 and n_true == 0:
-        return 1.0, 1.0, 1.0
-    if n_pred == 0 or n_true == 0:
-        return 0.0, 0.0, 0.0
-    p, r = overlap / n_pred, overlap / n_true
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 def doc_text(doc: dict | None) -> str:
