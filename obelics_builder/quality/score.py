@@ -524,8 +524,8 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
     for doc, spans in zip(docs, layout):
         values = [None if sp is None else node_values[sp[0]:sp[0] + sp[1]] for sp in spans]
         if structure.enabled:  # (node_values are shared by equal paragraphs: the repeat count is per position)
-            values = [None if vs is None else [dict(v, repeated=r) for v, r in zip(vs, rs)]
-                      for vs, rs in zip(values, doc[REPEATED_COLUMN])]
+            values = [None if vs is None else [dict(v, repeated=r) if r else v for v, r in zip(vs, rs)]
+                      for vs, rs in zip(values, doc[REPEATED_COLUMN])]  # (no value: no earlier copy, passes)
         paras = [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans]
         kinds = node_kinds(doc)
         fails = decide_nodes(values, kinds, paras, checks, structure)

@@ -68,9 +68,8 @@ def _looks_like_code(lines: list[str]) -> bool:
     ends = sum(1 for l in lines if _CODE_END.search(l.rstrip()))
     if (indented + ends) >= 0.5 * n:
         return True
-    text = "".join(lines)
-    nonspace = sum(1 for c in text if not c.isspace()) or 1
-    return sum(1 for c in text if c in _CODE_SYMBOLS) / nonspace >= 0.08
+    text = "".join("".join(lines).split())  # the non-space characters
+    return sum(map(text.count, _CODE_SYMBOLS)) / (len(text) or 1) >= 0.08
 
 
 def node_kind(para: str, n_words: int, next_to_image: bool, cfg: StructureConfig) -> str:
