@@ -71,6 +71,16 @@ def test_document_kinds_mark_captions_at_the_image_edges_only():
     assert kinds == [["heading", "caption"], None, ["caption", "prose", "caption"], None]
 
 
+def test_an_image_inside_a_sentence_has_no_caption():
+    """A formula or an emoji inside a sentence: the pieces around it are the sentence's, not captions."""
+    texts = ["For an arbitrary complex vector v the product", None, "is Hermitian.", None, "The lake at dawn"]
+    paras = [None if t is None else [t] for t in texts]
+    words = [None if p is None else [len(p[0].split())] for p in paras]
+    kinds = document_kinds(texts, paras, words, ON)
+    assert kinds[0] == ["heading"] and kinds[2] == ["prose"]  # image 1 is inline: no caption on either side
+    assert kinds[4] == ["caption"]                              # image 3 is not
+
+
 def test_headings_follow_their_section():
     kinds = [["heading", "prose", "heading", "heading", "prose", "heading"]]
     fails = [[None, "stopwords", None, None, None, None]]

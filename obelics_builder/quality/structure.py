@@ -10,7 +10,8 @@ before this module existed), by :func:`node_kind`:
 ``code``     a paragraph of several lines that reads as code: indented lines, or lines ending in ``; { } ) :``, or
              many code symbols
 ``list``     a paragraph of several lines (list items, a definition list, lines of an address)
-``caption``  a single short line (≤ ``caption_max_words``) right before or after an image position
+``caption``  a single short line (≤ ``caption_max_words``) right before or after an image position (not an image
+             inside a sentence, whose next text goes on in lower case)
 ``heading``  a single short line (≤ ``heading_max_words``) that does not end a sentence (no ``. ! ?`` at its end)
 ``prose``    everything else
 
@@ -89,22 +90,38 @@ def node_kind(para: str, n_words: int, next_to_image: bool, cfg: StructureConfig
     return "prose"
 
 
+def _continues(ps: list[str] | None) -> bool:
+    """Whether a text goes on with a sentence begun before it: its first letter-or-digit is a lower-case letter, or it
+    starts with closing punctuation."""
+    if not ps:
+        return False
+    head = ps[0].lstrip()
+    if head[:1] in (",", ".", ";", ":", ")", "]"):
+        return True
+    first = next((c for c in head if c.isalnum()), "")
+    return first.islower()
+
+
 def document_kinds(texts: list[str | None], paras: list[list[str] | None], words: list[list[int] | None],
                    cfg: StructureConfig) -> list[list[str] | None]:
     """``node_kind`` of one document: per position None (image) or the kinds of its paragraphs.  A paragraph is
     next to an image when it is the first paragraph of the text right after an image position or the last one of
-    the text right before one."""
+    the text right before one, unless the image sits inside a sentence (the text after it goes on in lower case);
+    a piece of a sentence (starting in lower case) is no caption."""
     out: list[list[str] | None] = []
     n = len(texts)
+    # an image inside a sentence (a formula, an emoji, an icon: the text after it goes on in lower case) has no
+    # caption: the lines around it are the sentence's pieces
+    inline = [t is None and i + 1 < n and _continues(paras[i + 1]) for i, t in enumerate(texts)]
     for i, ps in enumerate(paras):
         if ps is None:
             out.append(None)
             continue
-        before = i > 0 and texts[i - 1] is None
-        after = i + 1 < n and texts[i + 1] is None
+        before = i > 0 and texts[i - 1] is None and not inline[i - 1]
+        after = i + 1 < n and texts[i + 1] is None and not inline[i + 1]
         kinds = []
         for j, p in enumerate(ps):
-            near = (before and j == 0) or (after and j == len(ps) - 1)
+            near = ((before and j == 0) or (after and j == len(ps) - 1)) and not _continues([p])
             kinds.append(node_kind(p, words[i][j], near, cfg))
         out.append(kinds)
     return out
