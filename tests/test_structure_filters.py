@@ -182,6 +182,7 @@ def test_decisions_reuse_the_stored_doc_metrics_exactly():
 
 def test_captions_follow_their_image():
     cfg = structured()
+    cfg["final"]["captions_follow_images"] = True  # (off in the packaged config: see filters/README.md)
     cfg["final"]["min_images"] = 0
     cfg["doc"]["number_images"]["enabled"] = False
     doc = make_doc(PROSE + "\n\nThe lake at dawn", img(1), "The playground, seen from the path\n\n" + PROSE2,
