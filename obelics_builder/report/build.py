@@ -6,7 +6,8 @@ Inputs (all optional except ``stats.json``)::
     OUT/documents/part-*.parquet         kept documents: a seeded random sample is rendered interleaved
     OUT/parts/scored/*.parquet           every document before the text decisions, with its stored scores: the
                                          filter config (stats.json run.filters) is reapplied to them to find which
-                                         paragraphs/documents each check removes (no metric is recomputed)
+                                         paragraphs/documents each check removes (no metric is recomputed; the
+                                         paragraphs by the text filter's own rule, quality.score.node_decisions)
     OUT/images/table/part-*.parquet      one row per image URL: thumbnails of kept images, removed-image examples
 
 Output ``OUT/report/``: ``index.html`` (run, funnel chart and table), ``documents-N.html`` (the sample),

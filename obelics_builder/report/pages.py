@@ -111,6 +111,11 @@ def render_index(stats: dict, problems: list[str]) -> str:
 # removals and distributions pages
 # ---------------------------------------------------------------------------------------------------------------
 
+#: Node removal reasons that are not a check, and what they mean (shown in place of a threshold).
+NOT_A_CHECK = {"section_removed": "not a check: a heading that passed its checks is dropped with the section it "
+                                  "opens (node.structure.headings_follow_section)"}
+
+
 def _stats_count_for(check: Check, stages: dict) -> list[tuple[str, str, int]]:
     key = "nodes_removed" if check.level == "node" else "removed"
     exact, loose = [], []
@@ -138,37 +143,48 @@ def render_removals(stats: dict, results: list[CheckResult], scan: dict, img_cou
     body = []
     if cfg_problem:
         body.append(f'<p class="warn">{esc(cfg_problem)}</p>')
+    skipped = ""
+    if scan.get("not_scored"):
+        skipped += f' {scan["not_scored"]:,} documents without node scores were skipped (the text filter rejects them: not_scored).'
+    if scan.get("misaligned"):
+        skipped += (f' {scan["misaligned"]:,} documents had node score lists not aligned with their paragraphs and were '
+                    'skipped (the text filter rejects them: node_scores_misaligned).')
     body.append('<p class="muted">Text examples come from <code>parts/scored</code> (documents before the text decisions)'
-                f' with their stored scores: the filter config is reapplied in order and each paragraph or document is '
-                f'shown under the first check it fails. Scanned: {scan.get("documents", 0):,} documents, '
-                f'{scan.get("paragraphs", 0):,} paragraphs from {scan.get("files", 0)} parts.'
-                + (f' {scan["misaligned"]:,} text positions had score lists not aligned with their paragraphs and were '
-                   'skipped.' if scan.get("misaligned") else "") + "</p>")
+                ' with their stored scores: each paragraph is decided by the text filter\'s own node rule (the first '
+                'failing check that applies to its kind, then headings follow their section) and each document is '
+                f'shown under the first doc check it fails. Scanned: {scan.get("documents", 0):,} documents, '
+                f'{scan.get("paragraphs", 0):,} paragraphs from {scan.get("files", 0)} parts.' + skipped + "</p>")
     shown_reasons: set[tuple[str, str]] = set()
+    other = list((scan.get("node_other") or {}).values())
     for level, title in (("node", "Paragraph checks (text filter, node level)"), ("doc", "Document checks (text filter, doc level)")):
         rs = [r for r in results if r.check.level == level]
         body.append(f"<h3>{esc(title)}</h3>")
         if not rs:
             body.append('<p class="muted">no enabled check with a stored score column was found</p>')
-            continue
-        for r in rs:
+        for r in rs + (other if level == "node" else []):
             c = r.check
             hits = _stats_count_for(c, stages)
             for stage, reason, _ in hits:
                 shown_reasons.add((stage, reason))
             anchors = "".join(f'<a id="{esc(_anchor(stage, reason))}"></a>' for stage, reason, _ in hits)
             in_stats = ", ".join(f"{esc(stage)}/{esc(reason)}: {n:,}" for stage, reason, n in hits) or "–"
-            body.append(
-                f'<section class="check" id="{esc(c.anchor)}">{anchors}<h3>{esc(c.label)}</h3>'
-                f'<p>threshold: <b>{esc(c.threshold())}</b> · score column: <code>{esc(c.column or "derived")}</code> · '
-                f'removed first by this check in the scanned sample: <b data-check="{esc(c.label)}">{r.removed:,}</b>'
-                f' · in stats.json: {in_stats}</p>')
+            if any(r is o for o in other):
+                rule = (NOT_A_CHECK.get(c.name, "not a check of the filter config") + " · removed for this reason in "
+                        f'the scanned sample: <b data-check="{esc(c.label)}">{r.removed:,}</b>')
+            else:
+                rule = (f'threshold: <b>{esc(c.threshold())}</b> · score column: <code>{esc(c.column or "derived")}</code>'
+                        ' · removed first by this check in the scanned sample: '
+                        f'<b data-check="{esc(c.label)}">{r.removed:,}</b>')
+            body.append(f'<section class="check" id="{esc(c.anchor)}">{anchors}<h3>{esc(c.label)}</h3>'
+                        f'<p>{rule} · in stats.json: {in_stats}</p>')
             if not r.examples:
                 body.append('<p class="muted small">no removed example in the scanned sample</p>')
             for ex in r.examples:
                 extra = ""
                 if level == "doc":
                     extra = f" · images: {ex.get('images')} · language: {esc(ex.get('language'))}"
+                elif ex.get("kind"):
+                    extra = f" · kind: {esc(ex['kind'])}"
                 body.append(f'<div class="example"><span class="why">{esc(c.name)} = {esc(ex["why"])} · '
                             f'{link(ex["url"], short(ex["url"], 100))}{extra}</span>{esc(ex["text"])}</div>')
             body.append("</section>")
@@ -229,7 +245,8 @@ def render_removals(stats: dict, results: list[CheckResult], scan: dict, img_cou
 
 def render_distributions(results: list[CheckResult], scan: dict) -> str:
     body = [f'<p class="muted">Stored scores of {scan.get("documents", 0):,} scanned documents before the text '
-            'decisions (parts/scored); dashed red lines are the config cutoffs, the caption gives the share each '
+            'decisions (parts/scored); a paragraph check\'s values are those of the paragraphs of the kinds it '
+            'applies to (after its name); dashed red lines are the config cutoffs, the caption gives the share each '
             'cutoff removes on its own.</p>']
     for level, title in (("node", "Paragraph (node) scores"), ("doc", "Document scores")):
         rs = [r for r in results if r.check.level == level]
@@ -238,6 +255,7 @@ def render_distributions(results: list[CheckResult], scan: dict) -> str:
             body.append('<p class="muted">no scores found</p>')
             continue
         body.append('<div class="charts">' + "".join(
-            svg_histogram(r.values, f"{r.check.label} ({r.check.column or 'derived'})", r.check.min, r.check.max)
+            svg_histogram(r.values, f"{r.check.label} ({r.check.column or 'derived'})"
+                          + (f" · {', '.join(r.check.kinds)}" if r.check.kinds else ""), r.check.min, r.check.max)
             for r in rs) + "</div>")
     return "".join(body)
