@@ -347,3 +347,30 @@ def test_web_component_links_count_as_links():
     text = _text(extract_html(html, "https://shop.example.com/aurora-2-espresso-machine.html"))
     assert DESCRIPTION[0] in text and "Pump pressure" in text
     assert "Electric guitar type 3" not in text
+
+
+def test_content_inside_a_wrapper_hidden_by_an_inline_style_is_shown():
+    # lock-down, age-gate and deferred-render apps hide the whole content with style="display:none" until their
+    # script runs: the page's content is still inside, and only there
+    html = product_page().replace("<main id='maincontent'>", "<div class='lockdown-content' style='display:none'>"
+                                  "<main id='maincontent'>").replace("</main>", "</main></div>")
+    html = html.replace("<div class='product-details'>", "<div class='product-details'><div class='size-guide' "
+                        "style='display: none'><p>Size guide popup text that stays hidden even when the wrapper is "
+                        "shown by the page script.</p></div>")
+    text = _text(extract_html(html, "https://shop.example.com/aurora-2-espresso-machine.html"))
+    for p in DESCRIPTION:
+        assert p in text
+    assert "Pump pressure" in text
+    assert "Size guide popup" not in text  # a hidden subtree inside the content stays hidden
+    for chrome in ("Customers also bought", "All rights reserved"):
+        assert chrome not in text, chrome
+
+
+def test_hidden_subtrees_do_not_count_for_the_visible_content():
+    # a hidden block full of prose next to the visible article is neither content nor a weight on its neighbours
+    hidden = "<div class='modal-body' style='visibility: hidden'>" + "<p>Hidden prose paragraph, long enough to " \
+             "score as a block of real text if it were walked like the visible ones.</p>" * 6 + "</div>"
+    fig = hidden + "<p>The visible paragraph of the story, which a reader sees right under the headline.</p>"
+    text = _text(extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html"))
+    assert "Hidden prose paragraph" not in text
+    assert "The visible paragraph of the story" in text and "paragraph 3" in text

@@ -9,6 +9,7 @@ from bisect import bisect_left
 NEG_STRONG = 1   # dropped inside the content unless it holds most of the prose
 NEG_WEAK = 2     # lowers a container's score
 POS = 4          # raises a container's score
+HIDDEN = 8       # hidden by an inline style: dropped inside the content unless the content itself is inside one
 
 _NEG_STRONG_TAGS = frozenset(("nav", "aside", "footer", "menu", "form"))
 _NEG_WEAK_TAGS = frozenset(("header",))
@@ -169,6 +170,23 @@ def declared_article(html: str) -> bool:
     return _RE_LIST_PAGE.search(html) is None
 
 
+#: sections opened by a heading like these are recommendations, not the page's content
+RECO_HEADINGS = True
+RECO_LEVELS = 3
+_RE_RECO_HEADING = re.compile(
+    r"(?:related|similar|recommended|suggested|sponsored|trending|popular)\b|"
+    r"(?:you (?:may|might|will) (?:also )?(?:like|love|enjoy)|customers (?:who|also)|people (?:who|also)|"
+    r"frequently bought|recently viewed|more (?:from|like this|stories|articles|products|to explore)|"
+    r"(?:also|others) (?:bought|viewed|liked)|read next|explore (?:related|more)|top (?:stories|picks)|"
+    r"don't miss|recommended for you|complete the look|shop the look)")
+
+
+def is_reco_heading(ev: list, start: int) -> bool:
+    """Whether the text of the events from ``start`` (a heading's) opens a recommendation section."""
+    text = "".join(e for e in ev[start:] if type(e) is str and e[:1] != "\x00").strip().lower()
+    return _RE_RECO_HEADING.match(text) is not None
+
+
 #: experiment switches for pages that do not declare themselves articles
 INCL_ANCHOR = True
 INCL_MAIN = True
@@ -217,13 +235,14 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
     else:
         grown = None
     core = best  # the container chosen on its own merits: what the climb to <main> adds to it must not drop it
+    nd0 = _hidden_depth(recs, best)
     if INCL_MAIN and not article and grown is None:
         q = best
         while q >= 0:
             rq = recs[q]
             if rq[R_TAG] == "main":
                 t = rq[R_T1] - rq[R_T0]
-                if q != best and t and rq[R_L1] - rq[R_L0] < 0.5 * t and not rq[R_ND]:
+                if q != best and t and rq[R_L1] - rq[R_L0] < 0.5 * t and rq[R_ND] <= nd0:
                     best, rb = q, rq
                     best_s = max(best_s, cand.get(q, 0.0))
                 break
@@ -239,7 +258,7 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
                 if rq[R_X1] - rq[R_X0] >= SPREAD_HIGH * total:
                     # no link-density test: on listings the content is mostly links; menus and footers are
                     # outside the clean text and pruned inside the new container as usual
-                    if not rq[R_ND]:
+                    if rq[R_ND] <= nd0:
                         best, rb = q, rq
                         best_s = max(best_s, cand.get(q, 0.0))
                     break
@@ -270,6 +289,18 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
     for k in keep:
         _skips(pg, k, skip, total_prose, core if PROTECT_CORE else -1)
     return keep, skip
+
+
+def _hidden_depth(recs: list, i: int) -> int:
+    """Strongly negative elements on the path of the outermost ancestor-or-self of ``i`` hidden by an inline style
+    (0 if there is none): content the page's script reveals is judged as if that ancestor were the page."""
+    nd = 0
+    while i >= 0:
+        r = recs[i]
+        if r[R_HINT] & HIDDEN:
+            nd = r[R_ND]
+        i = r[R_PARENT]
+    return nd
 
 
 #: expand the chosen container to the list of repeated units it is one of (forum posts, listing items, cards)
@@ -342,6 +373,12 @@ def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int
         total_prose = r[R_P1] - r[R_P0] or 1.0
     half, third = 0.5 * total_prose, 0.3 * total_prose
     incl = INCL_ANCHOR and pg.incl
+    # content inside a subtree hidden by an inline style (shown by the page's script): hidden subtrees inside it
+    # are judged like other strongly negative ones; otherwise they are dropped whatever they hold
+    q = root
+    while q >= 0 and not recs[q][R_HINT] & HIDDEN:
+        q = recs[q][R_PARENT]
+    hidden_ok = q >= 0
     cands = pg.cands  # sorted by select_content
     nxt = root + 1  # candidates before this id are inside a dropped subtree
     for i in cands[bisect_left(cands, root + 1):bisect_left(cands, r[R_END])]:
@@ -350,7 +387,7 @@ def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int
         c = recs[i]
         if i <= core < c[R_END]:
             continue  # holds the chosen container
-        if c[R_HINT] & NEG_STRONG and c[R_P1] - c[R_P0] < half:
+        if c[R_HINT] & NEG_STRONG and (c[R_P1] - c[R_P0] < half or c[R_HINT] & HIDDEN and not hidden_ok):
             drop = True
         else:
             t = c[R_T1] - c[R_T0]
