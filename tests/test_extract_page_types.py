@@ -374,3 +374,19 @@ def test_hidden_subtrees_do_not_count_for_the_visible_content():
     text = _text(extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html"))
     assert "Hidden prose paragraph" not in text
     assert "The visible paragraph of the story" in text and "paragraph 3" in text
+
+
+def test_tailwind_variant_classes_are_not_boilerplate_words():
+    # GitBook and other Tailwind sites put print:break-inside-avoid on every paragraph: a print style, not a
+    # "print" widget; variant classes (print:, md:, hover:) say nothing about what an element holds
+    from obelics_builder.extract.boilerplate import NEG_STRONG, class_words_hint
+    assert not class_words_hint("mx-auto w-full print:break-inside-avoid md:hidden", None) & NEG_STRONG
+    assert class_words_hint("print-button md:block", None) & NEG_STRONG  # the plain word still counts
+    paras = "".join(f"<p class='max-w-3xl print:break-inside-avoid text-start'>{p}</p>" for p in DESCRIPTION)
+    html = ("<html><head><title>Guide</title></head><body>" + SITE_HEADER
+            + f"<main class='relative flex-1 py-8'><h1>About this book</h1>{paras}</main>" + SITE_FOOTER
+            + "</body></html>")
+    text = _text(extract_html(html, "https://guide.example.io/about"))
+    for p in DESCRIPTION:
+        assert p in text
+    assert "All rights reserved" not in text

@@ -54,6 +54,10 @@ def class_words_hint(cls: str | None, idv: str | None) -> int:
     key = (cls, idv)
     w = _HINT_CACHE.get(key)
     if w is None:
+        if cls and ":" in cls:
+            # utility classes with a variant (Tailwind's print:, md:hidden, hover:underline, [&>p]:mt-2) style the
+            # element for one medium or state: they say nothing about what it holds
+            cls = " ".join([c for c in cls.split() if ":" not in c])
         hay = ((cls or "") + " " + (idv or "")).replace("_", "-").lower()
         if (_RE_NEG_STRONG.search(hay) or _RE_NEG_EXACT.search(hay) or _RE_NEG_CLASS_START.search(hay)
                 or _RE_NEG_CLASS.search(hay)):
