@@ -390,3 +390,24 @@ def test_tailwind_variant_classes_are_not_boilerplate_words():
     for p in DESCRIPTION:
         assert p in text
     assert "All rights reserved" not in text
+
+
+def test_hidden_tab_panels_are_content():
+    # documentation shows one language's instructions at a time (role=tabpanel, the others hidden until their tab
+    # is clicked); product pages do the same with description / specifications: every panel is the page's content
+    shut = " hidden style='display:none'"
+    panels = "".join(f"<div role='tabpanel' id='tab-{lang}'{'' if i == 0 else shut}>"
+                     f"<p>Install the {lang} SDK with its package manager, then create a file that sends your first "
+                     f"message with the {lang} client.</p><pre><code>{cmd}</code></pre></div>"
+                     for i, (lang, cmd) in enumerate((("Python", "pip install example-sdk"),
+                                                      ("Node.js", "npm install example-sdk"),
+                                                      ("Ruby", "gem install example-sdk"))))
+    tabs = "<div role='tablist'><button role='tab'>Python</button><button role='tab'>Node.js</button></div>"
+    html = ("<html><head><title>Quickstart</title></head><body>" + SITE_HEADER
+            + f"<main><h1>Send your first message</h1><p>{DESCRIPTION[0]}</p>{tabs}{panels}"
+              "<div class='modal' hidden><p>A hidden dialog that is not a tab panel stays out of the text.</p></div>"
+              "</main>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://docs.example.com/quickstart"))
+    for lang, cmd in (("Python", "pip install"), ("Node.js", "npm install"), ("Ruby", "gem install")):
+        assert f"Install the {lang} SDK" in text and cmd in text, lang
+    assert "hidden dialog" not in text

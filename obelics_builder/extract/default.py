@@ -320,7 +320,8 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
             a = child.attributes
             h = tag_hint(tag, 0)
             if a:
-                if not hiding.isdisjoint(a) and tag not in keep_always:
+                # a tab panel is content the reader opens with its tab (code samples per language, specifications)
+                if not hiding.isdisjoint(a) and tag not in keep_always and a.get("role") != "tabpanel":
                     if is_hidden(a, False, False):
                         continue
                     st = a.get("style")
