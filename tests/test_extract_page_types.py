@@ -411,3 +411,25 @@ def test_hidden_tab_panels_are_content():
     for lang, cmd in (("Python", "pip install"), ("Node.js", "npm install"), ("Ruby", "gem install")):
         assert f"Install the {lang} SDK" in text and cmd in text, lang
     assert "hidden dialog" not in text
+
+
+def test_page_builder_widget_classes_are_content_but_sidebar_widgets_are_not():
+    # HubSpot names every layout cell "widget-span widget-type-cell"; WordPress names its sidebar widgets
+    # "widget widget_recent_entries", "widget-5"
+    from obelics_builder.extract.boilerplate import NEG_STRONG, class_words_hint
+    for cls in ("span12 widget-span widget-type-cell dnd-column", "hs_cos_wrapper hs_cos_wrapper_widget"):
+        assert not class_words_hint(cls, None) & NEG_STRONG, cls
+    for cls in ("widget widget_recent_entries", "widget-5 panel", "widget_categories", "widget-area", "widgets"):
+        assert class_words_hint(cls, None) & NEG_STRONG, cls
+    cells = "".join(f"<div class='span12 widget-span widget-type-cell dnd-column'><div class='row-fluid'>"
+                    f"<div class='hs_cos_wrapper hs_cos_wrapper_widget'><h2>{t}</h2><p>{b}</p></div></div></div>"
+                    for t, b in SERVICES)
+    side = ("<div class='widget widget_recent_entries'><h3>Recent posts</h3><ul>"
+            + "".join(f"<li><a href='/p/{i}'>Another post title number {i}</a></li>" for i in range(6)) + "</ul></div>")
+    html = ("<html><head><title>Tips</title><meta property='og:type' content='article'></head><body>" + SITE_HEADER
+            + f"<main class='pillar'><h1>Top tips</h1>{cells}</main><div class='sidebar-col'>{side}</div>"
+            + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://bank.example.com/top-tips"))
+    for t, b in SERVICES:
+        assert b in text, t
+    assert "Another post title number 3" not in text

@@ -29,9 +29,12 @@ _RE_NEG_STRONG = re.compile(
     r"follow|signature|reviews|customer-review|yotpo|bazaarvoice|bv-|pr-review|tooltip|alert|notification|ticker|carousel"
     r")")
 # words that mean boilerplate only as a whole class (or the start of one): "sidebar-left" is a sidebar but
-# "has-sidebar", "content-sidebar-wrap" are page layouts; "widget" and "widget_recent" are WordPress sidebar widgets
-# but "elementor-widget-text-editor" is an article's text; "hidden" hides, "hidden-xs" and "label-hidden" do not
-_RE_NEG_CLASS_START = re.compile(r"(?:^|\s)(?:sidebar|side-bar|widget(?:$|\s|s|-area|-))")
+# "has-sidebar", "content-sidebar-wrap" are page layouts; "widget", "widget-5" and "widget_recent" are WordPress
+# sidebar widgets but "elementor-widget-text-editor" is an article's text and HubSpot's "widget-span widget-type-cell"
+# every cell of a page; "hidden" hides, "hidden-xs" and "label-hidden" do not
+_RE_NEG_CLASS_START = re.compile(
+    r"(?:^|\s)(?:sidebar|side-bar|widget(?:s?(?:$|\s)|-\d|-area|-recent|-categor|-archive|-tag|-meta|-search|-nav|"
+    r"-calendar|-rss|-pages|-links))")
 _RE_NEG_CLASS = re.compile(r"(?:^|\s)(?:hidden|is-hidden|u-hidden|d-none|hide|invisible)(?:$|\s)")
 _RE_NEG_EXACT = re.compile(r"(?:^|[^a-z0-9])(?:ad|meta|post-meta|entry-meta|extra|utility|links)(?:$|[^a-z0-9])")
 _RE_NEG_WEAK = re.compile(r"(?:^|[^a-z0-9])(?:header|head|top|bottom|aside|secondary|caption-credit)")
