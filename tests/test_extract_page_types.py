@@ -433,3 +433,18 @@ def test_page_builder_widget_classes_are_content_but_sidebar_widgets_are_not():
     for t, b in SERVICES:
         assert b in text, t
     assert "Another post title number 3" not in text
+
+
+def test_drupal_promoted_flag_is_not_a_promotion():
+    # Drupal marks a node promoted to the front page "node--promoted": a state, not a promo box
+    from obelics_builder.extract.boilerplate import NEG_STRONG, class_words_hint
+    assert not class_words_hint("node node--type-recipe node--promoted node--view-mode-full", None) & NEG_STRONG
+    assert class_words_hint("promo-banner", None) & NEG_STRONG and class_words_hint("home-promos", None) & NEG_STRONG
+    steps = "".join(f"<li><p>{p}</p></li>" for p in DESCRIPTION)
+    html = ("<html><head><title>Bread</title><meta property='og:type' content='article'></head><body>" + SITE_HEADER
+            + "<main><div class='quickview'><p>A short summary of the recipe shown at the top of the page, above "
+              "everything else.</p></div><div class='node node--type-recipe node--promoted'><section class='recipe'>"
+              f"<h2>Instructions</h2><ol>{steps}</ol></section></div></main>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://bake.example.com/recipes/bread"))
+    for p in DESCRIPTION:
+        assert p in text

@@ -22,7 +22,7 @@ _RE_NEG_STRONG = re.compile(
     r"navbar|navigation|menu|breadcrumb|footer|masthead|cookie|consent|gdpr|onetrust|didomi|qc-cmp|"
     r"share|sharing|social|subscri|newsletter|signup|sign-up|login|register|"
     r"comment|disqus|respond|related|recommend|more-stories|more-articles|"
-    r"popular|trending|most-read|mostread|promo|sponsor|advert|adsense|adslot|ad-slot|ad-container|ad-wrapper|"
+    r"popular|trending|most-read|mostread|promo(?!ted)|sponsor|advert|adsense|adslot|ad-slot|ad-container|ad-wrapper|"
     r"dfp|outbrain|taboola|popup|modal|overlay|skip-link|toolbar|pagination|pager|byline|author-bio|authorbio|"
     r"about-author|author-box|tags|tag-list|taglist|post-tags|categories|print|donate|paywall|"
     r"jump-link|toc|table-of-contents|screen-reader|sr-only|visually-hidden|banner|copyright|"
