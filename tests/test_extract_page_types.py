@@ -448,3 +448,19 @@ def test_drupal_promoted_flag_is_not_a_promotion():
     text = _text(extract_html(html, "https://bake.example.com/recipes/bread"))
     for p in DESCRIPTION:
         assert p in text
+
+
+def test_toc_named_sections_holding_prose_are_content_but_a_table_of_contents_is_not():
+    # NY.gov names every chapter of a long page "toc-para" (the table of contents points at them); a real table of
+    # contents is mostly links, which is how it is told apart (at the element's close)
+    chapters = "".join(f"<section class='toc-para' id='toc_{i}'><h2>{t}</h2><p>{b}</p></section>"
+                       for i, (t, b) in enumerate(SERVICES))
+    toc = "<ol class='book-toc'>" + "".join(f"<li>1.{i} <a href='#toc_{i}'>{t}</a></li>"
+                                             for i, (t, _) in enumerate(SERVICES)) + "</ol>"
+    html = ("<html><head><title>Forming an LLC</title></head><body>" + SITE_HEADER
+            + f"<main><h1>Forming an LLC</h1><div class='webny-toc-page'>{toc}<div class='toc-chapters'>{chapters}"
+              "</div></div></main>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://state.example.gov/forming-llc"))
+    for t, b in SERVICES:
+        assert b in text, t
+    assert "1.2 " not in text  # the table of contents itself is dropped

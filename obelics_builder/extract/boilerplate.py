@@ -10,6 +10,7 @@ NEG_STRONG = 1   # dropped inside the content unless it holds most of the prose
 NEG_WEAK = 2     # lowers a container's score
 POS = 4          # raises a container's score
 HIDDEN = 8       # hidden by an inline style: dropped inside the content unless the content itself is inside one
+NAV_WORD = 16    # a navigation word: strongly negative if the element is mostly links (set at its close)
 
 _NEG_STRONG_TAGS = frozenset(("nav", "aside", "footer", "menu", "form"))
 _NEG_WEAK_TAGS = frozenset(("header",))
@@ -25,9 +26,12 @@ _RE_NEG_STRONG = re.compile(
     r"popular|trending|most-read|mostread|promo(?!ted)|sponsor|advert|adsense|adslot|ad-slot|ad-container|ad-wrapper|"
     r"dfp|outbrain|taboola|popup|modal|overlay|skip-link|toolbar|pagination|pager|byline|author-bio|authorbio|"
     r"about-author|author-box|tags|tag-list|taglist|post-tags|categories|print|donate|paywall|"
-    r"jump-link|toc|table-of-contents|screen-reader|sr-only|visually-hidden|banner|copyright|"
+    r"screen-reader|sr-only|visually-hidden|banner|copyright|"
     r"follow|signature|reviews|customer-review|yotpo|bazaarvoice|bv-|pr-review|tooltip|alert|notification|ticker|carousel"
     r")")
+# words of navigation: boilerplate only when the element turns out to be mostly links (a "toc-para" holding a
+# chapter's text is content); judged at the element's close (NAV_WORD)
+_RE_NEG_NAV = re.compile(r"(?:^|[^a-z0-9])(?:jump-link|toc|table-of-contents)")
 # words that mean boilerplate only as a whole class (or the start of one): "sidebar-left" is a sidebar but
 # "has-sidebar", "content-sidebar-wrap" are page layouts; "widget", "widget-5" and "widget_recent" are WordPress
 # sidebar widgets but "elementor-widget-text-editor" is an article's text and HubSpot's "widget-span widget-type-cell"
@@ -65,6 +69,8 @@ def class_words_hint(cls: str | None, idv: str | None) -> int:
         if (_RE_NEG_STRONG.search(hay) or _RE_NEG_EXACT.search(hay) or _RE_NEG_CLASS_START.search(hay)
                 or _RE_NEG_CLASS.search(hay)):
             w = NEG_STRONG  # a negative word wins over a positive one ("comment-content", "related-posts")
+        elif _RE_NEG_NAV.search(hay):
+            w = NAV_WORD
         elif _RE_POS.search(hay):
             w = POS
         elif _RE_NEG_WEAK.search(hay):

@@ -37,7 +37,7 @@ from bisect import bisect_left, bisect_right
 
 from selectolax.lexbor import LexborHTMLParser
 
-from .boilerplate import (_HINT_CACHE, HIDDEN, LINKLIST_TAGS, LONG_ANCHOR, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0,
+from .boilerplate import (_HINT_CACHE, HIDDEN, LINKLIST_TAGS, LONG_ANCHOR, NAV_WORD, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0,
                           R_ND, R_OPEN, R_PARENT, R_T0, R_TAG, RECO_HEADINGS, RECO_LEVELS, TAG_HINT, class_words_hint,
                           declared_article, is_reco_heading, select_content)
 from .images import choose_source, clean_url_attr, image_node_meta, is_boilerplate_image, parse_size, resolve_url
@@ -451,6 +451,8 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                     if cum_t - cur[R_T0] < 400 and _is_script_notice(ev, cur[R_OPEN]):
                         cur[R_HINT] |= NEG_STRONG  # "please enable JavaScript": dropped like other boilerplate
                 h = cur[R_HINT]
+                if h & NAV_WORD and (cum_l - cur[R_L0]) * 3 > cum_t - cur[R_T0]:
+                    h = cur[R_HINT] = h | NEG_STRONG  # a table of contents, a menu: mostly links
                 if h & NEG_STRONG:
                     cands.append(cur_id)
                 elif cur[R_TAG] in linklist_tags:
