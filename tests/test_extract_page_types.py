@@ -464,3 +464,27 @@ def test_toc_named_sections_holding_prose_are_content_but_a_table_of_contents_is
     for t, b in SERVICES:
         assert b in text, t
     assert "1.2 " not in text  # the table of contents itself is dropped
+
+
+def test_a_copy_of_the_content_far_from_the_original_is_dropped_a_refrain_is_kept():
+    # Squarespace and many shops carry the description twice (one copy per layout); a reader reads it once
+    desc = "".join(f"<p>{p}</p>" for p in DESCRIPTION)
+    specs = "".join(f"<p>{k}: {v}, as measured by the maker in its own test lab.</p>" for k, v in SPECS[:3])
+    html = ("<html><head><title>Mug</title></head><body>" + SITE_HEADER
+            + f"<main><div class='product-summary'><h1>Aurora 2</h1>{desc}{specs}</div>"
+              f"<div class='product-description-mobile'>{desc}</div></main>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://shop.example.com/p/aurora"))
+    for p in DESCRIPTION:
+        assert text.count(p) == 1, p[:30]
+    refrain = "<p>We shall fight on the beaches and we shall never surrender.</p>"
+    fig = refrain + "<p>We shall go on to the end, whatever the cost may be.</p>" + refrain
+    text = _text(extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html"))
+    assert text.count("we shall never surrender") == 2
+
+
+def test_dedupe_paragraphs_counts_paragraphs_across_images():
+    from obelics_builder.extract.layout import dedupe_paragraphs
+    p = "A paragraph long enough to count as a paragraph of content."
+    out = dedupe_paragraphs([("text", p), ("image", {"src": "a"}), ("text", "x\n\ny\n\nz\n\n" + p)])
+    assert out == [("text", p), ("image", {"src": "a"}), ("text", "x\n\ny\n\nz")]
+    assert dedupe_paragraphs([("text", f"{p}\n\nshort\n\n{p}")]) == [("text", f"{p}\n\nshort\n\n{p}")]

@@ -41,7 +41,7 @@ from .boilerplate import (_HINT_CACHE, HIDDEN, LINKLIST_TAGS, LONG_ANCHOR, NAV_W
                           R_ND, R_OPEN, R_PARENT, R_T0, R_TAG, RECO_HEADINGS, RECO_LEVELS, TAG_HINT, class_words_hint,
                           declared_article, is_reco_heading, select_content)
 from .images import choose_source, clean_url_attr, image_node_meta, is_boilerplate_image, parse_size, resolve_url
-from .layout import _CELL, _LN, _PB, _flush
+from .layout import _CELL, _LN, _PB, _flush, dedupe_paragraphs
 from .nesting import cap_nesting
 
 try:  # the obelics mode's timeout: stage.py catches it as reason "timeout"
@@ -592,7 +592,7 @@ def extract_default(html: str, page_url: str, deadline: float | None = None, *,
         _check(deadline)
         roots, skip = select_content(pg, article)
         _check(deadline)
-        return _emit(pg, roots, skip, page_url, deadline, prefer_largest)
+        return dedupe_paragraphs(_emit(pg, roots, skip, page_url, deadline, prefer_largest))
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -130,3 +130,41 @@ def _flush(buf: list, out: list, base_grid: int, base_pre: int, pre: int) -> Non
             paras.append("\n".join(lines))
     if paras:
         out.append(("text", "\n\n".join(paras)))
+
+
+#: paragraphs at least this long that repeat one emitted earlier are dropped (0: keep all) ...
+DEDUPE_MIN_CHARS = 40
+#: ... unless the earlier one is at most this many paragraphs before (a refrain, a point made again)
+DEDUPE_NEAR = 3
+
+
+def dedupe_paragraphs(out: list) -> list:
+    """Drop the text paragraphs that repeat, word for word, a paragraph emitted well before: pages carry one copy of
+    their content per layout (mobile and desktop descriptions, a sticky summary), forums quote earlier posts; a
+    reader reads it once."""
+    if not DEDUPE_MIN_CHARS:
+        return out
+    first: dict = {}  # paragraph text (spaces collapsed) -> index of its last kept occurrence
+    n = 0  # paragraphs so far
+    res = []
+    for kind, val in out:
+        if kind != "text":
+            res.append((kind, val))
+            continue
+        keep = []
+        changed = False
+        for para in val.split("\n\n"):
+            n += 1
+            if len(para) >= DEDUPE_MIN_CHARS:
+                key = " ".join(para.split())
+                j = first.get(key)
+                if j is not None and n - j > DEDUPE_NEAR:
+                    changed = True
+                    continue
+                first[key] = n
+            keep.append(para)
+        if not changed:
+            res.append((kind, val))
+        elif keep:
+            res.append((kind, "\n\n".join(keep)))
+    return res
