@@ -488,3 +488,19 @@ def test_dedupe_paragraphs_counts_paragraphs_across_images():
     out = dedupe_paragraphs([("text", p), ("image", {"src": "a"}), ("text", "x\n\ny\n\nz\n\n" + p)])
     assert out == [("text", p), ("image", {"src": "a"}), ("text", "x\n\ny\n\nz")]
     assert dedupe_paragraphs([("text", f"{p}\n\nshort\n\n{p}")]) == [("text", f"{p}\n\nshort\n\n{p}")]
+
+
+def test_extra_counts_only_as_a_whole_class():
+    # the Salient/WPBakery theme puts "no-extra-padding" on every column; "extra" alone is a box of extras
+    from obelics_builder.extract.boilerplate import NEG_STRONG, class_words_hint
+    for cls in ("vc_col-sm-6 wpb_column col no-extra-padding", "content-width-extra-large"):
+        assert not class_words_hint(cls, None) & NEG_STRONG, cls
+    assert class_words_hint("extra", None) & NEG_STRONG and class_words_hint("box extra", None) & NEG_STRONG
+    cols = "".join(f"<div class='vc_col-sm-6 wpb_column col no-extra-padding'><h3>{t}</h3><p>{b}</p></div>"
+                   for t, b in SERVICES)
+    html = ("<html><head><title>Nord Zero</title></head><body>" + SITE_HEADER
+            + f"<div class='main-content'><h1>Nord Zero</h1><div class='row'>{cols}</div></div>" + SITE_FOOTER
+            + "</body></html>")
+    text = _text(extract_html(html, "https://shop.example.com/product/nord-zero/"))
+    for t, b in SERVICES:
+        assert b in text, t

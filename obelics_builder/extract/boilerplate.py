@@ -40,7 +40,7 @@ _RE_NEG_CLASS_START = re.compile(
     r"(?:^|\s)(?:sidebar|side-bar|widget(?:s?(?:$|\s)|-\d|-area|-recent|-categor|-archive|-tag|-meta|-search|-nav|"
     r"-calendar|-rss|-pages|-links))")
 _RE_NEG_CLASS = re.compile(r"(?:^|\s)(?:hidden|is-hidden|u-hidden|d-none|hide|invisible)(?:$|\s)")
-_RE_NEG_EXACT = re.compile(r"(?:^|[^a-z0-9])(?:ad|meta|post-meta|entry-meta|extra|utility|links)(?:$|[^a-z0-9])")
+_RE_NEG_EXACT = re.compile(r"(?:^|[^a-z0-9])(?:ad|meta|post-meta|entry-meta|utility|links)(?:$|[^a-z0-9])|(?:^|\s)extra(?:$|\s)")
 _RE_NEG_WEAK = re.compile(r"(?:^|[^a-z0-9])(?:header|head|top|bottom|aside|secondary|caption-credit)")
 _RE_POS = re.compile(
     r"(?:^|[^a-z0-9])(?:article|content|entry|main|post|story|text|body|blog|prose|rich-?text|markdown|"
