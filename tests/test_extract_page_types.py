@@ -504,3 +504,34 @@ def test_extra_counts_only_as_a_whole_class():
     text = _text(extract_html(html, "https://shop.example.com/product/nord-zero/"))
     for t, b in SERVICES:
         assert b in text, t
+
+
+def test_headers_beside_the_chosen_content_are_dropped_but_not_those_of_cards():
+    # when the content grows past its container to a page wrapper (spread over sections, Google Cloud's "learn"
+    # pages), the site's header with its mega menu of described links comes along: it is dropped; the page's own
+    # header (a listing's title and introduction inside <main>) and the headers of cards are kept
+    from selectolax.lexbor import LexborHTMLParser
+
+    from obelics_builder.extract.boilerplate import _site_header
+    from obelics_builder.extract.default import _walk
+    html = ("<body><div class='page'><header class='site'><a href='/p'>Products</a><p>Solutions for teams of "
+            "every size.</p></header><main><header class='intro'><h1>Guides</h1><p>All our guides.</p></header>"
+            "<div class='content'><p>The chosen content.</p></div><article class='card'><header><h2>"
+            "<a href='/g/1'>A card title</a></h2></header><p>A card summary.</p></article></main></div></body>")
+    pg = _walk(LexborHTMLParser(html).body, None, debug=True)
+    ids = {(pg.debug[i][0] or pg.recs[i][0]): i for i in range(len(pg.recs))}
+    root, core = ids["page"], ids["content"]
+    headers = [i for i, r in enumerate(pg.recs) if r[0] == "header"]
+    site, intro, card = headers
+    assert _site_header(pg.recs, site, root, core)
+    assert not _site_header(pg.recs, intro, root, core)
+    assert not _site_header(pg.recs, card, root, core)
+    assert not _site_header(pg.recs, site, root, ids["page"])  # inside the chosen container itself: kept
+    # a listing's cards keep their own headers (the item titles)
+    cards = "".join(f"<article class='river'><header><h2><a href='/a/{i}'>{t}</a></h2></header><p>{b}</p></article>"
+                    for i, (t, b) in enumerate(ITEMS))
+    html = (f"<html><head><title>Topics</title></head><body>{SITE_HEADER}<div class='wrap'><main><h1>Repotting</h1>"
+            f"{cards}</main></div>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://news.example.com/topic/repotting"))
+    for t, b in ITEMS:
+        assert t in text and b in text, t

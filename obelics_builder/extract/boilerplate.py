@@ -376,6 +376,30 @@ def _repeated_unit_parent(pg, best: int):
 PROTECT_CORE = True
 
 
+def _site_header(recs: list, i: int, root: int, core: int) -> bool:
+    """Whether the ``<header>`` ``i`` inside ``root`` is the site's, to drop: outside the chosen container ``core``
+    (the content grew past it, to a page wrapper) and not the page's own (:func:`_page_own_header`)."""
+    if core < 0 or core < i < recs[core][R_END]:
+        return False
+    return not _page_own_header(recs, i, root, core)
+
+
+def _page_own_header(recs: list, i: int, root: int, core: int) -> bool:
+    """Whether the header ``i`` belongs to the page's content, not to its site: it lies in ``<main>`` (a listing's
+    title and introduction) or in an ``<article>`` that does not hold ``core`` (a card of a listing)."""
+    q = recs[i][R_PARENT]
+    while q >= root:
+        rq = recs[q]
+        if rq[R_TAG] == "main" or rq[R_TAG] == "article" and not q <= core < rq[R_END]:
+            return True
+        q = rq[R_PARENT]
+    return False
+
+
+#: <header> elements inside the root but outside the chosen container are dropped
+DROP_HEADERS = True
+
+
 def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int = -1) -> set:
     """Boilerplate subtrees strictly inside ``root``: strong negative hints (unless they hold half the prose) and
     link lists.  Only the walk's candidates (strongly negative, or a link-dense list-like element) can qualify; they
@@ -401,6 +425,8 @@ def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int
         if i <= core < c[R_END]:
             continue  # holds the chosen container
         if c[R_HINT] & NEG_STRONG and (c[R_P1] - c[R_P0] < half or c[R_HINT] & HIDDEN and not hidden_ok):
+            drop = True
+        elif c[R_TAG] == "header" and DROP_HEADERS and _site_header(recs, i, root, core):
             drop = True
         else:
             t = c[R_T1] - c[R_T0]

@@ -453,7 +453,7 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                 h = cur[R_HINT]
                 if h & NAV_WORD and (cum_l - cur[R_L0]) * 3 > cum_t - cur[R_T0]:
                     h = cur[R_HINT] = h | NEG_STRONG  # a table of contents, a menu: mostly links
-                if h & NEG_STRONG:
+                if h & NEG_STRONG or cur[R_TAG] == "header":
                     cands.append(cur_id)
                 elif cur[R_TAG] in linklist_tags:
                     t = cum_t - cur[R_T0]
