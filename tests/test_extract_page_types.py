@@ -535,3 +535,19 @@ def test_headers_beside_the_chosen_content_are_dropped_but_not_those_of_cards():
     text = _text(extract_html(html, "https://news.example.com/topic/repotting"))
     for t, b in ITEMS:
         assert t in text and b in text, t
+
+
+def test_the_climb_stops_at_main():
+    # the article's body sits in <main>; outside it a long footer of deal boxes and related stories holds more prose
+    # than the body: climbing past <main> would take the whole page
+    deals = "".join(f"<div class='row'><div class='col'><div class='card'><div class='body'><h3>Deal number {i} of "
+                    f"the week</h3><p>Save big on item {i} this week only at our partner store now</p></div></div>"
+                    "</div></div>" for i in range(12))
+    html = ("<html><head><title>Deal</title><meta property='og:type' content='article'></head><body>" + SITE_HEADER
+            + "<main><article><h1>MacBook deal</h1><section class='editor-content'>"
+            + "".join(f"<p>{p}</p>" for p in DESCRIPTION + [b for _, b in SERVICES]) + "</section></article></main>"
+            + f"<div class='more'>{deals}</div>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://news.example.com/article/deal"))
+    for p in DESCRIPTION:
+        assert p in text
+    assert "Deal number 3 of the week" not in text

@@ -138,6 +138,8 @@ LINKLIST_MAX_ANCHOR = 25
 #: how far above the best-scoring container we look for a container holding clearly more prose
 CLIMB_LEVELS = 6
 CLIMB_GAIN = 1.25
+#: the climb does not go past these
+CLIMB_STOP = frozenset(("main",))
 
 
 #: page-level signals that a page is an article (Open Graph type, schema.org types in JSON-LD or microdata), each
@@ -238,6 +240,8 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
                 and rp[R_L1] - rp[R_L0] < 0.35 * t):
             best, rb = p, rp
             best_s = max(best_s, cand.get(p, 0.0))
+        if rp[R_TAG] in CLIMB_STOP:
+            break  # the page's own main region: what lies beyond it is the site's
         p = rp[R_PARENT]
         levels += 1
     if EXPAND_REPEATED:
