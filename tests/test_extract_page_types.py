@@ -551,3 +551,20 @@ def test_the_climb_stops_at_main():
     for p in DESCRIPTION:
         assert p in text
     assert "Deal number 3 of the week" not in text
+
+
+def test_class_words_yield_when_negative_subtrees_hold_nearly_all_the_prose():
+    # SiteOrigin builds pages of "so-panel widget widget_text" blocks; IPS forums wrap every post in "comment-N_wrap":
+    # when such subtrees hold nearly all the prose, their words name the content; hidden classes, negative tags and
+    # plain boilerplate words (cookie, related...) still count
+    panels = "".join(f"<div class='so-panel widget widget_text'><h3>{t}</h3><p>{b}</p></div>" for t, b in SERVICES)
+    html = ("<html><head><title>Salary</title><meta property='og:type' content='article'></head><body>" + SITE_HEADER
+            + f"<div class='site-inner'><article class='entry'><div class='entry-content'><div class='panel-layout'>"
+              f"{panels}<div class='so-panel widget cookie-notice'><p>We use cookies to improve your experience of "
+              "this website and for analytics.</p></div><div class='so-panel widget d-none'><p>A panel hidden by its "
+              "class that nobody sees on the page at all.</p></div></div></div></article></div>"
+            + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://college.example.edu/career/negotiate-salary"))
+    for t, b in SERVICES:
+        assert b in text, t
+    assert "We use cookies" not in text and "nobody sees" not in text

@@ -11,6 +11,7 @@ NEG_WEAK = 2     # lowers a container's score
 POS = 4          # raises a container's score
 HIDDEN = 8       # hidden by an inline style: dropped inside the content unless the content itself is inside one
 NAV_WORD = 16    # a navigation word: strongly negative if the element is mostly links (set at its close)
+HARD = 32        # with NEG_STRONG: a word that means boilerplate on any page (hidden, cookie, menu, footer, related...)
 
 _NEG_STRONG_TAGS = frozenset(("nav", "aside", "footer", "menu", "form"))
 _NEG_WEAK_TAGS = frozenset(("header",))
@@ -29,6 +30,11 @@ _RE_NEG_STRONG = re.compile(
     r"screen-reader|sr-only|visually-hidden|banner|copyright|"
     r"follow|signature|reviews|customer-review|yotpo|bazaarvoice|bv-|pr-review|tooltip|alert|notification|ticker|carousel"
     r")")
+# strongly negative words that stay so even where such subtrees hold nearly all the prose (see _skips)
+_RE_NEG_HARD = re.compile(
+    r"(?:^|[^a-z0-9])(?:cookie|consent|gdpr|onetrust|didomi|menu|navbar|navigation|footer|related|recommend|popular|"
+    r"trending|pagination|pager|register|login|signup|sign-up|newsletter|subscri|share|social|advert|sponsor|promo|"
+    r"popup|modal)")
 # words of navigation: boilerplate only when the element turns out to be mostly links (a "toc-para" holding a
 # chapter's text is content); judged at the element's close (NAV_WORD)
 _RE_NEG_NAV = re.compile(r"(?:^|[^a-z0-9])(?:jump-link|toc|table-of-contents)")
@@ -69,6 +75,8 @@ def class_words_hint(cls: str | None, idv: str | None) -> int:
         if (_RE_NEG_STRONG.search(hay) or _RE_NEG_EXACT.search(hay) or _RE_NEG_CLASS_START.search(hay)
                 or _RE_NEG_CLASS.search(hay)):
             w = NEG_STRONG  # a negative word wins over a positive one ("comment-content", "related-posts")
+            if _RE_NEG_CLASS.search(hay) or _RE_NEG_HARD.search(hay):
+                w |= HARD
         elif _RE_NEG_NAV.search(hay):
             w = NAV_WORD
         elif _RE_POS.search(hay):
@@ -378,6 +386,8 @@ def _repeated_unit_parent(pg, best: int):
 
 
 PROTECT_CORE = True
+#: a root whose clean prose is under this share of its prose ignores class words when pruning (0: never)
+CLEAN_MIN_SHARE = 0.05
 
 
 def _site_header(recs: list, i: int, root: int, core: int) -> bool:
@@ -420,6 +430,10 @@ def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int
     while q >= 0 and not recs[q][R_HINT] & HIDDEN:
         q = recs[q][R_PARENT]
     hidden_ok = q >= 0
+    # when strongly negative subtrees hold nearly all the root's prose, their class words name the page's content
+    # blocks (SiteOrigin's "so-panel widget widget_text", IPS forums' posts as "comments"), not boilerplate: only
+    # negative tags and hidden styles count then
+    words_off = CLEAN_MIN_SHARE and (r[R_C1] - r[R_C0]) < CLEAN_MIN_SHARE * (r[R_P1] - r[R_P0])
     cands = pg.cands  # sorted by select_content
     nxt = root + 1  # candidates before this id are inside a dropped subtree
     for i in cands[bisect_left(cands, root + 1):bisect_left(cands, r[R_END])]:
@@ -428,7 +442,9 @@ def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int
         c = recs[i]
         if i <= core < c[R_END]:
             continue  # holds the chosen container
-        if c[R_HINT] & NEG_STRONG and (c[R_P1] - c[R_P0] < half or c[R_HINT] & HIDDEN and not hidden_ok):
+        if (c[R_HINT] & NEG_STRONG and (c[R_P1] - c[R_P0] < half or c[R_HINT] & HIDDEN and not hidden_ok)
+                and not (words_off and c[R_P1] > c[R_P0] and c[R_TAG] not in _NEG_STRONG_TAGS
+                         and not c[R_HINT] & (HIDDEN | HARD))):
             drop = True
         elif c[R_TAG] == "header" and DROP_HEADERS and _site_header(recs, i, root, core):
             drop = True
