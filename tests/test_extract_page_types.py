@@ -568,3 +568,19 @@ def test_class_words_yield_when_negative_subtrees_hold_nearly_all_the_prose():
     for t, b in SERVICES:
         assert b in text, t
     assert "We use cookies" not in text and "nobody sees" not in text
+
+
+def test_spread_content_grows_when_the_best_container_holds_under_70_percent():
+    # a landing page: one band holds about 60 % of the clean text, another band the rest
+    big = "".join(f"<p>{b}</p>" for _, b in SERVICES[:4])
+    small = "".join(f"<p>{b}</p>" for _, b in SERVICES[4:])
+    links = "<div class='menu-links'>" + "".join(f"<a href='/x/{i}'>Another service page link number {i}</a> "
+                                                 for i in range(14)) + "</div>"
+    html = ("<html><head><title>Security</title></head><body>" + SITE_HEADER
+            + f"<div class='page'>{links}<div class='band-a'><div class='inner'>{big}</div></div>"
+              f"<div class='band-b'><div class='wrap'><div class='inner'><h2>Also</h2>{small}</div></div></div></div>"
+            + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://consult.example.com/security/"))
+    for _, b in SERVICES:
+        assert b in text
+    assert "All rights reserved" not in text and "link number 3" not in text

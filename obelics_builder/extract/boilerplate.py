@@ -214,7 +214,7 @@ def is_reco_heading(ev: list, start: int) -> bool:
 INCL_ANCHOR = True
 INCL_MAIN = True
 INCL_SPREAD = True
-SPREAD_LOW = 0.5
+SPREAD_LOW = 0.7
 SPREAD_HIGH = 0.8
 
 
