@@ -584,3 +584,17 @@ def test_spread_content_grows_when_the_best_container_holds_under_70_percent():
     for _, b in SERVICES:
         assert b in text
     assert "All rights reserved" not in text and "link number 3" not in text
+
+
+def test_the_climb_reaches_ten_levels_up():
+    # page builders (Elementor, AEM, Divi) nest each text block eight or nine wrappers below the section holding
+    # them all; the article is declared, so only the climb can gather them
+    deep = "".join("".join(f"<div class='w{j}'>" for j in range(8)) + f"<h2>{t}</h2><p>{b}</p>" + "</div>" * 8
+                   for t, b in SERVICES)
+    html = ("<html><head><title>Consulting</title><meta property='og:type' content='article'></head><body>"
+            + SITE_HEADER + f"<div class='site'><div class='builder-root'>{deep}</div>{SIDEBAR}</div>" + SITE_FOOTER
+            + "</body></html>")
+    text = _text(extract_html(html, "https://consult.example.com/blog/services/"))
+    for t, b in SERVICES:
+        assert b in text, t
+    assert "Latest discussions" not in text

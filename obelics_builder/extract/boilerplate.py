@@ -144,7 +144,7 @@ LONG_ANCHOR_SHARE = 0.5
 LINKLIST_MAX_ANCHOR = 25
 
 #: how far above the best-scoring container we look for a container holding clearly more prose
-CLIMB_LEVELS = 6
+CLIMB_LEVELS = 10
 CLIMB_GAIN = 1.25
 #: the climb does not go past these
 CLIMB_STOP = frozenset(("main",))
