@@ -598,3 +598,15 @@ def test_the_climb_reaches_ten_levels_up():
     for t, b in SERVICES:
         assert b in text, t
     assert "Latest discussions" not in text
+
+
+def test_call_to_action_lines_are_dropped():
+    from obelics_builder.extract.layout import drop_cta_lines
+    text = "Aurora 2\nAdd to cart\nRead more »\n\nLoading...\n\nRead more about the history of the Aurora line here"
+    assert drop_cta_lines(text) == "Aurora 2\n\nRead more about the history of the Aurora line here"
+    cards = "".join(f"<div class='card'><h3>{t}</h3><p>{b}</p><a href='/s/{i}'>Learn more</a></div>"
+                    for i, (t, b) in enumerate(SERVICES))
+    html = ("<html><head><title>Services</title></head><body>" + SITE_HEADER + f"<main>{cards}</main>" + SITE_FOOTER
+            + "</body></html>")
+    text = _text(extract_html(html, "https://consult.example.com/services/"))
+    assert SERVICES[0][1] in text and "Learn more" not in text

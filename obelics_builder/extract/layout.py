@@ -151,6 +151,9 @@ def dedupe_paragraphs(out: list) -> list:
         if kind != "text":
             res.append((kind, val))
             continue
+        val = drop_cta_lines(val)
+        if not val:
+            continue
         keep = []
         changed = False
         for para in val.split("\n\n"):
@@ -168,3 +171,30 @@ def dedupe_paragraphs(out: list) -> list:
         elif keep:
             res.append((kind, "\n\n".join(keep)))
     return res
+
+
+#: a line that is nothing but a call to action or a widget's label ("Read more", "Add to cart", "Loading...") is the
+#: page's controls, not its text (English labels, and the most frequent French one)
+_RE_CTA_LINE = re.compile(
+    r"^\W*(?:read more|learn more|see more|show more|view more|load more|more info|find out more|view details|"
+    r"quick view|quick shop|add to (?:cart|bag|basket|wishlist|wish list|compare)|compare|wishlist|shop now|buy now|"
+    r"order now|view all|see all|see details|loading\.*|sponsored|advertisement|continue reading|get started|sign up|"
+    r"log in|sign in|subscribe|comparer ne plus comparer)\W*$", re.IGNORECASE)
+#: drop those lines (experiment switch)
+DROP_CTA_LINES = True
+
+
+def drop_cta_lines(text: str) -> str:
+    """``text`` without its lines that are only a call to action (see :data:`_RE_CTA_LINE`)."""
+    if not DROP_CTA_LINES:
+        return text
+    paras = []
+    changed = False
+    for para in text.split("\n\n"):
+        lines = para.split("\n")
+        kept = [l for l in lines if len(l) > 40 or _RE_CTA_LINE.match(l) is None]
+        if len(kept) != len(lines):
+            changed = True
+        if kept:
+            paras.append("\n".join(kept))
+    return "\n\n".join(paras) if changed else text
