@@ -610,3 +610,20 @@ def test_call_to_action_lines_are_dropped():
             + "</body></html>")
     text = _text(extract_html(html, "https://consult.example.com/services/"))
     assert SERVICES[0][1] in text and "Learn more" not in text
+
+
+def test_after_a_declared_article_only_siblings_with_images_or_real_scores_join():
+    # a short bio and a teaser after the article body hold a little prose each: not the article; a figure after it is
+    bio = ("<div class='about-me'><p>Hey, I am Jessica, a mother of two who writes about keeping a tidy home without "
+           "losing your mind.</p></div>")
+    fig = ("<div class='after-figure'><img src='/img/bridge-2.jpg' width='800' height='500'><p>The bridge on Wednesday "
+           "morning, after the water went down again and the council engineers came back to inspect it.</p></div>")
+    html = ("<html><head><title>Flood</title><meta property='og:type' content='article'></head><body>" + SITE_HEADER
+            + f"<div class='wrap'><div class='post-body'><h1>Flood closes the old bridge</h1>{ARTICLE}"
+              f"{ARTICLE.replace('paragraph', 'part')}</div>{fig}"
+              f"{bio}</div>" + SITE_FOOTER + "</body></html>")
+    doc = extract_html(html, "https://news.example.com/2024/flood.html")
+    text = _text(doc)
+    assert "paragraph 3" in text and "The bridge on Wednesday morning" in text
+    assert "https://news.example.com/img/bridge-2.jpg" in _images(doc)
+    assert "Hey, I am Jessica" not in text
