@@ -306,8 +306,7 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
             if cand.get(j, 0.0) >= threshold and not (h & NEG_STRONG and not h & POS):
                 keep.append(j)
             elif (rj[R_P1] - rj[R_P0] > 0 and t > 80 and (rj[R_L1] - rj[R_L0]) * 4 < t
-                  and not h & NEG_STRONG and not (article and SIB_STRICT and j > best
-                                                  and not _holds_image(pg, rj))):
+                  and not h & NEG_STRONG and not (article and SIB_STRICT and not _holds_image(pg, rj))):
                 keep.append(j)
         j = rj[R_END]
     skip: set = set()
@@ -387,7 +386,7 @@ def _repeated_unit_parent(pg, best: int):
 
 
 PROTECT_CORE = True
-#: on declared articles, a sibling after the content joins it on its prose alone only when it holds an image (the
+#: on declared articles, a sibling of the content joins it on its prose alone only when it holds an image (the
 #: article's figures); without one it must score as a container (author boxes, teasers, newsletter forms do not)
 SIB_STRICT = True
 
