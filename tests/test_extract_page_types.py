@@ -627,3 +627,12 @@ def test_after_a_declared_article_only_siblings_with_images_or_real_scores_join(
     assert "paragraph 3" in text and "The bridge on Wednesday morning" in text
     assert "https://news.example.com/img/bridge-2.jpg" in _images(doc)
     assert "Hey, I am Jessica" not in text
+
+
+def test_short_repeated_paragraphs_far_apart_are_dropped():
+    from obelics_builder.extract.layout import dedupe_paragraphs
+    paras = ["Aurora 2", "Price", "$649.00", "A long description of the machine.", "Specifications", "Aurora 2",
+             "Price", "1", "2", "3", "1"]
+    out = dedupe_paragraphs([("text", "\n\n".join(paras))])
+    assert out == [("text", "\n\n".join(["Aurora 2", "Price", "$649.00", "A long description of the machine.",
+                                         "Specifications", "1", "2", "3", "1"]))]

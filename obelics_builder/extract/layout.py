@@ -133,7 +133,7 @@ def _flush(buf: list, out: list, base_grid: int, base_pre: int, pre: int) -> Non
 
 
 #: paragraphs at least this long that repeat one emitted earlier are dropped (0: keep all) ...
-DEDUPE_MIN_CHARS = 40
+DEDUPE_MIN_CHARS = 5
 #: ... unless the earlier one is at most this many paragraphs before (a refrain, a point made again)
 DEDUPE_NEAR = 3
 
