@@ -159,7 +159,7 @@ def dedupe_paragraphs(out: list) -> list:
         for para in val.split("\n\n"):
             n += 1
             if len(para) >= DEDUPE_MIN_CHARS:
-                key = " ".join(para.split())
+                key = para  # the layout has collapsed the whitespace already (except in <pre>)
                 j = first.get(key)
                 if j is not None and n - j > DEDUPE_NEAR:
                     changed = True
@@ -179,14 +179,14 @@ _RE_CTA_LINE = re.compile(
     r"^\W*(?:read more|learn more|see more|show more|view more|load more|more info|find out more|view details|"
     r"quick view|quick shop|add to (?:cart|bag|basket|wishlist|wish list|compare)|compare|wishlist|shop now|buy now|"
     r"order now|view all|see all|see details|loading\.*|sponsored|advertisement|continue reading|get started|sign up|"
-    r"log in|sign in|subscribe|comparer ne plus comparer)\W*$", re.IGNORECASE)
+    r"log in|sign in|subscribe|comparer ne plus comparer)\W*$", re.IGNORECASE | re.MULTILINE)
 #: drop those lines (experiment switch)
 DROP_CTA_LINES = True
 
 
 def drop_cta_lines(text: str) -> str:
     """``text`` without its lines that are only a call to action (see :data:`_RE_CTA_LINE`)."""
-    if not DROP_CTA_LINES:
+    if not DROP_CTA_LINES or _RE_CTA_LINE.search(text) is None:  # one scan: most texts have none
         return text
     paras = []
     changed = False
