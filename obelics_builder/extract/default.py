@@ -433,7 +433,8 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                     cum_t, cum_l, cum_p, cum_n, cum_g = hid_saved
                 if card_ids and card_ids[-1] == cur_id:
                     card_ids.pop()
-                if (RECO_HEADINGS and cur[R_TAG] in heading_tags and cum_t - cur[R_T0] < 80 and cur[R_PARENT] > 0
+                ctag = cur[R_TAG]
+                if (RECO_HEADINGS and ctag in heading_tags and cum_t - cur[R_T0] < 80 and cur[R_PARENT] > 0
                         and recs[cur[R_PARENT]][R_T0] == cur[R_T0] and is_reco_heading(ev, cur[R_OPEN])):
                     # a section opened by "Related products" & co.: the outermost element (3 levels up at most)
                     # whose text starts with the heading
@@ -444,7 +445,7 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                             break
                         q = p
                     recs[q][R_HINT] |= NEG_STRONG
-                if cur[R_TAG] == "noscript":
+                if ctag == "noscript":
                     nos -= 1
                     if not nos:
                         nos_fb = -1
@@ -453,9 +454,9 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                 h = cur[R_HINT]
                 if h & NAV_WORD and (cum_l - cur[R_L0]) * 3 > cum_t - cur[R_T0]:
                     h = cur[R_HINT] = h | NEG_STRONG  # a table of contents, a menu: mostly links
-                if h & NEG_STRONG or cur[R_TAG] == "header":
+                if h & NEG_STRONG or ctag == "header":
                     cands.append(cur_id)
-                elif cur[R_TAG] in linklist_tags:
+                elif ctag in linklist_tags:
                     t = cum_t - cur[R_T0]
                     if t and (cum_l - cur[R_L0]) * 10 > t * 6:
                         cands.append(cur_id)
