@@ -347,3 +347,292 @@ def test_web_component_links_count_as_links():
     text = _text(extract_html(html, "https://shop.example.com/aurora-2-espresso-machine.html"))
     assert DESCRIPTION[0] in text and "Pump pressure" in text
     assert "Electric guitar type 3" not in text
+
+
+def test_content_inside_a_wrapper_hidden_by_an_inline_style_is_shown():
+    # lock-down, age-gate and deferred-render apps hide the whole content with style="display:none" until their
+    # script runs: the page's content is still inside, and only there
+    html = product_page().replace("<main id='maincontent'>", "<div class='lockdown-content' style='display:none'>"
+                                  "<main id='maincontent'>").replace("</main>", "</main></div>")
+    html = html.replace("<div class='product-details'>", "<div class='product-details'><div class='size-guide' "
+                        "style='display: none'><p>Size guide popup text that stays hidden even when the wrapper is "
+                        "shown by the page script.</p></div>")
+    text = _text(extract_html(html, "https://shop.example.com/aurora-2-espresso-machine.html"))
+    for p in DESCRIPTION:
+        assert p in text
+    assert "Pump pressure" in text
+    assert "Size guide popup" not in text  # a hidden subtree inside the content stays hidden
+    for chrome in ("Customers also bought", "All rights reserved"):
+        assert chrome not in text, chrome
+
+
+def test_hidden_subtrees_do_not_count_for_the_visible_content():
+    # a hidden block full of prose next to the visible article is neither content nor a weight on its neighbours
+    hidden = "<div class='modal-body' style='visibility: hidden'>" + "<p>Hidden prose paragraph, long enough to " \
+             "score as a block of real text if it were walked like the visible ones.</p>" * 6 + "</div>"
+    fig = hidden + "<p>The visible paragraph of the story, which a reader sees right under the headline.</p>"
+    text = _text(extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html"))
+    assert "Hidden prose paragraph" not in text
+    assert "The visible paragraph of the story" in text and "paragraph 3" in text
+
+
+def test_tailwind_variant_classes_are_not_boilerplate_words():
+    # GitBook and other Tailwind sites put print:break-inside-avoid on every paragraph: a print style, not a
+    # "print" widget; variant classes (print:, md:, hover:) say nothing about what an element holds
+    from obelics_builder.extract.boilerplate import NEG_STRONG, class_words_hint
+    assert not class_words_hint("mx-auto w-full print:break-inside-avoid md:hidden", None) & NEG_STRONG
+    assert class_words_hint("print-button md:block", None) & NEG_STRONG  # the plain word still counts
+    paras = "".join(f"<p class='max-w-3xl print:break-inside-avoid text-start'>{p}</p>" for p in DESCRIPTION)
+    html = ("<html><head><title>Guide</title></head><body>" + SITE_HEADER
+            + f"<main class='relative flex-1 py-8'><h1>About this book</h1>{paras}</main>" + SITE_FOOTER
+            + "</body></html>")
+    text = _text(extract_html(html, "https://guide.example.io/about"))
+    for p in DESCRIPTION:
+        assert p in text
+    assert "All rights reserved" not in text
+
+
+def test_hidden_tab_panels_are_content():
+    # documentation shows one language's instructions at a time (role=tabpanel, the others hidden until their tab
+    # is clicked); product pages do the same with description / specifications: every panel is the page's content
+    shut = " hidden style='display:none'"
+    panels = "".join(f"<div role='tabpanel' id='tab-{lang}'{'' if i == 0 else shut}>"
+                     f"<p>Install the {lang} SDK with its package manager, then create a file that sends your first "
+                     f"message with the {lang} client.</p><pre><code>{cmd}</code></pre></div>"
+                     for i, (lang, cmd) in enumerate((("Python", "pip install example-sdk"),
+                                                      ("Node.js", "npm install example-sdk"),
+                                                      ("Ruby", "gem install example-sdk"))))
+    tabs = "<div role='tablist'><button role='tab'>Python</button><button role='tab'>Node.js</button></div>"
+    html = ("<html><head><title>Quickstart</title></head><body>" + SITE_HEADER
+            + f"<main><h1>Send your first message</h1><p>{DESCRIPTION[0]}</p>{tabs}{panels}"
+              "<div class='modal' hidden><p>A hidden dialog that is not a tab panel stays out of the text.</p></div>"
+              "</main>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://docs.example.com/quickstart"))
+    for lang, cmd in (("Python", "pip install"), ("Node.js", "npm install"), ("Ruby", "gem install")):
+        assert f"Install the {lang} SDK" in text and cmd in text, lang
+    assert "hidden dialog" not in text
+
+
+def test_page_builder_widget_classes_are_content_but_sidebar_widgets_are_not():
+    # HubSpot names every layout cell "widget-span widget-type-cell"; WordPress names its sidebar widgets
+    # "widget widget_recent_entries", "widget-5"
+    from obelics_builder.extract.boilerplate import NEG_STRONG, class_words_hint
+    for cls in ("span12 widget-span widget-type-cell dnd-column", "hs_cos_wrapper hs_cos_wrapper_widget"):
+        assert not class_words_hint(cls, None) & NEG_STRONG, cls
+    for cls in ("widget widget_recent_entries", "widget-5 panel", "widget_categories", "widget-area", "widgets"):
+        assert class_words_hint(cls, None) & NEG_STRONG, cls
+    cells = "".join(f"<div class='span12 widget-span widget-type-cell dnd-column'><div class='row-fluid'>"
+                    f"<div class='hs_cos_wrapper hs_cos_wrapper_widget'><h2>{t}</h2><p>{b}</p></div></div></div>"
+                    for t, b in SERVICES)
+    side = ("<div class='widget widget_recent_entries'><h3>Recent posts</h3><ul>"
+            + "".join(f"<li><a href='/p/{i}'>Another post title number {i}</a></li>" for i in range(6)) + "</ul></div>")
+    html = ("<html><head><title>Tips</title><meta property='og:type' content='article'></head><body>" + SITE_HEADER
+            + f"<main class='pillar'><h1>Top tips</h1>{cells}</main><div class='sidebar-col'>{side}</div>"
+            + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://bank.example.com/top-tips"))
+    for t, b in SERVICES:
+        assert b in text, t
+    assert "Another post title number 3" not in text
+
+
+def test_drupal_promoted_flag_is_not_a_promotion():
+    # Drupal marks a node promoted to the front page "node--promoted": a state, not a promo box
+    from obelics_builder.extract.boilerplate import NEG_STRONG, class_words_hint
+    assert not class_words_hint("node node--type-recipe node--promoted node--view-mode-full", None) & NEG_STRONG
+    assert class_words_hint("promo-banner", None) & NEG_STRONG and class_words_hint("home-promos", None) & NEG_STRONG
+    steps = "".join(f"<li><p>{p}</p></li>" for p in DESCRIPTION)
+    html = ("<html><head><title>Bread</title><meta property='og:type' content='article'></head><body>" + SITE_HEADER
+            + "<main><div class='quickview'><p>A short summary of the recipe shown at the top of the page, above "
+              "everything else.</p></div><div class='node node--type-recipe node--promoted'><section class='recipe'>"
+              f"<h2>Instructions</h2><ol>{steps}</ol></section></div></main>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://bake.example.com/recipes/bread"))
+    for p in DESCRIPTION:
+        assert p in text
+
+
+def test_toc_named_sections_holding_prose_are_content_but_a_table_of_contents_is_not():
+    # NY.gov names every chapter of a long page "toc-para" (the table of contents points at them); a real table of
+    # contents is mostly links, which is how it is told apart (at the element's close)
+    chapters = "".join(f"<section class='toc-para' id='toc_{i}'><h2>{t}</h2><p>{b}</p></section>"
+                       for i, (t, b) in enumerate(SERVICES))
+    toc = "<ol class='book-toc'>" + "".join(f"<li>1.{i} <a href='#toc_{i}'>{t}</a></li>"
+                                             for i, (t, _) in enumerate(SERVICES)) + "</ol>"
+    html = ("<html><head><title>Forming an LLC</title></head><body>" + SITE_HEADER
+            + f"<main><h1>Forming an LLC</h1><div class='webny-toc-page'>{toc}<div class='toc-chapters'>{chapters}"
+              "</div></div></main>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://state.example.gov/forming-llc"))
+    for t, b in SERVICES:
+        assert b in text, t
+    assert "1.2 " not in text  # the table of contents itself is dropped
+
+
+def test_a_copy_of_the_content_far_from_the_original_is_dropped_a_refrain_is_kept():
+    # Squarespace and many shops carry the description twice (one copy per layout); a reader reads it once
+    desc = "".join(f"<p>{p}</p>" for p in DESCRIPTION)
+    specs = "".join(f"<p>{k}: {v}, as measured by the maker in its own test lab.</p>" for k, v in SPECS[:3])
+    html = ("<html><head><title>Mug</title></head><body>" + SITE_HEADER
+            + f"<main><div class='product-summary'><h1>Aurora 2</h1>{desc}{specs}</div>"
+              f"<div class='product-description-mobile'>{desc}</div></main>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://shop.example.com/p/aurora"))
+    for p in DESCRIPTION:
+        assert text.count(p) == 1, p[:30]
+    refrain = "<p>We shall fight on the beaches and we shall never surrender.</p>"
+    fig = refrain + "<p>We shall go on to the end, whatever the cost may be.</p>" + refrain
+    text = _text(extract_html(_noscript_page(fig), "https://news.example.com/2024/flood.html"))
+    assert text.count("we shall never surrender") == 2
+
+
+def test_dedupe_paragraphs_counts_paragraphs_across_images():
+    from obelics_builder.extract.layout import dedupe_paragraphs
+    p = "A paragraph long enough to count as a paragraph of content."
+    out = dedupe_paragraphs([("text", p), ("image", {"src": "a"}), ("text", "x\n\ny\n\nz\n\n" + p)])
+    assert out == [("text", p), ("image", {"src": "a"}), ("text", "x\n\ny\n\nz")]
+    assert dedupe_paragraphs([("text", f"{p}\n\nshort\n\n{p}")]) == [("text", f"{p}\n\nshort\n\n{p}")]
+
+
+def test_extra_counts_only_as_a_whole_class():
+    # the Salient/WPBakery theme puts "no-extra-padding" on every column; "extra" alone is a box of extras
+    from obelics_builder.extract.boilerplate import NEG_STRONG, class_words_hint
+    for cls in ("vc_col-sm-6 wpb_column col no-extra-padding", "content-width-extra-large"):
+        assert not class_words_hint(cls, None) & NEG_STRONG, cls
+    assert class_words_hint("extra", None) & NEG_STRONG and class_words_hint("box extra", None) & NEG_STRONG
+    cols = "".join(f"<div class='vc_col-sm-6 wpb_column col no-extra-padding'><h3>{t}</h3><p>{b}</p></div>"
+                   for t, b in SERVICES)
+    html = ("<html><head><title>Nord Zero</title></head><body>" + SITE_HEADER
+            + f"<div class='main-content'><h1>Nord Zero</h1><div class='row'>{cols}</div></div>" + SITE_FOOTER
+            + "</body></html>")
+    text = _text(extract_html(html, "https://shop.example.com/product/nord-zero/"))
+    for t, b in SERVICES:
+        assert b in text, t
+
+
+def test_headers_beside_the_chosen_content_are_dropped_but_not_those_of_cards():
+    # when the content grows past its container to a page wrapper (spread over sections, Google Cloud's "learn"
+    # pages), the site's header with its mega menu of described links comes along: it is dropped; the page's own
+    # header (a listing's title and introduction inside <main>) and the headers of cards are kept
+    from selectolax.lexbor import LexborHTMLParser
+
+    from obelics_builder.extract.boilerplate import _site_header
+    from obelics_builder.extract.default import _walk
+    html = ("<body><div class='page'><header class='site'><a href='/p'>Products</a><p>Solutions for teams of "
+            "every size.</p></header><main><header class='intro'><h1>Guides</h1><p>All our guides.</p></header>"
+            "<div class='content'><p>The chosen content.</p></div><article class='card'><header><h2>"
+            "<a href='/g/1'>A card title</a></h2></header><p>A card summary.</p></article></main></div></body>")
+    pg = _walk(LexborHTMLParser(html).body, None, debug=True)
+    ids = {(pg.debug[i][0] or pg.recs[i][0]): i for i in range(len(pg.recs))}
+    root, core = ids["page"], ids["content"]
+    headers = [i for i, r in enumerate(pg.recs) if r[0] == "header"]
+    site, intro, card = headers
+    assert _site_header(pg.recs, site, root, core)
+    assert not _site_header(pg.recs, intro, root, core)
+    assert not _site_header(pg.recs, card, root, core)
+    assert not _site_header(pg.recs, site, root, ids["page"])  # inside the chosen container itself: kept
+    # a listing's cards keep their own headers (the item titles)
+    cards = "".join(f"<article class='river'><header><h2><a href='/a/{i}'>{t}</a></h2></header><p>{b}</p></article>"
+                    for i, (t, b) in enumerate(ITEMS))
+    html = (f"<html><head><title>Topics</title></head><body>{SITE_HEADER}<div class='wrap'><main><h1>Repotting</h1>"
+            f"{cards}</main></div>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://news.example.com/topic/repotting"))
+    for t, b in ITEMS:
+        assert t in text and b in text, t
+
+
+def test_the_climb_stops_at_main():
+    # the article's body sits in <main>; outside it a long footer of deal boxes and related stories holds more prose
+    # than the body: climbing past <main> would take the whole page
+    deals = "".join(f"<div class='row'><div class='col'><div class='card'><div class='body'><h3>Deal number {i} of "
+                    f"the week</h3><p>Save big on item {i} this week only at our partner store now</p></div></div>"
+                    "</div></div>" for i in range(12))
+    html = ("<html><head><title>Deal</title><meta property='og:type' content='article'></head><body>" + SITE_HEADER
+            + "<main><article><h1>MacBook deal</h1><section class='editor-content'>"
+            + "".join(f"<p>{p}</p>" for p in DESCRIPTION + [b for _, b in SERVICES]) + "</section></article></main>"
+            + f"<div class='more'>{deals}</div>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://news.example.com/article/deal"))
+    for p in DESCRIPTION:
+        assert p in text
+    assert "Deal number 3 of the week" not in text
+
+
+def test_class_words_yield_when_negative_subtrees_hold_nearly_all_the_prose():
+    # SiteOrigin builds pages of "so-panel widget widget_text" blocks; IPS forums wrap every post in "comment-N_wrap":
+    # when such subtrees hold nearly all the prose, their words name the content; hidden classes, negative tags and
+    # plain boilerplate words (cookie, related...) still count
+    panels = "".join(f"<div class='so-panel widget widget_text'><h3>{t}</h3><p>{b}</p></div>" for t, b in SERVICES)
+    html = ("<html><head><title>Salary</title><meta property='og:type' content='article'></head><body>" + SITE_HEADER
+            + f"<div class='site-inner'><article class='entry'><div class='entry-content'><div class='panel-layout'>"
+              f"{panels}<div class='so-panel widget cookie-notice'><p>We use cookies to improve your experience of "
+              "this website and for analytics.</p></div><div class='so-panel widget d-none'><p>A panel hidden by its "
+              "class that nobody sees on the page at all.</p></div></div></div></article></div>"
+            + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://college.example.edu/career/negotiate-salary"))
+    for t, b in SERVICES:
+        assert b in text, t
+    assert "We use cookies" not in text and "nobody sees" not in text
+
+
+def test_spread_content_grows_when_the_best_container_holds_under_70_percent():
+    # a landing page: one band holds about 60 % of the clean text, another band the rest
+    big = "".join(f"<p>{b}</p>" for _, b in SERVICES[:4])
+    small = "".join(f"<p>{b}</p>" for _, b in SERVICES[4:])
+    links = "<div class='menu-links'>" + "".join(f"<a href='/x/{i}'>Another service page link number {i}</a> "
+                                                 for i in range(14)) + "</div>"
+    html = ("<html><head><title>Security</title></head><body>" + SITE_HEADER
+            + f"<div class='page'>{links}<div class='band-a'><div class='inner'>{big}</div></div>"
+              f"<div class='band-b'><div class='wrap'><div class='inner'><h2>Also</h2>{small}</div></div></div></div>"
+            + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://consult.example.com/security/"))
+    for _, b in SERVICES:
+        assert b in text
+    assert "All rights reserved" not in text and "link number 3" not in text
+
+
+def test_the_climb_reaches_ten_levels_up():
+    # page builders (Elementor, AEM, Divi) nest each text block eight or nine wrappers below the section holding
+    # them all; the article is declared, so only the climb can gather them
+    deep = "".join("".join(f"<div class='w{j}'>" for j in range(8)) + f"<h2>{t}</h2><p>{b}</p>" + "</div>" * 8
+                   for t, b in SERVICES)
+    html = ("<html><head><title>Consulting</title><meta property='og:type' content='article'></head><body>"
+            + SITE_HEADER + f"<div class='site'><div class='builder-root'>{deep}</div>{SIDEBAR}</div>" + SITE_FOOTER
+            + "</body></html>")
+    text = _text(extract_html(html, "https://consult.example.com/blog/services/"))
+    for t, b in SERVICES:
+        assert b in text, t
+    assert "Latest discussions" not in text
+
+
+def test_call_to_action_lines_are_dropped():
+    from obelics_builder.extract.layout import drop_cta_lines
+    text = "Aurora 2\nAdd to cart\nRead more »\n\nLoading...\n\nRead more about the history of the Aurora line here"
+    assert drop_cta_lines(text) == "Aurora 2\n\nRead more about the history of the Aurora line here"
+    cards = "".join(f"<div class='card'><h3>{t}</h3><p>{b}</p><a href='/s/{i}'>Learn more</a></div>"
+                    for i, (t, b) in enumerate(SERVICES))
+    html = ("<html><head><title>Services</title></head><body>" + SITE_HEADER + f"<main>{cards}</main>" + SITE_FOOTER
+            + "</body></html>")
+    text = _text(extract_html(html, "https://consult.example.com/services/"))
+    assert SERVICES[0][1] in text and "Learn more" not in text
+
+
+def test_after_a_declared_article_only_siblings_with_images_or_real_scores_join():
+    # a short bio and a teaser after the article body hold a little prose each: not the article; a figure after it is
+    bio = ("<div class='about-me'><p>Hey, I am Jessica, a mother of two who writes about keeping a tidy home without "
+           "losing your mind.</p></div>")
+    fig = ("<div class='after-figure'><img src='/img/bridge-2.jpg' width='800' height='500'><p>The bridge on Wednesday "
+           "morning, after the water went down again and the council engineers came back to inspect it.</p></div>")
+    html = ("<html><head><title>Flood</title><meta property='og:type' content='article'></head><body>" + SITE_HEADER
+            + f"<div class='wrap'><div class='post-body'><h1>Flood closes the old bridge</h1>{ARTICLE}"
+              f"{ARTICLE.replace('paragraph', 'part')}</div>{fig}"
+              f"{bio}</div>" + SITE_FOOTER + "</body></html>")
+    doc = extract_html(html, "https://news.example.com/2024/flood.html")
+    text = _text(doc)
+    assert "paragraph 3" in text and "The bridge on Wednesday morning" in text
+    assert "https://news.example.com/img/bridge-2.jpg" in _images(doc)
+    assert "Hey, I am Jessica" not in text
+
+
+def test_short_repeated_paragraphs_far_apart_are_dropped():
+    from obelics_builder.extract.layout import dedupe_paragraphs
+    paras = ["Aurora 2", "Price", "$649.00", "A long description of the machine.", "Specifications", "Aurora 2",
+             "Price", "1", "2", "3", "1"]
+    out = dedupe_paragraphs([("text", "\n\n".join(paras))])
+    assert out == [("text", "\n\n".join(["Aurora 2", "Price", "$649.00", "A long description of the machine.",
+                                         "Specifications", "1", "2", "3", "1"]))]

@@ -9,6 +9,9 @@ from bisect import bisect_left
 NEG_STRONG = 1   # dropped inside the content unless it holds most of the prose
 NEG_WEAK = 2     # lowers a container's score
 POS = 4          # raises a container's score
+HIDDEN = 8       # hidden by an inline style: dropped inside the content unless the content itself is inside one
+NAV_WORD = 16    # a navigation word: strongly negative if the element is mostly links (set at its close)
+HARD = 32        # with NEG_STRONG: a word that means boilerplate on any page (hidden, cookie, menu, footer, related...)
 
 _NEG_STRONG_TAGS = frozenset(("nav", "aside", "footer", "menu", "form"))
 _NEG_WEAK_TAGS = frozenset(("header",))
@@ -21,18 +24,29 @@ _RE_NEG_STRONG = re.compile(
     r"navbar|navigation|menu|breadcrumb|footer|masthead|cookie|consent|gdpr|onetrust|didomi|qc-cmp|"
     r"share|sharing|social|subscri|newsletter|signup|sign-up|login|register|"
     r"comment|disqus|respond|related|recommend|more-stories|more-articles|"
-    r"popular|trending|most-read|mostread|promo|sponsor|advert|adsense|adslot|ad-slot|ad-container|ad-wrapper|"
+    r"popular|trending|most-read|mostread|promo(?!ted)|sponsor|advert|adsense|adslot|ad-slot|ad-container|ad-wrapper|"
     r"dfp|outbrain|taboola|popup|modal|overlay|skip-link|toolbar|pagination|pager|byline|author-bio|authorbio|"
     r"about-author|author-box|tags|tag-list|taglist|post-tags|categories|print|donate|paywall|"
-    r"jump-link|toc|table-of-contents|screen-reader|sr-only|visually-hidden|banner|copyright|"
+    r"screen-reader|sr-only|visually-hidden|banner|copyright|"
     r"follow|signature|reviews|customer-review|yotpo|bazaarvoice|bv-|pr-review|tooltip|alert|notification|ticker|carousel"
     r")")
+# strongly negative words that stay so even where such subtrees hold nearly all the prose (see _skips)
+_RE_NEG_HARD = re.compile(
+    r"(?:^|[^a-z0-9])(?:cookie|consent|gdpr|onetrust|didomi|menu|navbar|navigation|footer|related|recommend|popular|"
+    r"trending|pagination|pager|register|login|signup|sign-up|newsletter|subscri|share|social|advert|sponsor|promo|"
+    r"popup|modal)")
+# words of navigation: boilerplate only when the element turns out to be mostly links (a "toc-para" holding a
+# chapter's text is content); judged at the element's close (NAV_WORD)
+_RE_NEG_NAV = re.compile(r"(?:^|[^a-z0-9])(?:jump-link|toc|table-of-contents)")
 # words that mean boilerplate only as a whole class (or the start of one): "sidebar-left" is a sidebar but
-# "has-sidebar", "content-sidebar-wrap" are page layouts; "widget" and "widget_recent" are WordPress sidebar widgets
-# but "elementor-widget-text-editor" is an article's text; "hidden" hides, "hidden-xs" and "label-hidden" do not
-_RE_NEG_CLASS_START = re.compile(r"(?:^|\s)(?:sidebar|side-bar|widget(?:$|\s|s|-area|-))")
+# "has-sidebar", "content-sidebar-wrap" are page layouts; "widget", "widget-5" and "widget_recent" are WordPress
+# sidebar widgets but "elementor-widget-text-editor" is an article's text and HubSpot's "widget-span widget-type-cell"
+# every cell of a page; "hidden" hides, "hidden-xs" and "label-hidden" do not
+_RE_NEG_CLASS_START = re.compile(
+    r"(?:^|\s)(?:sidebar|side-bar|widget(?:s?(?:$|\s)|-\d|-area|-recent|-categor|-archive|-tag|-meta|-search|-nav|"
+    r"-calendar|-rss|-pages|-links))")
 _RE_NEG_CLASS = re.compile(r"(?:^|\s)(?:hidden|is-hidden|u-hidden|d-none|hide|invisible)(?:$|\s)")
-_RE_NEG_EXACT = re.compile(r"(?:^|[^a-z0-9])(?:ad|meta|post-meta|entry-meta|extra|utility|links)(?:$|[^a-z0-9])")
+_RE_NEG_EXACT = re.compile(r"(?:^|[^a-z0-9])(?:ad|meta|post-meta|entry-meta|utility|links)(?:$|[^a-z0-9])|(?:^|\s)extra(?:$|\s)")
 _RE_NEG_WEAK = re.compile(r"(?:^|[^a-z0-9])(?:header|head|top|bottom|aside|secondary|caption-credit)")
 _RE_POS = re.compile(
     r"(?:^|[^a-z0-9])(?:article|content|entry|main|post|story|text|body|blog|prose|rich-?text|markdown|"
@@ -53,10 +67,18 @@ def class_words_hint(cls: str | None, idv: str | None) -> int:
     key = (cls, idv)
     w = _HINT_CACHE.get(key)
     if w is None:
+        if cls and ":" in cls:
+            # utility classes with a variant (Tailwind's print:, md:hidden, hover:underline, [&>p]:mt-2) style the
+            # element for one medium or state: they say nothing about what it holds
+            cls = " ".join([c for c in cls.split() if ":" not in c])
         hay = ((cls or "") + " " + (idv or "")).replace("_", "-").lower()
         if (_RE_NEG_STRONG.search(hay) or _RE_NEG_EXACT.search(hay) or _RE_NEG_CLASS_START.search(hay)
                 or _RE_NEG_CLASS.search(hay)):
             w = NEG_STRONG  # a negative word wins over a positive one ("comment-content", "related-posts")
+            if _RE_NEG_CLASS.search(hay) or _RE_NEG_HARD.search(hay):
+                w |= HARD
+        elif _RE_NEG_NAV.search(hay):
+            w = NAV_WORD
         elif _RE_POS.search(hay):
             w = POS
         elif _RE_NEG_WEAK.search(hay):
@@ -122,8 +144,10 @@ LONG_ANCHOR_SHARE = 0.5
 LINKLIST_MAX_ANCHOR = 25
 
 #: how far above the best-scoring container we look for a container holding clearly more prose
-CLIMB_LEVELS = 6
+CLIMB_LEVELS = 10
 CLIMB_GAIN = 1.25
+#: the climb does not go past these
+CLIMB_STOP = frozenset(("main",))
 
 
 #: page-level signals that a page is an article (Open Graph type, schema.org types in JSON-LD or microdata), each
@@ -169,11 +193,28 @@ def declared_article(html: str) -> bool:
     return _RE_LIST_PAGE.search(html) is None
 
 
+#: sections opened by a heading like these are recommendations, not the page's content
+RECO_HEADINGS = True
+RECO_LEVELS = 3
+_RE_RECO_HEADING = re.compile(
+    r"(?:related|similar|recommended|suggested|sponsored|trending|popular)\b|"
+    r"(?:you (?:may|might|will) (?:also )?(?:like|love|enjoy)|customers (?:who|also)|people (?:who|also)|"
+    r"frequently bought|recently viewed|more (?:from|like this|stories|articles|products|to explore)|"
+    r"(?:also|others) (?:bought|viewed|liked)|read next|explore (?:related|more)|top (?:stories|picks)|"
+    r"don't miss|recommended for you|complete the look|shop the look)")
+
+
+def is_reco_heading(ev: list, start: int) -> bool:
+    """Whether the text of the events from ``start`` (a heading's) opens a recommendation section."""
+    text = "".join(e for e in ev[start:] if type(e) is str and e[:1] != "\x00").strip().lower()
+    return _RE_RECO_HEADING.match(text) is not None
+
+
 #: experiment switches for pages that do not declare themselves articles
 INCL_ANCHOR = True
 INCL_MAIN = True
 INCL_SPREAD = True
-SPREAD_LOW = 0.5
+SPREAD_LOW = 0.7
 SPREAD_HIGH = 0.8
 
 
@@ -207,6 +248,8 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
                 and rp[R_L1] - rp[R_L0] < 0.35 * t):
             best, rb = p, rp
             best_s = max(best_s, cand.get(p, 0.0))
+        if rp[R_TAG] in CLIMB_STOP:
+            break  # the page's own main region: what lies beyond it is the site's
         p = rp[R_PARENT]
         levels += 1
     if EXPAND_REPEATED:
@@ -217,13 +260,14 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
     else:
         grown = None
     core = best  # the container chosen on its own merits: what the climb to <main> adds to it must not drop it
+    nd0 = _hidden_depth(recs, best)
     if INCL_MAIN and not article and grown is None:
         q = best
         while q >= 0:
             rq = recs[q]
             if rq[R_TAG] == "main":
                 t = rq[R_T1] - rq[R_T0]
-                if q != best and t and rq[R_L1] - rq[R_L0] < 0.5 * t and not rq[R_ND]:
+                if q != best and t and rq[R_L1] - rq[R_L0] < 0.5 * t and rq[R_ND] <= nd0:
                     best, rb = q, rq
                     best_s = max(best_s, cand.get(q, 0.0))
                 break
@@ -239,7 +283,7 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
                 if rq[R_X1] - rq[R_X0] >= SPREAD_HIGH * total:
                     # no link-density test: on listings the content is mostly links; menus and footers are
                     # outside the clean text and pruned inside the new container as usual
-                    if not rq[R_ND]:
+                    if rq[R_ND] <= nd0:
                         best, rb = q, rq
                         best_s = max(best_s, cand.get(q, 0.0))
                     break
@@ -262,7 +306,7 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
             if cand.get(j, 0.0) >= threshold and not (h & NEG_STRONG and not h & POS):
                 keep.append(j)
             elif (rj[R_P1] - rj[R_P0] > 0 and t > 80 and (rj[R_L1] - rj[R_L0]) * 4 < t
-                  and not h & NEG_STRONG):
+                  and not h & NEG_STRONG and not (article and SIB_STRICT and not _holds_image(pg, rj))):
                 keep.append(j)
         j = rj[R_END]
     skip: set = set()
@@ -270,6 +314,18 @@ def select_content(pg, article: bool = True) -> tuple[list, set]:
     for k in keep:
         _skips(pg, k, skip, total_prose, core if PROTECT_CORE else -1)
     return keep, skip
+
+
+def _hidden_depth(recs: list, i: int) -> int:
+    """Strongly negative elements on the path of the outermost ancestor-or-self of ``i`` hidden by an inline style
+    (0 if there is none): content the page's script reveals is judged as if that ancestor were the page."""
+    nd = 0
+    while i >= 0:
+        r = recs[i]
+        if r[R_HINT] & HIDDEN:
+            nd = r[R_ND]
+        i = r[R_PARENT]
+    return nd
 
 
 #: expand the chosen container to the list of repeated units it is one of (forum posts, listing items, cards)
@@ -330,6 +386,41 @@ def _repeated_unit_parent(pg, best: int):
 
 
 PROTECT_CORE = True
+#: on declared articles, a sibling of the content joins it on its prose alone only when it holds an image (the
+#: article's figures); without one it must score as a container (author boxes, teasers, newsletter forms do not)
+SIB_STRICT = True
+
+
+def _holds_image(pg, r: list) -> bool:
+    images = pg.images
+    k = bisect_left(images, r[R_OPEN])
+    return k < len(images) and images[k] <= r[R_CLOSE]
+#: a root whose clean prose is under this share of its prose ignores class words when pruning (0: never)
+CLEAN_MIN_SHARE = 0.05
+
+
+def _site_header(recs: list, i: int, root: int, core: int) -> bool:
+    """Whether the ``<header>`` ``i`` inside ``root`` is the site's, to drop: outside the chosen container ``core``
+    (the content grew past it, to a page wrapper) and not the page's own (:func:`_page_own_header`)."""
+    if core < 0 or core < i < recs[core][R_END]:
+        return False
+    return not _page_own_header(recs, i, root, core)
+
+
+def _page_own_header(recs: list, i: int, root: int, core: int) -> bool:
+    """Whether the header ``i`` belongs to the page's content, not to its site: it lies in ``<main>`` (a listing's
+    title and introduction) or in an ``<article>`` that does not hold ``core`` (a card of a listing)."""
+    q = recs[i][R_PARENT]
+    while q >= root:
+        rq = recs[q]
+        if rq[R_TAG] == "main" or rq[R_TAG] == "article" and not q <= core < rq[R_END]:
+            return True
+        q = rq[R_PARENT]
+    return False
+
+
+#: <header> elements inside the root but outside the chosen container are dropped
+DROP_HEADERS = True
 
 
 def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int = -1) -> set:
@@ -342,6 +433,16 @@ def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int
         total_prose = r[R_P1] - r[R_P0] or 1.0
     half, third = 0.5 * total_prose, 0.3 * total_prose
     incl = INCL_ANCHOR and pg.incl
+    # content inside a subtree hidden by an inline style (shown by the page's script): hidden subtrees inside it
+    # are judged like other strongly negative ones; otherwise they are dropped whatever they hold
+    q = root
+    while q >= 0 and not recs[q][R_HINT] & HIDDEN:
+        q = recs[q][R_PARENT]
+    hidden_ok = q >= 0
+    # when strongly negative subtrees hold nearly all the root's prose, their class words name the page's content
+    # blocks (SiteOrigin's "so-panel widget widget_text", IPS forums' posts as "comments"), not boilerplate: only
+    # negative tags and hidden styles count then
+    words_off = CLEAN_MIN_SHARE and (r[R_C1] - r[R_C0]) < CLEAN_MIN_SHARE * (r[R_P1] - r[R_P0])
     cands = pg.cands  # sorted by select_content
     nxt = root + 1  # candidates before this id are inside a dropped subtree
     for i in cands[bisect_left(cands, root + 1):bisect_left(cands, r[R_END])]:
@@ -350,7 +451,11 @@ def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int
         c = recs[i]
         if i <= core < c[R_END]:
             continue  # holds the chosen container
-        if c[R_HINT] & NEG_STRONG and c[R_P1] - c[R_P0] < half:
+        if (c[R_HINT] & NEG_STRONG and (c[R_P1] - c[R_P0] < half or c[R_HINT] & HIDDEN and not hidden_ok)
+                and not (words_off and c[R_P1] > c[R_P0] and c[R_TAG] not in _NEG_STRONG_TAGS
+                         and not c[R_HINT] & (HIDDEN | HARD))):
+            drop = True
+        elif c[R_TAG] == "header" and DROP_HEADERS and _site_header(recs, i, root, core):
             drop = True
         else:
             t = c[R_T1] - c[R_T0]

@@ -3,7 +3,8 @@
 Design (our own; one parse, one walk, everything linear in the page size, no recursion):
 
 1. **Walk** (:func:`_walk`): one pre-order pass over ``<body>`` with an explicit stack of child iterators.  Junk
-   subtrees (script, style, forms controls, svg, hidden elements and non-content landmark roles...) are skipped.
+   subtrees (script, style, forms controls, svg, hidden elements and non-content landmark roles...) are skipped;
+   elements hidden by an inline style are walked but invisible to everything outside them.
    The pass writes a flat event list (text, break marks, images) and one small record per element: tag, parent,
    class/id *hint* (boilerplate or content), its span of events, and running totals at its open and close (text
    length, link-text length, prose score), so any subtree amount is a difference.  Each *block* (p, li, td, div
@@ -36,10 +37,11 @@ from bisect import bisect_left, bisect_right
 
 from selectolax.lexbor import LexborHTMLParser
 
-from .boilerplate import (_HINT_CACHE, LINKLIST_TAGS, LONG_ANCHOR, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0, R_ND, R_OPEN, R_PARENT,
-                          R_T0, R_TAG, TAG_HINT, class_words_hint, declared_article, select_content)
+from .boilerplate import (_HINT_CACHE, HIDDEN, LINKLIST_TAGS, LONG_ANCHOR, NAV_WORD, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0,
+                          R_ND, R_OPEN, R_PARENT, R_T0, R_TAG, RECO_HEADINGS, RECO_LEVELS, TAG_HINT, class_words_hint,
+                          declared_article, is_reco_heading, select_content)
 from .images import choose_source, clean_url_attr, image_node_meta, is_boilerplate_image, parse_size, resolve_url
-from .layout import _CELL, _LN, _PB, _flush
+from .layout import _CELL, _LN, _PB, _flush, dedupe_paragraphs
 from .nesting import cap_nesting
 
 try:  # the obelics mode's timeout: stage.py catches it as reason "timeout"
@@ -162,7 +164,7 @@ def _is_script_notice(events: list, start: int) -> bool:
 IMG_ARIA_HIDDEN_SHOWN = True
 
 
-def _is_hidden(a: dict, aria_shown: bool = False) -> bool:
+def _is_hidden(a: dict, aria_shown: bool = False, style: bool = True) -> bool:
     """``hidden``, ``aria-hidden="true"``, a non-content landmark role, or an inline style hiding the element.
 
     React's streamed server rendering sends each late part of the page as ``<div hidden id="S:n">``, which its
@@ -171,7 +173,7 @@ def _is_hidden(a: dict, aria_shown: bool = False) -> bool:
         return True
     if (not aria_shown and a.get("aria-hidden") == "true") or a.get("role") in _ROLE_PRUNE:
         return True
-    st = a.get("style")
+    st = a.get("style") if style else None
     return bool(st) and ("none" in st or "hidden" in st) and _RE_HIDDEN_STYLE.search(st) is not None
 
 
@@ -228,6 +230,8 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
     link_l0 = 0  # link text chars when the outermost open link opened
     card_ids: list = []  # open CARD_TAGS elements inside a link (a card: their text is not link text)
     cum_p = 0.0  # running block scores
+    hid_saved = None  # running totals when it opened
+    hid_top = 0  # the outermost open element hidden by an inline style (0: none)
     link_depth = 0
     nos, nos_fb, img_t = 0, -1, -1  # open <noscript>, the image they stand in for, text chars at the last image
     grid = pre = 0  # open lists/tables, open <pre>
@@ -316,8 +320,18 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
             a = child.attributes
             h = tag_hint(tag, 0)
             if a:
-                if not hiding.isdisjoint(a) and is_hidden(a) and tag not in keep_always:
-                    continue
+                # a tab panel is content the reader opens with its tab (code samples per language, specifications)
+                if not hiding.isdisjoint(a) and tag not in keep_always and a.get("role") != "tabpanel":
+                    if is_hidden(a, False, False):
+                        continue
+                    st = a.get("style")
+                    if st and ("none" in st or "hidden" in st) and _RE_HIDDEN_STYLE.search(st) is not None:
+                        # hidden by an inline style: walked, but nothing outside it sees its text (a wrapper the
+                        # page's script reveals may hold all the content)
+                        h = HIDDEN
+                        if not hid_top:
+                            hid_top = len(recs)
+                            hid_saved = (cum_t, cum_l, cum_p, cum_n, cum_g)
                 if tag in hint_tags:
                     cls = a.get("class")
                     idv = a.get("id")
@@ -326,6 +340,8 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                         if w is None:
                             w = class_words_hint(cls, idv)
                         h |= w
+                if h & HIDDEN:
+                    h = (h & ~POS) | NEG_STRONG
             eid = len(recs)
             if not eid & 1023:
                 _check(deadline)
@@ -403,19 +419,23 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                         cumc[cur[R_ND]] += s
                         # a paragraph scores its container; a container with its own text scores itself
                         c0 = cur_id if cur[R_TAG] in self_containers else cur[R_PARENT]
-                        if c0 >= 0:
+                        if c0 >= hid_top:  # inside a hidden subtree, only its own containers score
                             scores[c0] = scores_get(c0, 0.0) + s
                             g = recs[c0][R_PARENT]
-                            if g >= 0:
+                            if g >= hid_top:
                                 scores[g] = scores_get(g, 0.0) + s / 2
                                 g = recs[g][R_PARENT]
-                                if g >= 0:
+                                if g >= hid_top:
                                     scores[g] = scores_get(g, 0.0) + s / 3
                 cur += (len(ev) - 1, cum_t, cum_l, cum_p, cumc[cur[R_ND]], len(recs), cum_n, cum_g, cumx[cur[R_ND]])
+                if hid_top and cur_id == hid_top:
+                    hid_top = 0
+                    cum_t, cum_l, cum_p, cum_n, cum_g = hid_saved
                 if card_ids and card_ids[-1] == cur_id:
                     card_ids.pop()
-                if (RECO_HEADINGS and cur[R_TAG] in heading_tags and cum_t - cur[R_T0] < 80 and cur[R_PARENT] > 0
-                        and recs[cur[R_PARENT]][R_T0] == cur[R_T0] and _is_reco_heading(ev, cur[R_OPEN])):
+                ctag = cur[R_TAG]
+                if (RECO_HEADINGS and ctag in heading_tags and cum_t - cur[R_T0] < 80 and cur[R_PARENT] > 0
+                        and recs[cur[R_PARENT]][R_T0] == cur[R_T0] and is_reco_heading(ev, cur[R_OPEN])):
                     # a section opened by "Related products" & co.: the outermost element (3 levels up at most)
                     # whose text starts with the heading
                     q = cur[R_PARENT]
@@ -425,16 +445,18 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                             break
                         q = p
                     recs[q][R_HINT] |= NEG_STRONG
-                if cur[R_TAG] == "noscript":
+                if ctag == "noscript":
                     nos -= 1
                     if not nos:
                         nos_fb = -1
                     if cum_t - cur[R_T0] < 400 and _is_script_notice(ev, cur[R_OPEN]):
                         cur[R_HINT] |= NEG_STRONG  # "please enable JavaScript": dropped like other boilerplate
                 h = cur[R_HINT]
-                if h & NEG_STRONG:
+                if h & NAV_WORD and (cum_l - cur[R_L0]) * 3 > cum_t - cur[R_T0]:
+                    h = cur[R_HINT] = h | NEG_STRONG  # a table of contents, a menu: mostly links
+                if h & NEG_STRONG or ctag == "header":
                     cands.append(cur_id)
-                elif cur[R_TAG] in linklist_tags:
+                elif ctag in linklist_tags:
                     t = cum_t - cur[R_T0]
                     if t and (cum_l - cur[R_L0]) * 10 > t * 6:
                         cands.append(cur_id)
@@ -452,22 +474,6 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
 #: those blocks is not counted as link text
 CARD_LINKS = True
 CARD_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6", "p", "div"))
-
-#: sections opened by a heading like these are recommendations, not the page's content
-RECO_HEADINGS = True
-RECO_LEVELS = 3
-_RE_RECO_HEADING = re.compile(
-    r"(?:related|similar|recommended|suggested|sponsored|trending|popular)\b|"
-    r"(?:you (?:may|might|will) (?:also )?(?:like|love|enjoy)|customers (?:who|also)|people (?:who|also)|"
-    r"frequently bought|recently viewed|more (?:from|like this|stories|articles|products|to explore)|"
-    r"(?:also|others) (?:bought|viewed|liked)|read next|explore (?:related|more)|top (?:stories|picks)|"
-    r"don't miss|recommended for you|complete the look|shop the look)")
-
-
-def _is_reco_heading(ev: list, start: int) -> bool:
-    text = "".join(e for e in ev[start:] if type(e) is str and e[:1] != "\x00").strip().lower()
-    return _RE_RECO_HEADING.match(text) is not None
-
 
 def _image_meta(attrs: dict, sources: list | None, base: str, page_url: str, prefer_largest: bool):
     raw = choose_source(attrs, sources, prefer_largest)
@@ -587,7 +593,7 @@ def extract_default(html: str, page_url: str, deadline: float | None = None, *,
         _check(deadline)
         roots, skip = select_content(pg, article)
         _check(deadline)
-        return _emit(pg, roots, skip, page_url, deadline, prefer_largest)
+        return dedupe_paragraphs(_emit(pg, roots, skip, page_url, deadline, prefer_largest))
     finally:
         if gc_was_enabled:
             gc.enable()

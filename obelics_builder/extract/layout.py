@@ -130,3 +130,71 @@ def _flush(buf: list, out: list, base_grid: int, base_pre: int, pre: int) -> Non
             paras.append("\n".join(lines))
     if paras:
         out.append(("text", "\n\n".join(paras)))
+
+
+#: paragraphs at least this long that repeat one emitted earlier are dropped (0: keep all) ...
+DEDUPE_MIN_CHARS = 5
+#: ... unless the earlier one is at most this many paragraphs before (a refrain, a point made again)
+DEDUPE_NEAR = 3
+
+
+def dedupe_paragraphs(out: list) -> list:
+    """Drop the text paragraphs that repeat, word for word, a paragraph emitted well before: pages carry one copy of
+    their content per layout (mobile and desktop descriptions, a sticky summary), forums quote earlier posts; a
+    reader reads it once."""
+    if not DEDUPE_MIN_CHARS:
+        return out
+    first: dict = {}  # paragraph text (spaces collapsed) -> index of its last kept occurrence
+    n = 0  # paragraphs so far
+    res = []
+    for kind, val in out:
+        if kind != "text":
+            res.append((kind, val))
+            continue
+        val = drop_cta_lines(val)
+        if not val:
+            continue
+        keep = []
+        changed = False
+        for para in val.split("\n\n"):
+            n += 1
+            if len(para) >= DEDUPE_MIN_CHARS:
+                key = para  # the layout has collapsed the whitespace already (except in <pre>)
+                j = first.get(key)
+                if j is not None and n - j > DEDUPE_NEAR:
+                    changed = True
+                    continue
+                first[key] = n
+            keep.append(para)
+        if not changed:
+            res.append((kind, val))
+        elif keep:
+            res.append((kind, "\n\n".join(keep)))
+    return res
+
+
+#: a line that is nothing but a call to action or a widget's label ("Read more", "Add to cart", "Loading...") is the
+#: page's controls, not its text (English labels, and the most frequent French one)
+_RE_CTA_LINE = re.compile(
+    r"^\W*(?:read more|learn more|see more|show more|view more|load more|more info|find out more|view details|"
+    r"quick view|quick shop|add to (?:cart|bag|basket|wishlist|wish list|compare)|compare|wishlist|shop now|buy now|"
+    r"order now|view all|see all|see details|loading\.*|sponsored|advertisement|continue reading|get started|sign up|"
+    r"log in|sign in|subscribe|comparer ne plus comparer)\W*$", re.IGNORECASE | re.MULTILINE)
+#: drop those lines (experiment switch)
+DROP_CTA_LINES = True
+
+
+def drop_cta_lines(text: str) -> str:
+    """``text`` without its lines that are only a call to action (see :data:`_RE_CTA_LINE`)."""
+    if not DROP_CTA_LINES or _RE_CTA_LINE.search(text) is None:  # one scan: most texts have none
+        return text
+    paras = []
+    changed = False
+    for para in text.split("\n\n"):
+        lines = para.split("\n")
+        kept = [l for l in lines if len(l) > 40 or _RE_CTA_LINE.match(l) is None]
+        if len(kept) != len(lines):
+            changed = True
+        if kept:
+            paras.append("\n".join(kept))
+    return "\n\n".join(paras) if changed else text
