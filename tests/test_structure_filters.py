@@ -153,11 +153,29 @@ def test_doc_checks_read_their_text_kinds_only():
     del reference["doc"]["text_kinds"]
     (all_kinds,) = run(text_score_stage, [doc], reference)
     assert scored["doc_special_characters"] < all_kinds["doc_special_characters"]
-    assert scored["doc_words"] < all_kinds["doc_words"]
+    assert scored["doc_words"] == all_kinds["doc_words"]  # the document's length counts its code too
     stats = Stats()
     out = run(text_filter_stage, [scored], cfg, stats)
     assert len(out) == 1 and code in out[0]["texts"][0]  # the code stays in the document
     assert not [n for n in stats.stages["text_filter_stage"]["notes"] if "recomputed" in n]
+
+
+def test_a_page_of_tables_is_not_short():
+    """number_words counts every kept paragraph (a book list in a table), the prose checks read the text kinds."""
+    cfg = structured()
+    table = "\n".join(f"Title number {n} of the list | Author {n} | {1990 + n}" for n in range(30))
+    (scored,) = run(text_score_stage, [make_doc("Books on hardware", img(1), PROSE + "\n\n" + table)], cfg)
+    assert scored["node_kind"] == [["caption"], None, ["prose", "table"]]
+    assert scored["doc_words"] > 100
+    (out,) = run(text_filter_stage, [scored], cfg)
+    assert out["texts"][2] == PROSE + "\n\n" + table
+    # a changed decision (tables dropped) recomputes the length from the kept text, as a fresh scoring does
+    changed = copy.deepcopy(cfg)
+    changed["node"]["number_words"] = {"enabled": True, "min": 1000, "kinds": ["table"]}
+    changed["doc"]["number_words"]["min"] = 60  # the table held most of the words
+    stats = Stats()
+    assert run(text_filter_stage, [scored], changed, stats) == []
+    assert dict(stats.stages["text_filter_stage"]["removed"]) == {"doc:number_words": 1}
 
 
 def test_decisions_reuse_the_stored_doc_metrics_exactly():

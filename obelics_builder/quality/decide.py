@@ -21,9 +21,10 @@ the error ``node_scores_misaligned`` (``not_scored`` when it has no node columns
 from __future__ import annotations
 
 from ..schema import PARAGRAPH_SEP, doc_url, keep_positions, paragraphs
+from .metrics import get_words
 from .perplexity import DISABLED_NOTE
 from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_CHECKS, NODE_COLUMNS, aligned, column_aligned,
-                    doc_check_text, doc_text_kinds, filters_config, first_failure, full_text, get_scorer,
+                    doc_check_text, doc_text_key, doc_text_kinds, filters_config, first_failure, full_text, get_scorer,
                     node_decisions, paragraph_counts, store_doc_metrics, store_languages, text_hash)
 
 _DOC_CHECKS_HERE = tuple(CHECKS)  # number_images is not a doc metric here (final.py applies it)
@@ -102,18 +103,21 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
         before = list(doc["texts"])  # the language of a document left without text is that of its texts before
         _apply_nodes(doc, node_decisions(doc, node_cfg), ctx)
         text = doc_check_text(doc, text_kinds)
-        if doc.get(DOC_TEXT_HASH) != text_hash(text) or not any(c in doc for c in DOC_COLUMNS):
-            recomputed.append((doc, text, before))
+        key = doc_text_key(text, full_text(doc["texts"]), text_kinds)
+        if doc.get(DOC_TEXT_HASH) != text_hash(key) or not any(c in doc for c in DOC_COLUMNS):
+            recomputed.append((doc, text, before, key))
         out.append(doc)
 
     if recomputed:
         scorer = get_scorer(ctx)
-        texts = [t for _, t, _ in recomputed]
+        texts = [t for _, t, _, _ in recomputed]
         values = scorer.metrics(texts, "doc")
-        for (doc, text, _), v in zip(recomputed, values):
-            store_doc_metrics(doc, text, v)
+        for (doc, text, _, key), v in zip(recomputed, values):
+            if text_kinds is not None:  # the document's length counts every kept paragraph
+                v["number_words"] = float(len(get_words(full_text(doc["texts"]))))
+            store_doc_metrics(doc, key, v)
         # the language follows the scored text, by the scoring stage's rule
-        store_languages(scorer, [d for d, _, _ in recomputed], texts, values,
+        store_languages(scorer, [d for d, _, _, _ in recomputed], texts, values,
                         lambda i: full_text(recomputed[i][2]))
         ctx.note("doc metrics recomputed on the node-filtered text for documents whose surviving text differs "
                  "from the one scored (node thresholds changed since scoring)", level=20)

@@ -313,6 +313,12 @@ def doc_text_kinds(cfg: dict) -> frozenset | None:
     return None if kinds is None else frozenset(kinds)
 
 
+def doc_text_key(check_text: str, kept_text: str, text_kinds: frozenset | None) -> str:
+    """What ``doc_scored_text_sha1`` hashes: the doc checks' text and, with ``text_kinds``, the whole kept text too
+    (``number_words`` counts every kept paragraph, code and tables included: a page of tables is not short)."""
+    return check_text if text_kinds is None else check_text + "\x00" + kept_text
+
+
 def doc_check_text(doc: dict, text_kinds: frozenset | None) -> str:
     """The text the doc checks read: the document's text, or only its paragraphs of ``text_kinds`` (code and
     tables are judged by their own node rules, not by prose statistics), joined by a blank line."""
@@ -529,11 +535,16 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
         paras = [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans]
         kinds = node_kinds(doc)
         fails = decide_nodes(values, kinds, paras, checks, structure)
-        kept.append([sp[0] + j for sp, fs, ks in zip(spans, fails, kinds) if sp is not None
-                     for j, (f, k) in enumerate(zip(fs, ks)) if f is None and (text_kinds is None or k in text_kinds)])
-    doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k in idx) for idx in kept]
-    doc_values = counts.doc_metrics(scorer, [[ref[k] for k in idx] for idx in kept], doc_texts)
-    for doc, text, values in zip(docs, doc_texts, doc_values):
-        store_doc_metrics(doc, text, values)
+        kept.append([(sp[0] + j, text_kinds is None or k in text_kinds)
+                     for sp, fs, ks in zip(spans, fails, kinds) if sp is not None
+                     for j, (f, k) in enumerate(zip(fs, ks)) if f is None])
+    doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k, read in idx if read) for idx in kept]
+    doc_values = counts.doc_metrics(scorer, [[ref[k] for k, read in idx if read] for idx in kept], doc_texts)
+    for doc, text, values, idx in zip(docs, doc_texts, doc_values, kept):
+        key = text
+        if text_kinds is not None:  # the document's length counts every kept paragraph (see doc_text_key)
+            values["number_words"] = float(sum(len(counts.words[ref[k]]) for k, _ in idx))
+            key = doc_text_key(text, PARAGRAPH_SEP.join(all_paras[k] for k, _ in idx), text_kinds)
+        store_doc_metrics(doc, key, values)
     store_languages(scorer, docs, doc_texts, doc_values, lambda i: full_text(docs[i]["texts"]))
     return docs
