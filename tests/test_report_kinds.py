@@ -8,7 +8,6 @@ import re
 
 import pytest
 
-from obelics_builder import schema
 from obelics_builder.io.parquet import write_documents
 from obelics_builder.quality.decide import text_filter_stage
 from obelics_builder.quality.score import text_score_stage
@@ -16,6 +15,8 @@ from obelics_builder.recipe import load_filters
 from obelics_builder.report import build_report
 from obelics_builder.report.build import checks_from_config, scan_scored
 from obelics_builder.stats import StageContext, Stats, run_stage
+
+from docs_helpers import make_doc
 
 PROSE = ("The city council met on Tuesday evening to discuss the new park, which has been planned for more than "
          "three years. Residents who attended the meeting said they were happy that the work would finally begin.")
@@ -25,13 +26,7 @@ GIBBERISH = "Xyzzy qwerty uiop asdf ghjk zxcv bnmq wertz uiopa sdfgh jklz xcvbn 
 
 
 def _doc(n: int, *parts) -> dict:
-    doc = schema.new_document({"url": f"https://site{n}.example/page"})
-    for p in parts:
-        if isinstance(p, dict):
-            schema.add_image(doc, p)
-        else:
-            schema.add_text(doc, p)
-    return doc
+    return make_doc(*parts, url=f"https://site{n}.example/page")
 
 
 def _docs() -> list[dict]:
