@@ -212,30 +212,44 @@ _DECLARED_MAX_HITS = 200
 
 #: schema.org types of pages that list things: a page saying it is an article only through ``og:type`` (which many
 #: sites put on every page) is not one when its schema.org data says it is one of these
+#: (it starts with "@type" or "itemtype": declared_article matches it only where those are)
 _RE_LIST_PAGE = re.compile(r"""@type["']\s*:\s*\[?\s*["'](?:CollectionPage|ItemList|SearchResultsPage)["']|"""
                            r"""itemtype=["']?https?://schema\.org/(?:CollectionPage|ItemList|SearchResultsPage)""")
 
 
+def _matches_at(html: str, anchor: str, rx: re.Pattern, seen: list | None) -> bool:
+    """Whether ``rx`` matches at one of the first ``_DECLARED_MAX_HITS`` occurrences of ``anchor``; when it does not,
+    ``seen`` (if given) gets every occurrence of the anchor."""
+    i = html.find(anchor)
+    n = 0
+    while i >= 0:
+        if n < _DECLARED_MAX_HITS:
+            if rx.match(html, i):
+                return True
+            n += 1
+        elif seen is None:
+            break
+        if seen is not None:
+            seen.append(i)
+        i = html.find(anchor, i + 1)
+    return False
+
+
 def declared_article(html: str) -> bool:
     """Whether the page says it is an article: a schema.org Article/BlogPosting/NewsArticle item, or ``og:type``
-    article on a page whose schema.org data does not say it lists things (CollectionPage, ItemList...)."""
-    og = False
-    for anchor, rx in _DECLARED_ARTICLE:
-        i = html.find(anchor)
-        n = 0
-        while i >= 0 and n < _DECLARED_MAX_HITS:
-            if rx.match(html, i):
-                if anchor != "og:type":
-                    return True
-                og = True
-                break
-            i = html.find(anchor, i + 1)
-            n += 1
+    article on a page whose schema.org data does not say it lists things (CollectionPage, ItemList...).
+
+    The list-page test reuses the occurrences of ``@type`` and ``itemtype`` found by the article test (the pattern
+    starts with one of them), so the page is read once per anchor."""
+    (og_anchor, og_rx), (ld_anchor, ld_rx), (md_anchor, md_rx) = _DECLARED_ARTICLE
+    og = _matches_at(html, og_anchor, og_rx, None)
+    seen: list | None = [] if og else None
+    if _matches_at(html, ld_anchor, ld_rx, seen) or _matches_at(html, md_anchor, md_rx, seen):
+        return True
     if not og:
         return False
-    if "CollectionPage" not in html and "ItemList" not in html and "SearchResultsPage" not in html:
-        return True
-    return _RE_LIST_PAGE.search(html) is None
+    match = _RE_LIST_PAGE.match
+    return not any(match(html, i) for i in seen)
 
 
 #: sections opened by a heading like these are recommendations, not the page's content
