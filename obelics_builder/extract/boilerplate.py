@@ -17,10 +17,45 @@ _NEG_STRONG_TAGS = frozenset(("nav", "aside", "footer", "menu", "form"))
 _NEG_WEAK_TAGS = frozenset(("header",))
 _POS_TAGS = frozenset(("article", "main"))
 
+def _split_alternatives(words: str) -> list[str]:
+    """The top-level alternatives of a regex alternation (``|`` outside groups)."""
+    out, depth, start, i = [], 0, 0, 0
+    while i < len(words):
+        c = words[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and not depth:
+            out.append(words[start:i])
+            start = i + 1
+        i += 1
+    out.append(words[start:])
+    return out
+
+
+def _factored(words: str) -> str:
+    """The alternation ``words`` (each alternative starting with a plain letter or digit) grouped by first character:
+    the same language, but the regex engine tries only the alternatives whose first character matches."""
+    groups: dict[str, list[str]] = {}
+    for alt in _split_alternatives(words):
+        assert alt[:1].isalnum(), alt
+        groups.setdefault(alt[0], []).append(alt[1:])
+    return "(?:" + "|".join(c + rest[0] if len(rest) == 1 else c + "(?:" + "|".join(rest) + ")"
+                            for c, rest in groups.items()) + ")"
+
+
+def _words_re(words: str) -> re.Pattern:
+    """``words`` (an alternation) matched at the start of a word: after the start or a non-letter/digit."""
+    return re.compile(r"(?:^|[^a-z0-9])" + _factored(words))
+
+
 # class/id words, matched at the start of a word (split on anything that is not a letter or digit); the text is
 # lowercased first, so the patterns are case-sensitive (faster)
-_RE_NEG_STRONG = re.compile(
-    r"(?:^|[^a-z0-9])(?:"
+_NEG_STRONG_WORDS = (
     r"navbar|navigation|menu|breadcrumb|footer|masthead|cookie|consent|gdpr|onetrust|didomi|qc-cmp|"
     r"share|sharing|social|subscri|newsletter|signup|sign-up|login|register|"
     r"comment|disqus|respond|related|recommend|more-stories|more-articles|"
@@ -28,16 +63,18 @@ _RE_NEG_STRONG = re.compile(
     r"dfp|outbrain|taboola|popup|modal|overlay|skip-link|toolbar|pagination|pager|byline|author-bio|authorbio|"
     r"about-author|author-box|tags|tag-list|taglist|post-tags|categories|print|donate|paywall|"
     r"screen-reader|sr-only|visually-hidden|banner|copyright|"
-    r"follow|signature|reviews|customer-review|yotpo|bazaarvoice|bv-|pr-review|tooltip|alert|notification|ticker|carousel"
-    r")")
+    r"follow|signature|reviews|customer-review|yotpo|bazaarvoice|bv-|pr-review|tooltip|alert|notification|ticker|carousel")
+_RE_NEG_STRONG = _words_re(_NEG_STRONG_WORDS)
 # strongly negative words that stay so even where such subtrees hold nearly all the prose (see _skips)
-_RE_NEG_HARD = re.compile(
-    r"(?:^|[^a-z0-9])(?:cookie|consent|gdpr|onetrust|didomi|menu|navbar|navigation|footer|related|recommend|popular|"
+_NEG_HARD_WORDS = (
+    r"cookie|consent|gdpr|onetrust|didomi|menu|navbar|navigation|footer|related|recommend|popular|"
     r"trending|pagination|pager|register|login|signup|sign-up|newsletter|subscri|share|social|advert|sponsor|promo|"
-    r"popup|modal)")
+    r"popup|modal")
+_RE_NEG_HARD = _words_re(_NEG_HARD_WORDS)
 # words of navigation: boilerplate only when the element turns out to be mostly links (a "toc-para" holding a
 # chapter's text is content); judged at the element's close (NAV_WORD)
-_RE_NEG_NAV = re.compile(r"(?:^|[^a-z0-9])(?:jump-link|toc|table-of-contents)")
+_NEG_NAV_WORDS = "jump-link|toc|table-of-contents"
+_RE_NEG_NAV = _words_re(_NEG_NAV_WORDS)
 # words that mean boilerplate only as a whole class (or the start of one): "sidebar-left" is a sidebar but
 # "has-sidebar", "content-sidebar-wrap" are page layouts; "widget", "widget-5" and "widget_recent" are WordPress
 # sidebar widgets but "elementor-widget-text-editor" is an article's text and HubSpot's "widget-span widget-type-cell"
@@ -47,10 +84,16 @@ _RE_NEG_CLASS_START = re.compile(
     r"-calendar|-rss|-pages|-links))")
 _RE_NEG_CLASS = re.compile(r"(?:^|\s)(?:hidden|is-hidden|u-hidden|d-none|hide|invisible)(?:$|\s)")
 _RE_NEG_EXACT = re.compile(r"(?:^|[^a-z0-9])(?:ad|meta|post-meta|entry-meta|utility|links)(?:$|[^a-z0-9])|(?:^|\s)extra(?:$|\s)")
-_RE_NEG_WEAK = re.compile(r"(?:^|[^a-z0-9])(?:header|head|top|bottom|aside|secondary|caption-credit)")
-_RE_POS = re.compile(
-    r"(?:^|[^a-z0-9])(?:article|content|entry|main|post|story|text|body|blog|prose|rich-?text|markdown|"
-    r"page-content|instapaper_body)")
+_NEG_WEAK_WORDS = "header|head|top|bottom|aside|secondary|caption-credit"
+_RE_NEG_WEAK = _words_re(_NEG_WEAK_WORDS)
+_POS_WORDS = (r"article|content|entry|main|post|story|text|body|blog|prose|rich-?text|markdown|"
+              r"page-content|instapaper_body")
+_RE_POS = _words_re(_POS_WORDS)
+# one search that fails wherever every pattern above fails (most class strings have none of the words): the
+# union of their words, each after a word start ("\s" is a word start too) and with looser endings
+_RE_ANY_WORD = _words_re("|".join((_NEG_STRONG_WORDS, _NEG_HARD_WORDS, _NEG_NAV_WORDS, _NEG_WEAK_WORDS, _POS_WORDS,
+                                   r"ad(?:$|[^a-z0-9])|meta(?:$|[^a-z0-9])|post-meta|entry-meta|utility|links|extra|"
+                                   r"sidebar|side-bar|widget|hidden|is-hidden|u-hidden|d-none|hide|invisible")))
 
 
 _ROLE_NEG = frozenset(("navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar",
@@ -72,10 +115,12 @@ def class_words_hint(cls: str | None, idv: str | None) -> int:
             # element for one medium or state: they say nothing about what it holds
             cls = " ".join([c for c in cls.split() if ":" not in c])
         hay = ((cls or "") + " " + (idv or "")).replace("_", "-").lower()
-        if (_RE_NEG_STRONG.search(hay) or _RE_NEG_EXACT.search(hay) or _RE_NEG_CLASS_START.search(hay)
+        if _RE_ANY_WORD.search(hay) is None:
+            w = 0
+        elif (_RE_NEG_STRONG.search(hay) or _RE_NEG_EXACT.search(hay) or _RE_NEG_CLASS_START.search(hay)
                 or _RE_NEG_CLASS.search(hay)):
             w = NEG_STRONG  # a negative word wins over a positive one ("comment-content", "related-posts")
-            if _RE_NEG_CLASS.search(hay) or _RE_NEG_HARD.search(hay):
+            if _RE_NEG_HARD.search(hay) or _RE_NEG_CLASS.search(hay):
                 w |= HARD
         elif _RE_NEG_NAV.search(hay):
             w = NAV_WORD
@@ -167,30 +212,44 @@ _DECLARED_MAX_HITS = 200
 
 #: schema.org types of pages that list things: a page saying it is an article only through ``og:type`` (which many
 #: sites put on every page) is not one when its schema.org data says it is one of these
+#: (it starts with "@type" or "itemtype": declared_article matches it only where those are)
 _RE_LIST_PAGE = re.compile(r"""@type["']\s*:\s*\[?\s*["'](?:CollectionPage|ItemList|SearchResultsPage)["']|"""
                            r"""itemtype=["']?https?://schema\.org/(?:CollectionPage|ItemList|SearchResultsPage)""")
 
 
+def _matches_at(html: str, anchor: str, rx: re.Pattern, seen: list | None) -> bool:
+    """Whether ``rx`` matches at one of the first ``_DECLARED_MAX_HITS`` occurrences of ``anchor``; when it does not,
+    ``seen`` (if given) gets every occurrence of the anchor."""
+    i = html.find(anchor)
+    n = 0
+    while i >= 0:
+        if n < _DECLARED_MAX_HITS:
+            if rx.match(html, i):
+                return True
+            n += 1
+        elif seen is None:
+            break
+        if seen is not None:
+            seen.append(i)
+        i = html.find(anchor, i + 1)
+    return False
+
+
 def declared_article(html: str) -> bool:
     """Whether the page says it is an article: a schema.org Article/BlogPosting/NewsArticle item, or ``og:type``
-    article on a page whose schema.org data does not say it lists things (CollectionPage, ItemList...)."""
-    og = False
-    for anchor, rx in _DECLARED_ARTICLE:
-        i = html.find(anchor)
-        n = 0
-        while i >= 0 and n < _DECLARED_MAX_HITS:
-            if rx.match(html, i):
-                if anchor != "og:type":
-                    return True
-                og = True
-                break
-            i = html.find(anchor, i + 1)
-            n += 1
+    article on a page whose schema.org data does not say it lists things (CollectionPage, ItemList...).
+
+    The list-page test reuses the occurrences of ``@type`` and ``itemtype`` found by the article test (the pattern
+    starts with one of them), so the page is read once per anchor."""
+    (og_anchor, og_rx), (ld_anchor, ld_rx), (md_anchor, md_rx) = _DECLARED_ARTICLE
+    og = _matches_at(html, og_anchor, og_rx, None)
+    seen: list | None = [] if og else None
+    if _matches_at(html, ld_anchor, ld_rx, seen) or _matches_at(html, md_anchor, md_rx, seen):
+        return True
     if not og:
         return False
-    if "CollectionPage" not in html and "ItemList" not in html and "SearchResultsPage" not in html:
-        return True
-    return _RE_LIST_PAGE.search(html) is None
+    match = _RE_LIST_PAGE.match
+    return not any(match(html, i) for i in seen)
 
 
 #: sections opened by a heading like these are recommendations, not the page's content

@@ -186,13 +186,21 @@ DROP_CTA_LINES = True
 
 def drop_cta_lines(text: str) -> str:
     """``text`` without its lines that are only a call to action (see :data:`_RE_CTA_LINE`)."""
-    if not DROP_CTA_LINES or _RE_CTA_LINE.search(text) is None:  # one scan: most texts have none
+    if not DROP_CTA_LINES:
+        return text
+    # most texts have none: only lines of at most 40 characters can be dropped, and matching those alone is
+    # cheaper than a MULTILINE search trying every position of the text
+    match = _RE_CTA_LINE.match
+    for line in text.split("\n"):
+        if len(line) <= 40 and match(line) is not None:
+            break
+    else:
         return text
     paras = []
     changed = False
     for para in text.split("\n\n"):
         lines = para.split("\n")
-        kept = [l for l in lines if len(l) > 40 or _RE_CTA_LINE.match(l) is None]
+        kept = [l for l in lines if len(l) > 40 or match(l) is None]
         if len(kept) != len(lines):
             changed = True
         if kept:
