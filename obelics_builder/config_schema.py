@@ -315,7 +315,12 @@ def filters_schema() -> Section:
     from .images.nsfw import NSFW_DEFAULTS
     from .quality.score import CHECKS, NODE_CHECKS
 
+    from dataclasses import fields
+
+    from .quality.structure import StructureConfig
+
     _knows(CHECK_VALUES, NODE_CHECKS, "quality.score.NODE_CHECKS")
+    _knows(STRUCTURE.keys, [f.name for f in fields(StructureConfig)], "quality.structure.StructureConfig")
     node = {"standardize_whitespace": Flag(), "structure": STRUCTURE, **{c: check_spec(c) for c in NODE_CHECKS}}
     doc = {"number_images": check_spec("number_images", "doc"), "text_kinds": DOC_TEXT_KINDS,
            **{c: check_spec(c, "doc") for c in CHECKS}}

@@ -91,7 +91,7 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
     _notes(ctx, cfg, docs)
     text_kinds = doc_text_kinds(cfg)
     out: list[dict] = []
-    recomputed: list[tuple[dict, str, list]] = []
+    recomputed: list[tuple[dict, str, list, str]] = []  # (doc, doc checks' text, texts before, hashed key)
     for doc in docs:
         if not any(c in doc for c in NODE_COLUMNS):
             ctx.error("not_scored", url=doc_url(doc), message="document has no node_* score columns")
@@ -102,8 +102,9 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
             continue
         before = list(doc["texts"])  # the language of a document left without text is that of its texts before
         _apply_nodes(doc, node_decisions(doc, node_cfg), ctx)
-        text = doc_check_text(doc, text_kinds)
-        key = doc_text_key(text, full_text(doc["texts"]), text_kinds)
+        kept_text = full_text(doc["texts"])
+        text = kept_text if text_kinds is None else doc_check_text(doc, text_kinds)
+        key = doc_text_key(text, kept_text, text_kinds)
         if doc.get(DOC_TEXT_HASH) != text_hash(key) or not any(c in doc for c in DOC_COLUMNS):
             recomputed.append((doc, text, before, key))
         out.append(doc)
