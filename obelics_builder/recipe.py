@@ -136,9 +136,10 @@ def load_filters(name_or_path: str | Path = "obelics", over: dict | None = None)
     ``name`` is an overlay, merged over it: a config that sets only a few thresholds keeps every other value of
     ``over``, so the stored scores stay valid.  A file with a ``name`` (the packaged configs, the tuning notebook's)
     is a whole config and is used as written, so ``--filters obelics`` means the reference thresholds, not them
-    mixed with the recipe's structure rules.  A missing file is a ConfigError, and so is a file with any problem (unknown key or check, wrong
-    type, value out of range, min above max, a word list that names no file): every problem of the file at once,
-    checked against :mod:`obelics_builder.config_schema` (the file as written, before the merge)."""
+    mixed with the recipe's structure rules.  A missing file is a ConfigError, and so is a file with any problem
+    (unknown key or check, wrong type, value out of range, min above max, a word list that names no file): every
+    problem of the file at once, checked against :mod:`obelics_builder.config_schema` (the file as written, before
+    the merge)."""
     path = find_filters(name_or_path)
     cfg = load_yaml(path)
     found = config_problems(cfg, "filters", path)
