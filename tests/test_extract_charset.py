@@ -1,11 +1,12 @@
 """Charset decoding of HTML payloads."""
 from __future__ import annotations
 
+import codecs
 import json
 
 import pytest
 
-from obelics_builder.extract.charset import decode_html, normalize_charset
+from obelics_builder.extract.charset import decode_html, decode_html_lossless, normalize_charset
 from obelics_builder.extract.urls import base_href, is_data_uri, resolve_url
 
 
@@ -76,3 +77,33 @@ def test_url_helpers():
     html = '<html><head><base href="/static/"></head><body><img src="a.jpg"></body></html>'
     assert base_href(html, "https://a.example/page/x.html") == "https://a.example/static/"
     assert base_href("<p>no base</p>", "https://a.example/p") == "https://a.example/p"
+
+
+@pytest.mark.parametrize("body,headers,expected", [
+    ("plain ascii <p>x</p>".encode(), {}, True),
+    ("caf\u00e9 \u201cquoted\u201d".encode("utf-8"), {"content-type": "text/html; charset=utf-8"}, True),
+    ("caf\u00e9".encode("utf-8"), {"content-type": "text/html; charset=iso-8859-1"}, True),
+    ("caf\u00e9".encode("cp1252"), {"content-type": "text/html; charset=windows-1252"}, False),
+    ("caf\u00e9".encode("cp1252") + b" \xff\xfe broken", {"content-type": "text/html; charset=utf-8"}, False),
+    (codecs.BOM_UTF8 + "caf\u00e9".encode("utf-8"), {}, False),
+    ("\u65e5\u672c\u8a9e".encode("shift_jis"), {}, False),
+    (b"nul \x00 inside", {}, True),
+])
+def test_lossless_flag_means_the_payload_is_the_texts_utf8(body, headers, expected):
+    text, enc, lossless = decode_html_lossless(body, headers)
+    assert (text, enc) == decode_html(body, headers)
+    assert lossless == expected
+    if lossless:
+        assert text.encode("utf-8") == body
+
+
+def test_payload_parsed_as_it_is_gives_the_same_document():
+    """A strict UTF-8 payload is parsed from its bytes; NUL characters are still replaced."""
+    from obelics_builder.extract.stage import extract_record
+    page = ("<html><body><article><h1>Caf\u00e9 \u201cnews\u201d</h1><p>" + "Words with \u00e9 and \u4e2d. " * 20
+            + "</p><p>NUL here: \x00 end of the sentence that is long enough to keep.</p></article></body></html>")
+    raw = page.encode("utf-8")
+    from_bytes = extract_record({"url": "https://a.example/x", "body": raw, "http_headers": {}}, "default", 0)
+    from_text = extract_record({"url": "https://a.example/x", "body": page, "http_headers": {}}, "default", 0)
+    assert from_bytes["texts"] == from_text["texts"]
+    assert "\x00" not in "".join(t for t in from_bytes["texts"] if t)

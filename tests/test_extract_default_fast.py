@@ -103,3 +103,47 @@ def test_cap_nesting_precheck():
     assert capped.count("<div>") == 100 and "text" in capped
     deep_after_close = "<p>a</p>" + "<section>" * 3000 + "inner"
     assert cap_nesting(deep_after_close, max_depth=100).count("<section>") == 100
+
+
+def test_cap_nesting_bytes_precheck_agrees_with_the_text_one():
+    """The pre-check on the page's UTF-8 bytes finds a deep run exactly when the one on the text does (multi-byte
+    characters next to "<", "<<", a run cut by a closing tag, runs just under and at the threshold)."""
+    import random
+
+    from obelics_builder.extract import nesting
+
+    def str_check(s):
+        return nesting._RE_DEEP_HEAD.match(s) is not None or nesting._RE_DEEP_HINT.search(s) is not None
+
+    def bytes_check(s):
+        b = s.encode("utf-8")
+        return nesting._RE_DEEP_HEAD_B.match(b) is not None or nesting._RE_DEEP_HINT_B.search(b) is not None
+
+    rng = random.Random(7)
+    pieces = ["<", "/", "a", ">", "é", "中", "😀", "</", "<<", "<é", "<中>", "x y"]
+    cases = ["", "<", "</", "<" * 300, "<<" * 200, "<é" * 256, "<é" * 255 + "</" + "<é" * 255]
+    for n in (255, 256, 257):
+        cases += ["<div>" * n, "<p>a</p>" + "<中>" * n, "<i>é" * n + "</i>", "😀" + "<a>😀" * n]
+    for _ in range(400):
+        k = rng.choice((5, 50, 400))
+        cases.append("".join(rng.choice(pieces) for _ in range(k)) + "<b>" * rng.choice((0, 255, 256, 300)))
+    for s in cases:
+        assert str_check(s) == bytes_check(s), s[:80]
+        assert cap_nesting(s, max_depth=100, utf8=s.encode("utf-8")) == cap_nesting(s, max_depth=100)
+
+
+def test_declared_article_anchors_found_in_one_pass():
+    """The one-pass anchor search sees what a search per anchor sees: beyond the first 200 occurrences of an anchor
+    nothing counts as a declaration; a list page's type anywhere cancels an og:type article."""
+    from obelics_builder.extract.boilerplate import declared_article
+
+    filler = '{"@type": "Person"}' * 250
+    late = '{"@type": "NewsArticle"}'
+    assert declared_article(f"<script>{late}</script>")
+    assert not declared_article(f"<script>{filler}{late}</script>")  # the 251st @type is not looked at
+    og = '<meta property="og:type" content="article">'
+    assert declared_article(og + "<p>type itemtype og: @ typed</p>")
+    assert not declared_article(og + f'<script>{filler}{{"@type": "ItemList"}}</script>')
+    assert not declared_article(og + '<div itemscope itemtype="https://schema.org/CollectionPage"></div>')
+    assert declared_article('<div itemtype="http://schema.org/BlogPosting"></div>')
+    assert not declared_article('<meta property="og:type" content="website">')

@@ -217,39 +217,44 @@ _RE_LIST_PAGE = re.compile(r"""@type["']\s*:\s*\[?\s*["'](?:CollectionPage|ItemL
                            r"""itemtype=["']?https?://schema\.org/(?:CollectionPage|ItemList|SearchResultsPage)""")
 
 
-def _matches_at(html: str, anchor: str, rx: re.Pattern, seen: list | None) -> bool:
-    """Whether ``rx`` matches at one of the first ``_DECLARED_MAX_HITS`` occurrences of ``anchor``; when it does not,
-    ``seen`` (if given) gets every occurrence of the anchor."""
-    i = html.find(anchor)
-    n = 0
-    while i >= 0:
-        if n < _DECLARED_MAX_HITS:
-            if rx.match(html, i):
-                return True
-            n += 1
-        elif seen is None:
-            break
-        if seen is not None:
-            seen.append(i)
-        i = html.find(anchor, i + 1)
-    return False
+#: every occurrence of an anchor, in one pass: the literal "type" (fast search), then which anchor ends there
+_RE_ANCHOR_TYPE = re.compile(r"type(?:(?<=og:type)|(?<=@type)|(?<=itemtype))")
+_ANCHOR_OFFSET = {":": 7, "@": 5, "m": 8}  # the character before "type" -> the anchor's length
+
+
+def _anchor_hits(html: str) -> tuple[list, list, list]:
+    """Start positions of ``og:type``, ``@type`` and ``itemtype`` (each in page order)."""
+    og: list = []
+    ld: list = []
+    md: list = []
+    by_char = {":": og, "@": ld, "m": md}
+    for m in _RE_ANCHOR_TYPE.finditer(html):
+        end = m.end()
+        c = html[end - 5]
+        by_char[c].append(end - _ANCHOR_OFFSET[c])
+    return og, ld, md
+
+
+def _matches_at(html: str, hits: list, rx: re.Pattern) -> bool:
+    """Whether ``rx`` matches at one of the first ``_DECLARED_MAX_HITS`` occurrences of its anchor."""
+    match = rx.match
+    return any(match(html, i) for i in hits[:_DECLARED_MAX_HITS])
 
 
 def declared_article(html: str) -> bool:
     """Whether the page says it is an article: a schema.org Article/BlogPosting/NewsArticle item, or ``og:type``
     article on a page whose schema.org data does not say it lists things (CollectionPage, ItemList...).
 
-    The list-page test reuses the occurrences of ``@type`` and ``itemtype`` found by the article test (the pattern
-    starts with one of them), so the page is read once per anchor."""
-    (og_anchor, og_rx), (ld_anchor, ld_rx), (md_anchor, md_rx) = _DECLARED_ARTICLE
-    og = _matches_at(html, og_anchor, og_rx, None)
-    seen: list | None = [] if og else None
-    if _matches_at(html, ld_anchor, ld_rx, seen) or _matches_at(html, md_anchor, md_rx, seen):
+    The anchors are found in one pass over the page; the list-page test reuses the occurrences of ``@type`` and
+    ``itemtype`` (the pattern starts with one of them)."""
+    (_, og_rx), (_, ld_rx), (_, md_rx) = _DECLARED_ARTICLE
+    og_hits, ld_hits, md_hits = _anchor_hits(html)
+    if _matches_at(html, ld_hits, ld_rx) or _matches_at(html, md_hits, md_rx):
         return True
-    if not og:
+    if not _matches_at(html, og_hits, og_rx):
         return False
     match = _RE_LIST_PAGE.match
-    return not any(match(html, i) for i in seen)
+    return not any(match(html, i) for i in ld_hits) and not any(match(html, i) for i in md_hits)
 
 
 #: sections opened by a heading like these are recommendations, not the page's content

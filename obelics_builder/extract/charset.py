@@ -491,12 +491,20 @@ def _declared_is_implausible(body: bytes, enc: str) -> str | None:
 
 def decode_html(body: bytes, http_headers: dict | None = None, warc_charset: str | None = None) -> tuple[str, str]:
     """Decode an HTML payload; returns ``(text, encoding_used)``.  Never raises for any bytes."""
+    text, enc, _ = decode_html_lossless(body, http_headers, warc_charset)
+    return text, enc
+
+
+def decode_html_lossless(body: bytes, http_headers: dict | None = None,
+                         warc_charset: str | None = None) -> tuple[str, str, bool]:
+    """:func:`decode_html`, and whether ``text.encode("utf-8") == body`` (a strict UTF-8 or ASCII decoding of the
+    whole payload): then a parser can read ``body`` itself instead of the text encoded again."""
     if isinstance(body, str):
-        return body, "str"
+        return body, "str", False
     body = bytes(body)
     for bom, enc in _BOMS:
         if body.startswith(bom):
-            return body[len(bom):].decode(enc, errors="replace"), enc
+            return body[len(bom):].decode(enc, errors="replace"), enc, False
 
     declared = []
     headers = http_headers or {}
@@ -511,7 +519,7 @@ def decode_html(body: bytes, http_headers: dict | None = None, warc_charset: str
 
     for enc in declared:
         if enc in _SINGLE_BYTE and _is_utf8_with_multibyte(body):
-            return body.decode("utf-8"), "utf-8"
+            return body.decode("utf-8"), "utf-8", True
         text = _strict(body, enc)
         if text is not None:
             if enc in _SINGLE_BYTE and _NON_ASCII.search(body):
@@ -519,20 +527,20 @@ def decode_html(body: bytes, http_headers: dict | None = None, warc_charset: str
                 if better:
                     fixed = _decode_guess(body, better)
                     if fixed is not None:
-                        return fixed, better
-            return text, enc
+                        return fixed, better, False
+            return text, enc, enc == "utf-8"
 
     if not _NON_ASCII.search(body):
-        return body.decode("ascii"), "ascii"
+        return body.decode("ascii"), "ascii", True
     text = _strict(body, "utf-8")
     if text is not None:
-        return text, "utf-8"
+        return text, "utf-8", True
     enc, _ = detect_charset(body)
     if enc:
         text = _decode_guess(body, enc)
         if text is not None:
-            return text, enc
-    return body.decode("utf-8", errors="replace"), "utf-8"
+            return text, enc, False
+    return body.decode("utf-8", errors="replace"), "utf-8", False
 
 
 def _decode_guess(body: bytes, enc: str) -> str | None:

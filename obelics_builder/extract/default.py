@@ -40,7 +40,8 @@ from selectolax.lexbor import LexborHTMLParser
 from .boilerplate import (_HINT_CACHE, HIDDEN, LINKLIST_TAGS, LONG_ANCHOR, NAV_WORD, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0,
                           R_ND, R_OPEN, R_PARENT, R_T0, R_TAG, RECO_HEADINGS, RECO_LEVELS, TAG_HINT, class_words_hint,
                           declared_article, is_reco_heading, select_content)
-from .images import choose_source, clean_url_attr, image_node_meta, is_boilerplate_image, parse_size, resolve_url
+from .images import (choose_source, clean_url_attr, document_base, image_node_meta, is_boilerplate_image,
+                     parse_size, resolve_url)
 from .layout import _CELL, _LN, _PB, _flush, dedupe_paragraphs
 from .nesting import cap_nesting
 
@@ -548,29 +549,14 @@ def _emit(pg: _Page, roots: list, skip: set, page_url: str, deadline, prefer_lar
     return out
 
 
-_RE_BASE_TAG = re.compile(r"<base[\s/>]", re.IGNORECASE)
-
-
-def _base_url(tree: LexborHTMLParser, html: str, page_url: str) -> str:
-    if _RE_BASE_TAG.search(html) is None:
-        return page_url
-    node = tree.css_first("base[href]")
-    if node is not None:
-        href = clean_url_attr(node.attributes.get("href"))
-        if href:
-            resolved = resolve_url(href, page_url)
-            if resolved:
-                return resolved
-    return page_url
-
-
 def extract_default(html: str, page_url: str, deadline: float | None = None, *,
-                    prefer_largest: bool = False) -> list[tuple[str, object]]:
+                    prefer_largest: bool = False, utf8: bytes | None = None) -> list[tuple[str, object]]:
     """HTML string -> ``[("text", str) | ("image", meta), ...]``: the page's main content.
 
     ``deadline`` is a ``time.monotonic()`` value; past it :class:`ExtractionTimeout` is raised.
     ``prefer_largest``: when an ``<img>`` has both a real ``src`` and a srcset, take the largest srcset candidate
-    instead of ``src`` (a ``src`` that is a placeholder always yields to lazy attributes and srcsets)."""
+    instead of ``src`` (a ``src`` that is a placeholder always yields to lazy attributes and srcsets).
+    ``utf8``: the payload, when ``html`` is exactly its decoding (parsed as it is: no encoding again)."""
     _check(deadline)
     # The walk allocates one small list per element and frees it all at the end: nothing here makes reference
     # cycles, so the cyclic collector only rescans the growing records (a third of the time on large pages).
@@ -578,9 +564,10 @@ def extract_default(html: str, page_url: str, deadline: float | None = None, *,
     if gc_was_enabled:
         gc.disable()
     try:
-        html = cap_nesting(html)
+        capped = cap_nesting(html, utf8=utf8)
         _check(deadline)
-        tree = LexborHTMLParser(html)
+        tree = LexborHTMLParser(utf8 if utf8 is not None and capped is html else capped)
+        html = capped
         _check(deadline)
         root = tree.body
         if root is None:
@@ -589,7 +576,7 @@ def extract_default(html: str, page_url: str, deadline: float | None = None, *,
                 return []
         article = declared_article(html)
         pg = _walk(root, deadline, cards=CARD_LINKS and not article)
-        pg.base = _base_url(tree, html, page_url)
+        pg.base = document_base(tree, html, page_url)
         _check(deadline)
         roots, skip = select_content(pg, article)
         _check(deadline)

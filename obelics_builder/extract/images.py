@@ -299,3 +299,21 @@ def image_node_meta(page_url: str, raw: str, src: str, alt: str | None = None, t
     if height is not None:
         meta["rendered_height"] = height
     return meta
+
+
+_RE_BASE_TAG = re.compile(r"<base[\s/>]", re.IGNORECASE)
+
+
+def document_base(tree, html: str, page_url: str) -> str:
+    """The URL relative references resolve against: the first ``<base href>`` of the parsed page (``tree``, whose
+    markup is ``html``), resolved against the page URL; else the page URL."""
+    if _RE_BASE_TAG.search(html) is None:
+        return page_url
+    node = tree.css_first("base[href]")
+    if node is not None:
+        href = clean_url_attr(node.attributes.get("href"))
+        if href:
+            resolved = resolve_url(href, page_url)
+            if resolved:
+                return resolved
+    return page_url

@@ -13,7 +13,7 @@ from selectolax.lexbor import SelectolaxError
 
 from .. import schema
 from ..recipe import ConfigError, ExtractConfig
-from .charset import decode_html
+from .charset import decode_html_lossless
 from .default import extract_default
 from .obelics import ExtractionTimeout, extract_obelics
 
@@ -96,6 +96,7 @@ def extract_record(record: dict, mode: str = ExtractConfig.mode,
     url = record.get("url") or ""
     if body is None:
         raise ExtractionRejected("not_html", "record has no body")
+    utf8 = None
     if isinstance(body, str):
         if len(body) > MAX_HTML_BYTES:
             raise ExtractionRejected("too_large", f"{len(body)} characters > {MAX_HTML_BYTES}")
@@ -107,13 +108,16 @@ def extract_record(record: dict, mode: str = ExtractConfig.mode,
         if why:
             raise ExtractionRejected("not_html", why)
         warc_charset = (record.get("warc_headers") or {}).get("WARC-Identified-Content-Charset")
-        html, _ = decode_html(body, record.get("http_headers"), warc_charset)
-    if "\x00" in html:
+        html, _, lossless = decode_html_lossless(body, record.get("http_headers"), warc_charset)
+        if lossless:  # the payload is exactly the text's UTF-8: look for NUL in it (bytes, faster), parse it as it is
+            utf8 = body if b"\x00" not in body else None
+    if utf8 is None and "\x00" in html:
         html = html.replace("\x00", "\ufffd")
     if deadline is not None and time.monotonic() > deadline:
         raise ExtractionRejected("timeout", f"decoding took more than {time_budget_s}s")
     try:
-        nodes = EXTRACTORS[mode](html, url, deadline=deadline)
+        nodes = (extract_default(html, url, deadline=deadline, utf8=utf8) if mode == "default"
+                 else EXTRACTORS[mode](html, url, deadline=deadline))
     except ExtractionTimeout:
         raise ExtractionRejected("timeout", f"page took more than {time_budget_s}s "
                                             f"({len(html)} characters)") from None
