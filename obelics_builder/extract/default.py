@@ -2,9 +2,9 @@
 
 Design (our own; one parse, one walk, everything linear in the page size, no recursion):
 
-1. **Walk** (:func:`_walk`): one pre-order pass over ``<body>`` with an explicit stack of child iterators.  Junk
-   subtrees (script, style, forms controls, svg, hidden elements and non-content landmark roles...) are skipped;
-   elements hidden by an inline style are walked but invisible to everything outside them.
+1. **Walk** (:func:`_walk`): one pre-order pass over ``<body>`` with an explicit stack (each open level's next
+   node).  Junk subtrees (script, style, forms controls, svg, hidden elements and non-content landmark roles...)
+   are skipped; elements hidden by an inline style are walked but invisible to everything outside them.
    The pass writes a flat event list (text, break marks, images) and one small record per element: tag, parent,
    class/id *hint* (boilerplate or content), its span of events, and running totals at its open and close (text
    length, link-text length, prose score), so any subtree amount is a difference.  Each *block* (p, li, td, div
@@ -250,11 +250,13 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
     cur_id = 0
     o = [0, 0, 0, 0, 0]  # own text of the current block: chars, link chars, commas, links, block id
     kind = _K_BLOCK
-    it = root.iter(include_text=True)
+    nxt = root.first_child  # the next node to visit at the current level (first_child/next: no iterators)
     stack = []
     push = stack.append
     while True:
-        for child in it:
+        while nxt is not None:
+            child = nxt
+            nxt = child.next
             tag = child.tag
             if tag == "-text":
                 text = child.text_content
@@ -285,9 +287,9 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                     a = child.attributes
                     if a and not hiding.isdisjoint(a) and is_hidden(a):
                         continue
-                    push((it, kind, cur, cur_id, o, act))
+                    push((nxt, kind, cur, cur_id, o, act))
                     act = None
-                    it = child.iter(include_text=True)
+                    nxt = child.first_child
                     if wk == _W_LINK:
                         if not link_depth:
                             link_l0 = cum_l
@@ -352,7 +354,7 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                 if nd == len(cumc):
                     cumc.append(0.0)
                     cumx.append(0)
-            push((it, kind, cur, cur_id, o, act))
+            push((nxt, kind, cur, cur_id, o, act))
             cur = [tag, cur_id, h, nd, len(ev), cum_t, cum_l, cum_p, cumc[nd], cum_n, cum_g, cumx[nd]]
             rec_append(cur)
             cls_append(a.get("class") if a else None)
@@ -384,7 +386,7 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                         gsuffix = chr(48 + pre)
                         lterm = "\x00p" + gsuffix
                         pterm, gmark = lterm + _PB, "\x00h"
-            it = child.iter(include_text=True)
+            nxt = child.first_child
             if tag in block_tags:
                 kind = _K_BLOCK
                 o = [0, 0, 0, 0, eid]
@@ -467,7 +469,7 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                     cum_g += cum_l - link_l0
             if not stack:
                 break
-            it, kind, cur, cur_id, o, act = stack.pop()
+            nxt, kind, cur, cur_id, o, act = stack.pop()
     return pg
 
 
