@@ -189,17 +189,18 @@ def install(split: Split, detector) -> None:
 
     split.patch(fetch.Fetcher, "_from_archive", "fetch")
     split.patch(table, "row_from_fetch", "decode")
+    split.patch(table, "judge", "decode")
     for mod in (phash, decode, table, nsfw):
         split.patch(mod, "phash_hex", "phash")
-        split.patch(mod, "phash_of", "phash")
     split.patch(nsfw, "open_for_scoring", "nsfw_prep")
-    for mod in (decode, table, nsfw):
-        split.patch(mod, "scoring_input", "nsfw_prep")
-    for mod in (nsfw, ledger):  # its own (batching) time counts with the model input
+    for mod in (decode, table, nsfw):  # the reduced decode for the model (nested in `decode` since it is shared)
+        split.patch(mod, "open_reduced", "nsfw_prep")
+        split.patch(mod, "scoring_image", "nsfw_prep")
+    for mod in (nsfw, ledger):  # their own (batching) time counts with the model input
         split.patch(mod, "score_rows", "nsfw_prep")
+    split.patch(getattr(nsfw, "BatchScorer", None), "score", "nsfw_prep")
     split.patch(type(detector), "preprocess", "nsfw_prep")
     split.patch(type(detector), "score", "nsfw_prep")
-    split.patch(type(detector), "score_arrays", "nsfw_prep")
     detector.session = _TimedSession(detector.session, split)
     split.undo.append((detector, "session", detector.session._s))
 
