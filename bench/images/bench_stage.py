@@ -10,6 +10,7 @@ decode, checks (format, size, aspect), pHash, NSFW (NudeNet 320n, one onnxruntim
 * ``photos`` — each shared CC0 photo re-encoded at long sides 120 / 400 / 800 / 1600 px as JPEG (quality 90) and
   PNG, plus the originals: unique bytes under unique URLs on 50 hosts, served from an image archive (a WARC
   written here, cached under the system temp folder).  120 px images fail ``min_size``, wide ones the aspect rule.
+* ``photos-jpg``, ``photos-png`` — the JPEG / PNG half of ``photos``.
 * ``sample`` — the image URLs the bundled sample's crawl fetches (``images/plan/fetch`` of a
   ``crawl --mirror sample`` output given with ``--sample-out``; else every URL of the sample's image archive),
   served from the sample's image archive.  The sample's substitutes are 17 photos repeated under ~750 URLs
@@ -322,21 +323,24 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", default=str(ROOT.parent / "shared/data/images/cc0-photos"))
     ap.add_argument("--sample-out", help="a `crawl --mirror sample` output folder (its image plan = the URL list)")
-    ap.add_argument("--sets", default="photos,sample")
+    ap.add_argument("--sets", default="photos,photos-jpg,photos-png,sample")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rows-out")
     ap.add_argument("--compare")
     args = ap.parse_args(argv)
     results, all_rows = [], {}
     for name in args.sets.split(","):
-        urls, archive = photo_archive(Path(args.photos)) if name == "photos" else sample_archive(args.sample_out)
+        base, _, ext = name.partition("-")  # photos-jpg / photos-png: one format of the photo set
+        urls, archive = photo_archive(Path(args.photos)) if base == "photos" else sample_archive(args.sample_out)
+        if ext:
+            urls = [u for u in urls if u.endswith("." + ext)]
         res, rows = run_set(name, urls, archive, args.repeat)
         results.append(res)
         all_rows[name] = compact(rows)
-    print(f"{'set':<8}{'URLs':>6}{'usable':>7}{'scored':>7}{'URLs/CPU-s':>11}{'ms/URL':>8}  "
+    print(f"{'set':<11}{'URLs':>6}{'usable':>7}{'scored':>7}{'URLs/CPU-s':>11}{'ms/URL':>8}  "
           + "".join(f"{p:>11}" for p in (*PARTS, "other")))
     for r in results:
-        print(f"{r['set']:<8}{r['urls']:>6}{r['usable']:>7}{r['scored']:>7}{r['image_urls_per_cpu_s']:>11}"
+        print(f"{r['set']:<11}{r['urls']:>6}{r['usable']:>7}{r['scored']:>7}{r['image_urls_per_cpu_s']:>11}"
               f"{r['ms_cpu_per_url']:>8}  " + "".join(f"{r['ms_per_url'][p]:>11}" for p in (*PARTS, "other")))
     summary: dict = {"sets": results}
     if args.rows_out:
