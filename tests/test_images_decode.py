@@ -89,29 +89,35 @@ SWEEP = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))  # a runaway decode fails here, not the machine
     from obelics_builder.images.decode import DECODE_FORMATS, ImageRejected, image_info
     root, mode = Path(sys.argv[1]), sys.argv[2]
-    formats = DECODE_FORMATS if mode == "web" else None
-    counts, slowest, n = Counter(), 0.0, 0
+    formats = None if mode == "all" else DECODE_FORMATS
+    kw = {"phash": True, "scoring_side": 320} if mode == "scoring" else {}
+    counts, slowest, n, scored = Counter(), 0.0, 0, 0
     for p in sorted(root.rglob("*")):
         if not p.is_file():
             continue
         n += 1
         t = time.perf_counter()
         try:
-            info = image_info(p.read_bytes(), 89478485, formats=formats)
+            info = image_info(p.read_bytes(), 89478485, formats=formats, **kw)
             counts["ok"] += 1
             assert info.width * info.height <= 89478485
+            if kw and info.scoring_image is not None:
+                im = info.scoring_image
+                assert im.mode == "RGB" and max(im.size) < 640 or max(im.size) <= max(info.width, info.height)
+                scored += 1
         except ImageRejected as exc:
             counts[exc.reason] += 1
         slowest = max(slowest, time.perf_counter() - t)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"files": n, "counts": counts, "rss_mb": rss_mb, "slowest_s": slowest}))
+    print(json.dumps({"files": n, "counts": counts, "rss_mb": rss_mb, "slowest_s": slowest, "scored": scored}))
     """
 )
 
 
-@pytest.mark.parametrize("mode", ["web", "all"])
+@pytest.mark.parametrize("mode", ["web", "all", "scoring"])
 def test_robustness_sweep(shared_data, repo, mode):
-    """Every file in Pillow's test corpus is decoded or rejected with a reason; no exception, RSS < 1 GB."""
+    """Every file in Pillow's test corpus is decoded or rejected with a reason; no exception, RSS < 1 GB (also
+    with the pHash and the reduced image for NSFW scoring, mode ``scoring``)."""
     root = shared_data / "images" / "pillow-robustness"
     env = {**os.environ, "PYTHONPATH": str(repo)}
     proc = subprocess.run([sys.executable, "-c", SWEEP, str(root), mode], capture_output=True, text=True,
@@ -122,6 +128,47 @@ def test_robustness_sweep(shared_data, repo, mode):
     assert sum(out["counts"].values()) == out["files"]
     assert set(out["counts"]) <= {"ok", "empty", "undecodable", "too_many_pixels", "decompression_bomb",
                                   "truncated", "decode_error"}
+    if mode == "scoring":
+        assert out["scored"] > 600
     assert out["counts"]["ok"] > 600 and out["counts"]["decompression_bomb"] >= 4
     assert out["rss_mb"] < 1024, out
     assert out["slowest_s"] < 10, out
+
+
+def jpeg(w, h, seed=0) -> bytes:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.integers(0, 255, (max(1, h // 16), max(1, w // 16), 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    small.resize((w, h), Image.BILINEAR).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("size", [(200, 150), (1000, 700), (3000, 2400), (700, 1400)])
+def test_scoring_image_keeps_phash_and_is_reduced(size):
+    body = jpeg(*size)
+    plain = image_info(body, LIMIT, phash=True)
+    info = image_info(body, LIMIT, phash=True, scoring_side=320)
+    assert info.phash == plain.phash and (info.width, info.height) == size  # header size, same pHash
+    im = info.scoring_image
+    assert im.mode == "RGB" and min(320, max(size)) <= max(im.size) < 640
+    png = encode(*size, "PNG")
+    info = image_info(png, LIMIT, phash=True, scoring_side=320)
+    assert info.phash == image_info(png, LIMIT, phash=True).phash
+    assert min(320, max(size)) <= max(info.scoring_image.size) < 640
+
+
+def test_header_check_runs_before_decoding():
+    png = encode(100, 300, "PNG")
+    seen = []
+
+    def check(fmt, w, h):
+        seen.append((fmt, w, h))
+        return "too_small"
+
+    info = image_info(png[: len(png) // 2], LIMIT, phash=True, check=check, scoring_side=320)
+    assert seen == [("png", 100, 300)] and info.rejected == "too_small"  # truncated, but never decoded
+    assert info.phash is None and info.scoring_image is None
+    assert info.sha256 == hashlib.sha256(png[: len(png) // 2]).hexdigest()
+    assert reason(png[: len(png) // 2], check=lambda *a: None) == "truncated"

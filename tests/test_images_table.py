@@ -173,3 +173,46 @@ def test_convert_rendered():
     assert convert_rendered("12.7", 10) == 12
     assert convert_rendered("auto", 10) is None and convert_rendered(None, 10) is None
     assert convert_rendered("nan%", 10) is None
+
+
+class CountingDetector:
+    """A stand-in NSFW detector: a score from the image's mean colour; counts the images it saw."""
+
+    name = "counting"
+    size = 320
+
+    def __init__(self, fail=False):
+        self.seen, self.fail = [], fail
+
+    def score(self, images):
+        if self.fail:
+            raise RuntimeError("model broke")
+        self.seen += [im.size for im in images]
+        return [round(sum(im.convert("L").resize((1, 1)).getpixel((0, 0)) for _ in [0]) / 255, 4) for im in images]
+
+
+def test_table_scores_each_distinct_body_once_and_skips_rejected():
+    from obelics_builder.images.nsfw import BatchScorer
+
+    big = encode(1800, 1200, "JPEG")
+    urls = [U + f"copy{i}.jpg" for i in range(5)] + [U + "ok.png", U + "small.png", U + "wide.png"]
+    archive = FakeArchive({**{u: Hit(200, {}, big) for u in urls[:5]},
+                           **{u: Hit(200, {}, IMAGES[u]) for u in urls[5:]}})
+    det = CountingDetector()
+    rows = {r["url"]: r for r in build_image_table(urls, archive, OFFLINE, FILTERS, scorer=BatchScorer(det, 2))}
+    assert sorted(det.seen) == sorted([(300, 200), (450, 300)])  # one model input per distinct usable body
+    copies = [rows[u] for u in urls[:5]]
+    assert len({(r["nsfw"], r["phash"], r["sha256"]) for r in copies}) == 1 and copies[0]["nsfw"] is not None
+    assert rows[U + "ok.png"]["nsfw"] is not None
+    for u, why in ((U + "small.png", "too_small"), (U + "wide.png", "aspect_ratio")):
+        r = rows[u]
+        assert r["reason"] == why and r["phash"] is None and r["nsfw"] is None  # judged on the header
+        assert (r["width"], r["height"], r["format"]) == ((100, 300, "png") if why == "too_small" else (450, 200, "png"))
+
+
+def test_table_scorer_failure_leaves_rows_unscored():
+    from obelics_builder.images.nsfw import BatchScorer
+
+    rows = build_image_table([U + "ok.png", U + "ok.jpg"], ARCHIVE, OFFLINE, FILTERS,
+                             scorer=BatchScorer(CountingDetector(fail=True), 16))
+    assert [r["reason"] for r in rows] == [None, None] and [r["nsfw"] for r in rows] == [None, None]

@@ -25,9 +25,9 @@ from ..io.markers import marker_path, read_marker, write_marker
 from ..io.parquet import write_table_atomic
 from ..stats import Stats
 from .fetch import is_retryable, run_sync
-from .nsfw import nsfw_config, score_rows
+from .nsfw import BatchScorer, detector_or_reason, nsfw_config
 from .phash import near_duplicate_groups
-from .table import build_image_table_async, image_filter_config
+from .table import build_image_table_async
 
 log = logging.getLogger("obelics_builder")
 
@@ -58,13 +58,15 @@ def fetch_rows(urls: list[str], archive: Any, fetch_cfg: dict, filters_config: d
     if not urls:
         return [], None
 
-    async def go():
-        return await build_image_table_async(urls, archive, fetch_cfg, filters_config, getaddrinfo=getaddrinfo)
+    ncfg = nsfw_config(filters_config)
+    detector, note = detector_or_reason(ncfg)
+    scorer = BatchScorer(detector, int(ncfg["batch_size"])) if detector is not None else None
 
-    rows = run_sync(go())
-    img = image_filter_config(filters_config)
-    note = score_rows(rows, nsfw_config(filters_config), int(img["max_pixels"]))
-    return rows, note
+    async def go():
+        return await build_image_table_async(urls, archive, fetch_cfg, filters_config, getaddrinfo=getaddrinfo,
+                                             scorer=scorer)
+
+    return run_sync(go()), note
 
 
 def table_stats(stats: Stats, rows: list[dict], note: str | None = None) -> None:

@@ -27,7 +27,16 @@ the highest benign score is 0.66 ("buttocks exposed") for the 100×100 blue-disc
 keeps every benign image with a margin over both; it trades recall for precision.  Set ``image.nsfw.threshold``
 lower (e.g. 0.7) for a stricter filter, accepting colour-wheel-like false positives.
 
-Where it runs: scores are computed per unique URL while the image table is built (column ``nsfw``); the document
+Input size: the model sees 320x320, so an image is decoded for it at reduced size (:mod:`.decode`: JPEG draft
+mode at the smallest scale giving 320 px on the longer side; other formats reduced with ``Image.reduce`` from the
+one decode that also gives the pHash) and then padded and resized as above.  On the shared photos re-encoded at
+120-1600 px (153 images) this moves scores by at most 0.037 (mean 0.002) from a full-size decode; on the 424
+decodable web-format Pillow test images by at most 0.0095; no decision at 0.9 changes
+(``bench/images/bench_stage.py --compare``).
+
+Where it runs: scores are computed per unique URL while the image table is built (column ``nsfw``), in batches
+streamed from the decode threads (:class:`BatchScorer`; one model run per distinct sha256 of a partition: the
+same bytes under many URLs are scored once); the document
 rule — drop a document with any image scoring over the threshold, reason ``nsfw`` — runs in the final step from the
 table (:func:`obelics_builder.images.apply.apply_image_table`) or as the stand-alone stage
 :func:`nsfw_document_filter`.  Without a detector the table column stays null and the stage says loudly (a stats
@@ -35,11 +44,11 @@ note + a warning) that NSFW filtering is disabled.
 """
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
 import threading
+from collections import defaultdict
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -144,8 +153,11 @@ class NudeNetDetector:
         canvas = Image.new("RGB", (side, side), (0, 0, 0))
         canvas.paste(im, (0, 0))
         canvas = canvas.resize((self.size, self.size), Image.BILINEAR)
-        arr = np.asarray(canvas, dtype=np.float32) / 255.0
-        return np.ascontiguousarray(arr.transpose(2, 0, 1)[::-1])  # BGR, see module docstring
+        # BGR (see module docstring); reordered while still uint8, then one float copy scaled in place (the same
+        # float32 values as scaling first, at half the memory passes)
+        arr = np.asarray(canvas).transpose(2, 0, 1)[::-1].astype(np.float32, order="C")
+        arr /= 255.0
+        return arr
 
     def class_scores(self, output: np.ndarray) -> np.ndarray:
         """``(batch, 22, anchors)`` -> ``(batch, 18)``: per class, the max confidence of anchors voting for it."""
@@ -215,16 +227,64 @@ def detector_or_reason(cfg: dict) -> tuple[NSFWDetector | None, str | None]:
         return None, f"NSFW filtering DISABLED: detector failed to load ({type(exc).__name__}: {exc})"[:300]
 
 
-def open_for_scoring(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode stored bytes for scoring (already validated by the decode step), at reduced scale when possible."""
-    im = Image.open(io.BytesIO(data))
-    w, h = im.size
-    if w * h > max_pixels:
-        raise ValueError("too many pixels")
-    if im.format == "JPEG":
-        im.draft("RGB", (640, 640))
-    im.load()
-    return im
+def open_for_scoring(data: bytes, max_pixels: int, side: int = NudeNetDetector.size) -> Image.Image:
+    """Decode stored bytes for scoring (already validated by the decode step), at reduced scale
+    (:func:`obelics_builder.images.decode.open_reduced`)."""
+    from .decode import open_reduced
+
+    return open_reduced(data, max_pixels, side, formats=None)
+
+
+class BatchScorer:
+    """Scores the images of a table build in batches as they are decoded, once per distinct sha256.
+
+    ``add(row, image)`` (any thread) queues a usable row with its scoring image (None when it could not be
+    prepared: the row stays unscored); a row whose bytes were already queued waits for that score.  ``take()``
+    returns a full batch to pass to ``score(batch)`` (any thread), ``take(final=True)`` whatever is left.
+    ``side`` is the detector's input size (the decode reduces images to it), None when unknown.
+    """
+
+    def __init__(self, detector: NSFWDetector, batch_size: int = 16) -> None:
+        self.detector = detector
+        self.batch_size = max(1, int(batch_size))
+        self.side = getattr(detector, "size", None)
+        self._pending: list[tuple[str, Image.Image]] = []
+        self._waiting: dict[str, list[dict]] = defaultdict(list)
+        self._done: dict[str, float | None] = {}
+        self._lock = threading.Lock()
+
+    def add(self, row: dict, image: Image.Image | None) -> None:
+        key = row.get("sha256") or row["url"]
+        with self._lock:
+            if key in self._done:
+                row["nsfw"] = self._done[key]
+            elif key in self._waiting:
+                self._waiting[key].append(row)
+            elif image is None:
+                self._done[key] = row["nsfw"] = None
+            else:
+                self._waiting[key].append(row)
+                self._pending.append((key, image))
+
+    def take(self, final: bool = False) -> list[tuple[str, Image.Image]]:
+        with self._lock:
+            if len(self._pending) < (1 if final else self.batch_size):
+                return []
+            batch, self._pending = self._pending[:self.batch_size], self._pending[self.batch_size:]
+            return batch
+
+    def score(self, batch: list[tuple[str, Image.Image]]) -> None:
+        try:
+            scores = self.detector.score([im for _, im in batch])
+        except Exception as exc:  # the detector itself failed on this batch: leave it unscored, say so
+            log.warning("NSFW detector failed on a batch: %s", exc)
+            scores = [math.nan] * len(batch)
+        with self._lock:
+            for (key, _), s in zip(batch, scores):
+                value = None if s is None or (isinstance(s, float) and math.isnan(s)) else float(s)
+                self._done[key] = value
+                for row in self._waiting.pop(key, ()):
+                    row["nsfw"] = value
 
 
 def score_rows(rows: list[dict], cfg: dict, max_pixels: int = 89478485) -> str | None:

@@ -21,16 +21,23 @@ with black to a square).  ``sha256`` and ``phash`` describe the original bytes.
 (``undecodable``, ``too_many_pixels``, ``truncated``...) or a filter (reference §4.2): ``format``, ``too_small``,
 ``too_large_dimensions``, ``aspect_ratio``.  Decoding runs in a small thread pool while other downloads proceed,
 and a body that is not usable is dropped at once (memory stays bounded by what is kept).
+
+Work per URL is only what its row needs: the format and size rules run on the header, before any pixel is decoded
+(a rejected image has its header ``width``/``height``/``format`` and ``sha256`` but no ``phash``: only usable
+images are hashed, and only they enter the run-wide near-duplicate grouping); the same bytes under several URLs of a
+build are decoded once (keyed by sha256); with a ``scorer`` (:class:`~obelics_builder.images.nsfw.BatchScorer`)
+usable images are NSFW-scored in batches from the reduced image the decode prepared (see :mod:`.decode`).
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import io
 import os
 from typing import Any, Iterable
 
-from .decode import DECODE_FORMATS, ImageRejected, image_info
+from .decode import DECODE_FORMATS, ImageRejected, image_info, open_reduced
 from .fetch import FetchResult, fetch_many_async, run_sync
 
 IMAGE_DEFAULTS: dict[str, Any] = {
@@ -140,9 +147,8 @@ def size_problem(width: int, height: int, img_cfg: dict) -> str | None:
     return None
 
 
-def row_from_fetch(result: FetchResult, img_cfg: dict, decode_formats=DECODE_FORMATS) -> dict:
-    """Decode and judge one fetch result; the row keeps the bytes only when the image is usable."""
-    row = {
+def _empty_row(result: FetchResult) -> dict:
+    return {
         "url": result.url,
         "status": result.status,
         "error": result.error,
@@ -163,29 +169,60 @@ def row_from_fetch(result: FetchResult, img_cfg: dict, decode_formats=DECODE_FOR
         "phash_group": None,
         "image_near_duplicate": None,
     }
+
+
+def judge(result: FetchResult, img_cfg: dict, decode_formats=DECODE_FORMATS, scoring_side: int | None = None,
+          cache: dict | None = None) -> tuple[dict, Any]:
+    """``(row, scoring image or None)`` of one fetch result (see module docstring).  ``cache`` (sha256 -> decode
+    outcome) is shared by the calls of one build; the scoring image is only made for a body not seen before."""
+    row = _empty_row(result)
     if not result.ok or result.body is None:
         row["reason"] = result.error or "fetch_failed"
-        return row
-    try:
-        info = image_info(result.body, int(img_cfg["max_pixels"]), formats=decode_formats, phash=True)
-    except ImageRejected as exc:
-        row["reason"] = exc.reason
-        return row
-    row.update(sha256=info.sha256, width=info.width, height=info.height, format=info.format, phash=info.phash)
+        return row, None
+    body = result.body
     allowed = {str(f).lower() for f in img_cfg["formats"]}
-    if info.format not in allowed:
-        row["reason"] = "format"
-    else:
-        row["reason"] = size_problem(info.width, info.height, img_cfg)
+
+    def check(fmt: str, width: int, height: int) -> str | None:
+        return "format" if fmt not in allowed else size_problem(width, height, img_cfg)
+
+    digest = hashlib.sha256(body).hexdigest()
+    hit = cache.get(digest) if cache is not None else None
+    image = None
+    if hit is None:
+        try:
+            hit = image_info(body, int(img_cfg["max_pixels"]), formats=decode_formats, phash=True, check=check,
+                             scoring_side=scoring_side, sha256=digest)
+            image, hit.scoring_image = hit.scoring_image, None
+        except ImageRejected as exc:
+            hit = exc.reason
+        if cache is not None:
+            cache[digest] = hit
+    if isinstance(hit, str):
+        row["reason"] = hit
+        return row, None
+    info = hit
+    row.update(sha256=info.sha256, width=info.width, height=info.height, format=info.format, phash=info.phash,
+               reason=info.rejected)
     if row["reason"] is None:
-        row["data"] = result.body
+        row["data"] = body
         row["stored_width"], row["stored_height"] = info.width, info.height
         try:
-            row.update(derive(result.body, info.format, img_cfg, decode_formats))
+            row.update(derive(body, info.format, img_cfg, decode_formats))
         except Exception as exc:  # decoded once already: a failure here is a re-encode problem, not a crash
             row.update(reason="reencode_error", data=None)
             row["error"] = row["error"] or f"reencode_error: {type(exc).__name__}"[:100]
-    return row
+            return row, None
+        if scoring_side and row["data"] is not body:  # resized bytes are stored: score what is stored
+            try:
+                image = open_reduced(row["data"], int(img_cfg["max_pixels"]), scoring_side, decode_formats)
+            except Exception:
+                image = None
+    return row, image
+
+
+def row_from_fetch(result: FetchResult, img_cfg: dict, decode_formats=DECODE_FORMATS) -> dict:
+    """Decode and judge one fetch result; the row keeps the bytes only when the image is usable."""
+    return judge(result, img_cfg, decode_formats)[0]
 
 
 async def build_image_table_async(
@@ -196,6 +233,7 @@ async def build_image_table_async(
     *,
     decode_workers: int | None = None,
     getaddrinfo=None,
+    scorer: Any = None,
 ) -> list[dict]:
     unique = list(dict.fromkeys(u for u in urls if u))
     img_cfg = image_filter_config(filter_cfg)
@@ -206,14 +244,28 @@ async def build_image_table_async(
         raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {img_cfg.get('resize_mode')!r}")
     workers = decode_workers or max(1, min(4, os.cpu_count() or 1))
     loop = asyncio.get_running_loop()
+    side = scorer.side if scorer is not None else None
+    cache: dict = {}
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="image-decode") as pool:
 
         async def on_result(result: FetchResult) -> dict:
-            if result.ok and result.body is not None:
-                return await loop.run_in_executor(pool, row_from_fetch, result, img_cfg)
-            return row_from_fetch(result, img_cfg)
+            if not (result.ok and result.body is not None):
+                return row_from_fetch(result, img_cfg)
+            row, image = await loop.run_in_executor(pool, judge, result, img_cfg, DECODE_FORMATS, side, cache)
+            if scorer is not None and row["reason"] is None:
+                scorer.add(row, image)
+                batch = scorer.take()
+                if batch:
+                    await loop.run_in_executor(pool, scorer.score, batch)
+            return row
 
-        return await fetch_many_async(unique, archive, fetch_cfg, getaddrinfo=getaddrinfo, on_result=on_result)
+        rows = await fetch_many_async(unique, archive, fetch_cfg, getaddrinfo=getaddrinfo, on_result=on_result)
+        while scorer is not None:
+            batch = scorer.take(final=True)
+            if not batch:
+                break
+            await loop.run_in_executor(pool, scorer.score, batch)
+        return rows
 
 
 def build_image_table(
