@@ -117,4 +117,4 @@ def test_breakdown_rows_sum_to_the_process_cpu():
     assert rows["image: NSFW"] == 5.0
     assert sum(rows.values()) == pytest.approx(40.0)
     assert b["groups"]["image"] == pytest.approx(10.0) and b["groups"]["dedup"] == pytest.approx(2.0)
-    assert rows["engine overhead (the rest of the process)"] == pytest.approx(40 - 1 - 5 - 7 - 1 - 2 - 10 - 1 - 3)
+    assert rows["engine: the rest of the process"] == pytest.approx(40 - 1 - 5 - 7 - 1 - 2 - 10 - 1 - 3)

@@ -133,6 +133,7 @@ def breakdown(ours: dict) -> dict:
     rows.append(("dedup", "dedup: url_dedup pass", cpu("url_dedup")))
     rows.append(("dedup", "dedup: URL groups (run-wide)", probes.get("dedup: URL groups", 0.0)))
     rows.append(("dedup", "dedup: MinHash (run-wide)", probes.get("dedup: MinHash", 0.0)))
+    rows.append(("dedup", "dedup: URL keys per part", probes.get("dedup: keys per part", 0.0)))
     split = {k: probe(k) for k in IMAGE_SPLIT}
     rows.append(("image", "image: fetch (archive, consent, table)", cpu("image_fetch") - sum(split.values())))
     rows.append(("image", "image: decode + checks", split["image decode"]))
@@ -143,11 +144,14 @@ def breakdown(ours: dict) -> dict:
         rows.append(("final passes", f"final: {s}", cpu(s)))
     rows.append(("final passes", "final: run-wide counts, opt-out lookups", probes.get("final: run-wide", 0.0)))
     rows.append(("final passes", "final: image-table reads", probes.get("final: image-table reads", 0.0)))
+    rows.append(("final passes", "final: per-part keys and counts", probes.get("final: per-part keys and counts", 0.0)))
     rows.append(("writing", "writing: parts (Parquet)", probes.get("writing: parts", 0.0)))
     rows.append(("writing", "writing: part reads (Parquet -> dicts)", probes.get("part reads", 0.0)))
     rows.append(("writing", "writing: dataset shards", probes.get("writing: dataset", 0.0)))
+    rows.append(("engine overhead", "engine: completion markers, run.json", probes.get("engine: markers", 0.0)))
+    rows.append(("engine overhead", "engine: fingerprints", probes.get("engine: fingerprints", 0.0)))
     known = sum(v for _, _, v in rows)
-    rows.append(("engine overhead", "engine overhead (the rest of the process)", float(ours["cpu"]) - known))
+    rows.append(("engine overhead", "engine: the rest of the process", float(ours["cpu"]) - known))
     groups: dict[str, float] = {}
     for g, _, v in rows:
         groups[g] = groups.get(g, 0.0) + v
@@ -211,10 +215,7 @@ def main(argv=None) -> int:
         peer = {"skipped": "--skip-peer"} if args.skip_peer else run_peer(
             args.dt_python, Path(inputs["warcs"][0]).parent, work, find_lid_model(), args.dt_timeout)
     finally:
-        if not args.inputs:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)  # (the inputs live there unless --inputs names a folder to keep)
     return report(inputs, ours, peer, started, time.perf_counter() - t0)
 
 
@@ -228,7 +229,11 @@ def report(inputs: dict, ours: dict, peer: dict, started: str, wall: float) -> i
     cpu_stages = total - image_cpu
     pps = pages / cpu_stages if cpu_stages else 0.0
     ups = urls / image_cpu if image_cpu else 0.0
-    startup = float(ours["startup_cpu"])
+    # start-up: the process's CPU at the end of the warm-up crawl, less the warm-up's own pages and image URLs at
+    # the measured run's rates (what is left is the fixed cost: interpreter, imports, models, tables)
+    startup_raw = float(ours["startup_cpu"])
+    w_pages, w_urls = int(ours.get("warmup_pages") or 0), int(ours.get("warmup_image_urls") or 0)
+    startup = max(0.0, startup_raw - w_pages * cpu_stages / max(1, pages) - w_urls * image_cpu / max(1, urls))
     pps_startup = pages / (cpu_stages + startup) if cpu_stages else 0.0
     nsfw_on = not any("nsfw" in n.lower() and "disabled" in n.lower() for n in ours["stats"].get("notes") or []) \
         and b["rows"][[r[1] for r in b["rows"]].index("image: NSFW")][2] > 0
@@ -247,8 +252,9 @@ def report(inputs: dict, ours: dict, peer: dict, started: str, wall: float) -> i
     print(f"\nCPU stages (all but the image stage): {cpu_stages:.1f} CPU s = {pps:.1f} pages/CPU-s "
           f"({pps_startup:.1f} with the start-up); image stage: {image_cpu:.1f} CPU s = {ups:.1f} image URLs/CPU-s "
           f"({image_cpu / urls * 1000 if urls else 0:.1f} ms per URL; NSFW {'on' if nsfw_on else 'OFF'})")
-    print(f"start-up (interpreter, imports, models, tables: process CPU at the end of a {inputs['warmup_pages']}-page "
-          f"crawl): {startup:.2f} CPU s (imports alone {ours['cpu_after_imports']:.2f}); whole measuring process "
+    print(f"start-up (interpreter, imports, models, tables): {startup:.2f} CPU s = the process CPU at the end of a "
+          f"warm-up crawl of {w_pages} pages and {w_urls} image URLs ({startup_raw:.2f}) less their work at the rates "
+          f"above; imports alone {ours['cpu_after_imports']:.2f}; the whole measuring process "
           f"{ours['process_cpu']:.1f} CPU s")
     if ours.get("probes_missing"):
         print(f"probes not installed (code moved): {', '.join(ours['probes_missing'])}")
@@ -274,13 +280,16 @@ def report(inputs: dict, ours: dict, peer: dict, started: str, wall: float) -> i
         shown = "n/a" if value is None else f"{value:.2f}"
         op = "<" if "start-up" in name else ">="
         print(f"  {'PASS' if ok else 'FAIL'}  {name}: {shown} (target {op} {want:g})")
-    print(f"\nwall time {wall:.0f} s ({started})")
+    load = os.getloadavg()
+    print(f"\nwall time {wall:.0f} s ({started}); load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+          f"on {os.cpu_count()} cores (CPU time is steadier than wall time on a busy machine, not immune to it)")
     final = {
         "bench": "pipeline", "started": started, "inputs": {k: v for k, v in inputs.items()
                                                              if k not in ("warcs", "warmup_warcs", "image_archive",
                                                                           "warmup_archive")},
         "pages": pages, "image_urls": urls, "documents": summary.get("documents"),
-        "cpu_s": round(total, 3), "wall_s": ours["wall"], "startup_cpu_s": startup,
+        "cpu_s": round(total, 3), "wall_s": ours["wall"], "startup_cpu_s": round(startup, 3), "startup_raw_cpu_s": startup_raw,
+        "warmup": {"pages": w_pages, "image_urls": w_urls},
         "per_1k_pages": {name: round(v / pages * 1000, 3) for _, name, v in b["rows"]},
         "groups_cpu_s": {g: round(v, 3) for g, v in b["groups"].items()},
         "cpu_stages_pages_per_cpu_s": round(pps, 2), "cpu_stages_pages_per_cpu_s_with_startup": round(pps_startup, 2),
@@ -290,6 +299,7 @@ def report(inputs: dict, ours: dict, peer: dict, started: str, wall: float) -> i
         "targets": {name: {"value": None if v is None else round(v, 3), "target": w, "pass": ok}
                     for name, v, w, ok in targets},
         "probes_missing": ours.get("probes_missing"), "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
+        "loadavg_end": [round(x, 2) for x in load],
     }
     print(json.dumps(final))
     return 0

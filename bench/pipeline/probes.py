@@ -10,7 +10,7 @@ A target is ``module:qualname`` (``obelics_builder.quality.langid:LangId.predict
 rebound in every loaded ``obelics_builder`` module that imported them by name.  A target that does not exist (code
 moved on) is reported in ``missing`` and its figure is absent, never guessed.
 
-Stage context: :func:`install_stage_markers` wraps ``stats.run_stage`` (and the image fetch's task) so that a probe
+Stage context: :func:`install_stage_markers` wraps ``stats.run_stage`` (and the image fetch's rows) so that a probe
 that fires inside a stage whose CPU the pipeline already counts is recorded as ``label@stage``: such time is part
 of that stage's ``cpu_seconds`` (a split of it), while a label without ``@`` is work outside every stage.
 """
@@ -143,10 +143,11 @@ def _rebind(mod, attr: str, orig, wrapped) -> None:
 
 
 def install_stage_markers() -> list[str]:
-    """Mark ``run_stage`` calls with their stage (``ctx.stage``) and the image fetch task with ``image_fetch``."""
+    """Mark ``run_stage`` calls with their stage (``ctx.stage``) and the image fetch (``fetch_rows``, the block
+    whose process CPU ``tasks.fetch_partition`` counts) with ``image_fetch``."""
     missing = []
     for target, stage_of in (("obelics_builder.stats:run_stage", lambda a, k: getattr(a[2], "stage", None)),
-                             ("obelics_builder.tasks:fetch_partition", lambda a, k: "image_fetch")):
+                             ("obelics_builder.images.ledger:fetch_rows", lambda a, k: "image_fetch")):
         mod_name, _, attr = target.partition(":")
         try:
             mod = importlib.import_module(mod_name)

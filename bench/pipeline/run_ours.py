@@ -56,6 +56,22 @@ TARGETS = {
     "obelics_builder.images.ledger:write_table_part": "writing: parts",
     "obelics_builder.io.parquet:iter_document_batches": "part reads",
     "obelics_builder.dataset.shards:write_dataset": "writing: dataset",
+    "obelics_builder.optout.manifest:write_manifest_part": "writing: parts",
+    "obelics_builder.optout.manifest:merge_manifests": "writing: parts",
+    # per-part side outputs computed between the stages
+    "obelics_builder.dedup.urls:url_keys": "dedup: keys per part",
+    "obelics_builder.dedup.image_urls:image_url_doc_pairs": "image: URL plan",
+    "obelics_builder.dedup.paragraphs:paragraph_counts": "final: per-part keys and counts",
+    "obelics_builder.dedup.paragraphs:merge_counts": "final: per-part keys and counts",
+    "obelics_builder.dedup.paragraphs:counts_table": "final: per-part keys and counts",
+    "obelics_builder.dedup.image_sets:image_set_keys": "final: per-part keys and counts",
+    "obelics_builder.optout.stage:collect_urls": "final: per-part keys and counts",
+    "obelics_builder.engine.dedup_reductions:load_frequent_paragraphs": "final: per-part keys and counts",
+    # the engine's own bookkeeping (a part of its overhead)
+    "obelics_builder.io.markers:read_marker": "engine: markers",
+    "obelics_builder.io.markers:write_marker": "engine: markers",
+    "obelics_builder.io.markers:write_json_atomic": "engine: markers",
+    "obelics_builder.tasks:fingerprint": "engine: fingerprints",
 }
 
 
@@ -91,10 +107,13 @@ def main(argv: list[str]) -> int:
     wall, cpu = time.perf_counter() - t0, cpu_now() - c0
     after = probes.snapshot()
     stats = json.loads((work / "out" / "stats.json").read_text(encoding="utf-8"))
+    warm = json.loads((work / "warmup-out" / "stats.json").read_text(encoding="utf-8"))["stages"]
     result = {
         "rc": rc, "rc_warmup": rc_warm, "summary_line": buf.getvalue().splitlines()[:1],
         "cpu_at_start": round(cpu_start, 3), "cpu_after_imports": round(cpu_imports, 3),
         "startup_cpu": round(cpu_startup, 3), "warmup_wall": round(warm_wall, 2),
+        "warmup_pages": warm.get("read", {}).get("documents_out", 0),
+        "warmup_image_urls": warm.get("image_fetch", {}).get("documents_in", 0),
         "cpu": round(cpu, 3), "wall": round(wall, 2),
         "probes": {k: round(after.get(k, 0.0) - before.get(k, 0.0), 4) for k in sorted(after)},
         "probes_missing": missing,
