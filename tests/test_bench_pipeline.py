@@ -108,13 +108,14 @@ def test_breakdown_rows_sum_to_the_process_cpu():
               "url_dedup": {"cpu_seconds": 0.5}, "image_fetch": {"cpu_seconds": 10.0, "documents_in": 200},
               "final": {"cpu_seconds": 1.0}}
     probe = {"lang-id@text_scores": 4.0, "image decode": 3.0, "image pHash": 1.0, "image NSFW@image_fetch": 5.0,
-             "dedup: MinHash": 1.5, "writing: parts": 2.0, "part reads": 1.0}
+             "dedup: MinHash": 1.5, "writing: parts": 2.0, "part reads": 1.0, "writing: parts@image_table": 0.5}
     ours = {"stats": {"stages": stages}, "probes": probe, "cpu": 40.0}
     b = bench_pipeline.breakdown(ours)
     rows = {name: v for _, name, v in b["rows"]}
     assert rows["text scores: lang-id"] == 4.0 and rows["text scores: metrics (the rest)"] == 3.0
     assert rows["image: fetch (archive, consent, table)"] == pytest.approx(1.0)
     assert rows["image: NSFW"] == 5.0
+    assert rows["image: table writes (Parquet with the bytes)"] == 0.5
     assert sum(rows.values()) == pytest.approx(40.0)
-    assert b["groups"]["image"] == pytest.approx(10.0) and b["groups"]["dedup"] == pytest.approx(2.0)
-    assert rows["engine: the rest of the process"] == pytest.approx(40 - 1 - 5 - 7 - 1 - 2 - 10 - 1 - 3)
+    assert b["groups"]["image"] == pytest.approx(10.5) and b["groups"]["dedup"] == pytest.approx(2.0)
+    assert rows["engine: the rest of the process"] == pytest.approx(40 - 1 - 5 - 7 - 1 - 2 - 10 - 0.5 - 1 - 3)

@@ -140,6 +140,8 @@ def breakdown(ours: dict) -> dict:
     rows.append(("image", "image: pHash", split["image pHash"] + probes.get("image: pHash groups", 0.0)))
     rows.append(("image", "image: NSFW", split["image NSFW"]))
     rows.append(("image", "image: URL plan (run-wide)", probes.get("image: URL plan", 0.0)))
+    rows.append(("image", "image: table writes (Parquet with the bytes)",
+                 sum(v for k, v in probes.items() if k.endswith("@image_table"))))
     for s in FINAL_STAGES:
         rows.append(("final passes", f"final: {s}", cpu(s)))
     rows.append(("final passes", "final: run-wide counts, opt-out lookups", probes.get("final: run-wide", 0.0)))
@@ -185,12 +187,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    from gen_inputs import build_inputs
+    from gen_inputs import GEN_VERSION, build_inputs
 
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     work = Path(tempfile.mkdtemp(prefix="obelics-bench-pipeline-", dir=args.tmp))
     params = {k: getattr(args, k) for k in ("pages", "mean_kb", "per_warc", "exact", "near", "recrawl", "variants",
                                             "missing", "seed")}
+    params["generator"] = GEN_VERSION
     in_dir = Path(args.inputs) if args.inputs else work / "inputs"
     t0 = time.perf_counter()
     try:
@@ -256,6 +259,10 @@ def report(inputs: dict, ours: dict, peer: dict, started: str, wall: float) -> i
           f"warm-up crawl of {w_pages} pages and {w_urls} image URLs ({startup_raw:.2f}) less their work at the rates "
           f"above; imports alone {ours['cpu_after_imports']:.2f}; the whole measuring process "
           f"{ours['process_cpu']:.1f} CPU s")
+    warm = ours.get("warmup_cpu") or {}
+    if warm:
+        top = sorted(warm.items(), key=lambda kv: -kv[1])[:6]
+        print("  start-up's CPU by where it was spent (warm-up crawl): " + ", ".join(f"{k} {v:.2f}" for k, v in top))
     if ours.get("probes_missing"):
         print(f"probes not installed (code moved): {', '.join(ours['probes_missing'])}")
     ratio = None

@@ -39,6 +39,8 @@ from bench_scale import _member, _warc_head  # noqa: E402  (bench/scale's gzip-p
 from build_sample_mirror import Writer, page_image_urls  # noqa: E402
 
 MB = 1_000_000
+#: bumped when the generated inputs change (a kept ``--inputs`` folder of another version is rebuilt)
+GEN_VERSION = 3
 IMAGE_HOST = "http://bench-images.obelics-builder.invalid/v/"
 
 
@@ -242,7 +244,7 @@ def build_inputs(folder: Path, dev_dir: Path, photos_dir: Path, n_pages: int, me
     records = plan_records(pages, exact, near, recrawl, seed)
     warcs = write_page_warcs(records, folder / "warcs", per_warc)
     # warm-up pages: left-over pages with a few images each (a page with thousands would make a long warm-up)
-    warm = [p for p in rest if 1 <= len(page_image_urls(p["url"], p["body"])) <= 4][:warmup_pages]
+    warm = [p for p in rest if 3 <= len(page_image_urls(p["url"], p["body"])) <= 12][:warmup_pages]
     warm = warm or [{**pages[0], "url": pages[0]["url"] + "?warmup=1"}]
     warm_warc = write_page_warcs([{**p, "kind": "unique"} for p in warm], folder / "warmup", per_warc, "WARMUP")
     imgs = make_variants(photos_dir, variants, seed)

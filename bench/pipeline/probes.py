@@ -144,10 +144,12 @@ def _rebind(mod, attr: str, orig, wrapped) -> None:
 
 def install_stage_markers() -> list[str]:
     """Mark ``run_stage`` calls with their stage (``ctx.stage``) and the image fetch (``fetch_rows``, the block
-    whose process CPU ``tasks.fetch_partition`` counts) with ``image_fetch``."""
+    whose process CPU ``tasks.fetch_partition`` counts) with ``image_fetch``, and the image table's writes (not a
+    stage of stats.json: their probes' figures, ``...@image_table``, belong to the image work) with ``image_table``."""
     missing = []
     for target, stage_of in (("obelics_builder.stats:run_stage", lambda a, k: getattr(a[2], "stage", None)),
-                             ("obelics_builder.images.ledger:fetch_rows", lambda a, k: "image_fetch")):
+                             ("obelics_builder.images.ledger:fetch_rows", lambda a, k: "image_fetch"),
+                             ("obelics_builder.images.ledger:write_table_part", lambda a, k: "image_table")):
         mod_name, _, attr = target.partition(":")
         try:
             mod = importlib.import_module(mod_name)

@@ -53,7 +53,6 @@ TARGETS = {
     "obelics_builder.io.parquet:DocumentWriter.write": "writing: parts",
     "obelics_builder.io.parquet:DocumentWriter.close": "writing: parts",
     "obelics_builder.io.parquet:write_table_atomic": "writing: parts",
-    "obelics_builder.images.ledger:write_table_part": "writing: parts",
     "obelics_builder.io.parquet:iter_document_batches": "part reads",
     "obelics_builder.dataset.shards:write_dataset": "writing: dataset",
     "obelics_builder.optout.manifest:write_manifest_part": "writing: parts",
@@ -78,6 +77,15 @@ TARGETS = {
 def crawl_args(warcs: list[str], archive: str, out: Path) -> list[str]:
     return ["crawl", "--warc", *warcs, "--image-archive", archive, "--out", str(out), "--scheduler", "sync",
             "--no-network", "--quiet"]
+
+
+def warmup_cpu(stages: dict, probe_totals: dict, total: float) -> dict:
+    """Where the warm-up crawl's CPU went: its stages' cpu_seconds, the probes outside every stage, the rest."""
+    out = {name: float(s.get("cpu_seconds") or 0.0) for name, s in stages.items()}
+    nested = ("image decode", "image pHash", "image NSFW")  # inside the image fetch's CPU (decode threads: no mark)
+    out.update({k: v for k, v in probe_totals.items() if "@" not in k and not k.startswith(nested)})
+    out["rest (CLI, validation, engine)"] = total - sum(out.values())
+    return {k: round(v, 3) for k, v in out.items() if v >= 0.005}
 
 
 def main(argv: list[str]) -> int:
@@ -112,6 +120,7 @@ def main(argv: list[str]) -> int:
         "rc": rc, "rc_warmup": rc_warm, "summary_line": buf.getvalue().splitlines()[:1],
         "cpu_at_start": round(cpu_start, 3), "cpu_after_imports": round(cpu_imports, 3),
         "startup_cpu": round(cpu_startup, 3), "warmup_wall": round(warm_wall, 2),
+        "warmup_cpu": warmup_cpu(warm, before, cpu_startup - cpu_imports),
         "warmup_pages": warm.get("read", {}).get("documents_out", 0),
         "warmup_image_urls": warm.get("image_fetch", {}).get("documents_in", 0),
         "cpu": round(cpu, 3), "wall": round(wall, 2),
