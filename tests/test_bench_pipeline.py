@@ -15,6 +15,21 @@ import gen_inputs  # noqa: E402
 import probes  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _unprobe():
+    """Undo every probe and stage mark a test installed (they rebind names across obelics_builder modules)."""
+    yield
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not name.startswith("obelics_builder"):
+            continue
+        for k, v in list(vars(mod).items()):
+            inner = v
+            while callable(inner) and getattr(inner, "__probe__", None):
+                inner = inner.__wrapped__
+            if inner is not v:
+                setattr(mod, k, inner)
+
+
 def _page(i: int) -> dict:
     imgs = "".join(f'<img src="/img/{i}-{k}.jpg">' for k in range(3))
     body = (f"<!doctype html><html><head><title>p{i}</title></head><body><p>{'word ' * (50 + 40 * i)}</p>{imgs}"
@@ -99,7 +114,7 @@ def test_probes_nest_exclusively_and_mark_the_stage(monkeypatch):
 
     st.run_stage(lambda docs, c: (mod.inner(), docs)[1], [], StageContext("text_scores"))
     assert probes.snapshot().get("in@text_scores", 0) >= 0.025
-    monkeypatch.setattr(st, "run_stage", run_stage)
+    assert run_stage is not st.run_stage
 
 
 def test_breakdown_rows_sum_to_the_process_cpu():
@@ -119,3 +134,13 @@ def test_breakdown_rows_sum_to_the_process_cpu():
     assert sum(rows.values()) == pytest.approx(40.0)
     assert b["groups"]["image"] == pytest.approx(10.5) and b["groups"]["dedup"] == pytest.approx(2.0)
     assert rows["engine: the rest of the process"] == pytest.approx(40 - 1 - 5 - 7 - 1 - 2 - 10 - 0.5 - 1 - 3)
+
+
+def test_a_probed_function_can_also_carry_a_stage_mark(monkeypatch):
+    import obelics_builder.images.ledger as ledger
+
+    monkeypatch.setattr(probes, "TOTALS", {})
+    probes.install({"obelics_builder.images.ledger:write_table_part": "image: table write"})
+    probes.install_stage_markers()
+    assert getattr(ledger.write_table_part, "__probe__", None) == "stage"
+    assert getattr(ledger.write_table_part.__wrapped__, "__probe__", None) == "image: table write"

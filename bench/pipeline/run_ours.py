@@ -55,6 +55,7 @@ TARGETS = {
     "obelics_builder.io.parquet:write_table_atomic": "writing: parts",
     "obelics_builder.io.parquet:iter_document_batches": "part reads",
     "obelics_builder.dataset.shards:write_dataset": "writing: dataset",
+    "obelics_builder.images.ledger:write_table_part": "image: table write",  # rows -> Arrow, content fingerprint
     "obelics_builder.optout.manifest:write_manifest_part": "writing: parts",
     "obelics_builder.optout.manifest:merge_manifests": "writing: parts",
     # per-part side outputs computed between the stages
