@@ -145,5 +145,4 @@ def test_stats_have_cpu_seconds_per_stage_that_sum_plausibly(sample_run):
     for name in ("read", "extract", "text_scores", "text_filter", "image_fetch"):
         assert stages[name]["cpu_seconds"] > 0.0, name
     assert stages["extract"]["cpu_seconds"] > stages["read"]["cpu_seconds"]
-    total = sum(st["cpu_seconds"] for st in stages.values())
-    assert total <= 2 * stats["run"]["seconds"] + 1.0  # two workers cannot spend more CPU than 2 x wall
+    # (no bound from run.seconds: a resumed run's stages keep the CPU of the run that did the work, from the markers)
