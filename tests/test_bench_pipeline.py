@@ -144,3 +144,10 @@ def test_a_probed_function_can_also_carry_a_stage_mark(monkeypatch):
     probes.install_stage_markers()
     assert getattr(ledger.write_table_part, "__probe__", None) == "stage"
     assert getattr(ledger.write_table_part.__wrapped__, "__probe__", None) == "image: table write"
+
+
+def test_a_missing_peer_is_said_and_skipped(tmp_path):
+    res = bench_pipeline.run_peer(str(tmp_path / "no-python"), tmp_path, tmp_path, "lid.176.ftz", 5.0)
+    assert "skipped" in res and "not found" in res["skipped"]
+    res = bench_pipeline.run_peer(sys.executable, tmp_path, tmp_path, "lid.176.ftz", 5.0)  # no datatrove here
+    assert "skipped" in res and "not usable" in res["skipped"]
