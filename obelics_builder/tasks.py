@@ -30,7 +30,7 @@ from .dedup.urls import drop_duplicate_urls, url_keys
 from .io.markers import read_marker, write_marker
 from .engine.dedup_reductions import rows_to_drop
 from .io.parquet import DocumentWriter, iter_document_batches, write_table_atomic
-from .stats import StageContext, Stats, run_stage
+from .stats import StageContext, Stats, run_stage, timed, timed_iter
 
 log = logging.getLogger("obelics_builder")
 
@@ -120,7 +120,8 @@ def _process_warc(ref, recipe: dict, out: str, dump: str | None = None) -> dict:
         records: list[dict] = []
         held = 0  # payload bytes in the batch: a batch is flushed by count or by size, so memory stays bounded
         max_batch_bytes = int(read_cfg.get("max_batch_bytes", 64_000_000))
-        for rec in iter_html_records(ref, c_read, dump=dump, max_record_bytes=int(read_cfg.get("max_record_bytes", 20_000_000))):
+        reader = iter_html_records(ref, c_read, dump=dump, max_record_bytes=int(read_cfg.get("max_record_bytes", 20_000_000)))
+        for rec in timed_iter(c_read, reader):
             records.append(rec)
             held += len(rec.get("body") or b"")
             if len(records) >= batch_size or held >= max_batch_bytes:
@@ -259,7 +260,8 @@ def fetch_partition(index: int, urls: list[str], recipe: dict, out: str, archive
     if done is not None and done.get("input_fingerprint") == fp:
         return done["stats"]
     stats = Stats()
-    rows, note = fetch_rows(urls, _archive(archive_refs), fetch_cfg, recipe["filters_config"])
+    with timed(_ctx("image_fetch", {}, stats), process=True, wall=False):  # decodes in helper threads
+        rows, note = fetch_rows(urls, _archive(archive_refs), fetch_cfg, recipe["filters_config"])
     table_stats(stats, rows, note)
     write_table_part(folder, key, rows, fp, stats.to_dict())
     return stats.to_dict()

@@ -127,25 +127,29 @@ def build_out(out: Path, photos_dir: Path) -> dict:
     n_img_kept = sum(1 for d in kept for t in d["texts"] if t is None)
     n_par_kept = sum(len([p for p in t.split("\n\n") if p.strip()]) for d in kept for t in d["texts"] if t)
 
-    def stage(di, do, ni, no, ii, io_, removed=None, nodes_removed=None, images_removed=None, errors=None, ex=None):
-        return {"documents_in": di, "documents_out": do, "nodes_in": ni, "nodes_out": no, "images_in": ii,
-                "images_out": io_, "removed": removed or {}, "nodes_removed": nodes_removed or {},
-                "images_removed": images_removed or {}, "errors": errors or {}, "examples": ex or [],
-                "seconds": 0.5, "notes": []}
+    def stage(di, do, ni, no, ii, io_, removed=None, nodes_removed=None, images_removed=None, errors=None, ex=None,
+              cpu=0.25):
+        s = {"documents_in": di, "documents_out": do, "nodes_in": ni, "nodes_out": no, "images_in": ii,
+             "images_out": io_, "removed": removed or {}, "nodes_removed": nodes_removed or {},
+             "images_removed": images_removed or {}, "errors": errors or {}, "examples": ex or [],
+             "seconds": 0.5, "cpu_seconds": cpu, "notes": []}
+        if cpu is None:  # a stats.json written before CPU seconds were counted
+            del s["cpu_seconds"]
+        return s
 
     stages = {
         "read": stage(12, 11, 0, 0, 0, 0, errors={"bad_record": 1},
                       ex=[{"reason": "bad_record", "file": "w1.warc.gz", "offset": 42, "message": EVIL}]),
-        "extract": stage(11, 9, 0, 30, 0, 14, removed={"no_content": 2}),
+        "extract": stage(11, 9, 0, 30, 0, 14, removed={"no_content": 2}, cpu=1.75),
         "text_scores": stage(9, 9, 30, 30, 14, 14),
         "text_filter": stage(9, 6, 30, 19, 14, 9, removed={"doc:stopwords": 1, "doc:lang_id": 1, "doc:number_words": 1},
                              nodes_removed={"node:number_words": 5, "node:stopwords": 6}),
         "url_dedup": stage(6, 5, 19, 17, 9, 8, removed={"duplicate_url": 1}),
-        "image_rules": stage(5, 5, 17, 17, 8, 8),
+        "image_rules": stage(5, 5, 17, 17, 8, 8, cpu=None),
         "images": stage(5, 5, 17, 17, 8, n_img_kept, images_removed={"http_404": 8 - n_img_kept}),
         "final": stage(5, 4, 17, n_par_kept, n_img_kept, n_img_kept, removed={"no_images": 1},
                        nodes_removed={"spam": 17 - n_par_kept} if n_par_kept < 17 else {}),
-        "image_fetch": stage(9, 7, 0, 0, 0, 0, removed={"too_small": 1, "http_404": 1}),
+        "image_fetch": stage(9, 7, 0, 0, 0, 0, removed={"too_small": 1, "http_404": 1}, cpu=2.5),
     }
     stats = {
         "run": {"obelics_builder_version": "0.1.0", "dump": "CC-MAIN-2023-06", "warcs": ["w1.warc.gz"],

@@ -132,3 +132,17 @@ def test_bad_input_warcs_are_counted_not_fatal(tmp_path, shared_data):
         assert "file" in ex and "reason" in ex
     # the good WARC beside the bad ones still produced its documents
     assert stats["stages"]["extract"]["documents_out"] >= 10
+
+
+def test_stats_have_cpu_seconds_per_stage_that_sum_plausibly(sample_run):
+    out, _ = sample_run
+    stats = json.loads((out / "stats.json").read_text())
+    stages = stats["stages"]
+    for name, st in stages.items():
+        assert st["cpu_seconds"] >= 0.0, name
+        if name != "image_fetch":  # a document stage counts its thread's CPU: never more than its wall time
+            assert st["cpu_seconds"] <= st["seconds"] + 0.05, (name, st["cpu_seconds"], st["seconds"])
+    for name in ("read", "extract", "text_scores", "text_filter", "image_fetch"):
+        assert stages[name]["cpu_seconds"] > 0.0, name
+    assert stages["extract"]["cpu_seconds"] > stages["read"]["cpu_seconds"]
+    # (no bound from run.seconds: a resumed run's stages keep the CPU of the run that did the work, from the markers)

@@ -59,6 +59,20 @@ def test_funnel_numbers_equal_stats(out):
     assert "perplexity filter disabled" in text
 
 
+def test_funnel_table_shows_cpu_seconds_per_stage(out):
+    o, info = out
+    build_report(o)
+    text = _pages(o)["index.html"]
+    assert "<th rowspan=2>CPU seconds</th>" in text
+    cells = dict(re.findall(r'data-stage="([^"]+)" data-key="cpu_seconds" data-value="([\d.]+)"', text))
+    stages = info["stats"]["stages"]
+    want = {n: s["cpu_seconds"] for n, s in stages.items() if "cpu_seconds" in s}
+    assert {n: float(v) for n, v in cells.items()} == want
+    assert cells["extract"] == "1.750" and cells["image_fetch"] == "2.500"  # the image-fetch table has it too
+    # a stats.json without CPU seconds (older runs) shows a dash, not 0
+    assert re.search(r'data-stage="image_rules" data-key="cpu_seconds">–</td>', text)
+
+
 def test_crawled_html_is_escaped_everywhere(out):
     o, _ = out
     build_report(o)

@@ -31,6 +31,15 @@ def _num_td(stage: str, key: str, value: Any) -> str:
     return f'<td class="num" data-stage="{esc(stage)}" data-key="{esc(key)}" data-value="{v}">{v:,}</td>'
 
 
+def _cpu_td(stage: str, s: dict) -> str:
+    """The stage's CPU seconds (a dash for a stats.json written before they were counted)."""
+    v = s.get("cpu_seconds")
+    if v is None:
+        return f'<td class="num muted" data-stage="{esc(stage)}" data-key="cpu_seconds">–</td>'
+    return (f'<td class="num" data-stage="{esc(stage)}" data-key="cpu_seconds" data-value="{float(v):.3f}">'
+            f'{fmt_num(v)}</td>')
+
+
 def render_index(stats: dict, problems: list[str]) -> str:
     run, summary, stages = stats.get("run") or {}, stats.get("summary") or {}, stats.get("stages") or {}
     body = []
@@ -62,7 +71,7 @@ def render_index(stats: dict, problems: list[str]) -> str:
         + (f'<div class="chart">{svg_reasons(stages)}</div>' if svg_reasons(stages) else "") + "</div>")
     names = _stage_names(stages)
     head = ("<tr><th rowspan=2>stage</th><th colspan=4>documents</th><th colspan=3>paragraphs</th>"
-            "<th colspan=3>images</th><th rowspan=2>seconds</th></tr><tr>"
+            "<th colspan=3>images</th><th rowspan=2>seconds</th><th rowspan=2>CPU seconds</th></tr><tr>"
             + "".join(f'<th class="num">{h}</th>' for h in ("in", "out", "removed", "errors", "in", "out", "removed",
                                                              "in", "out", "removed")) + "</tr>")
     rows = []
@@ -77,18 +86,21 @@ def render_index(stats: dict, problems: list[str]) -> str:
             + _num_td(n, "nodes_removed", sum((s.get("nodes_removed") or {}).values()))
             + _num_td(n, "images_in", s.get("images_in")) + _num_td(n, "images_out", s.get("images_out"))
             + _num_td(n, "images_removed", sum((s.get("images_removed") or {}).values()))
-            + f'<td class="num">{fmt_num(s.get("seconds"))}</td></tr>')
+            + f'<td class="num">{fmt_num(s.get("seconds"))}</td>' + _cpu_td(n, s) + "</tr>")
     body.append(f'<table id="funnel-table">{head}{"".join(rows)}</table>')
+    body.append('<p class="muted small">seconds: wall time, CPU seconds: CPU time, both summed over the tasks of a '
+                'stage (a part of the work between stages, such as the run-wide dedup groupings, is in none)</p>')
 
     if "image_fetch" in stages:
         s = stages["image_fetch"]
         body.append("<h3>Image fetch (unit: unique image URL)</h3><table id=\"image-fetch-table\"><tr><th>URLs in</th>"
-                    "<th>usable</th><th>removed</th><th>errors</th><th>seconds (summed)</th></tr><tr>"
+                    "<th>usable</th><th>removed</th><th>errors</th><th>seconds (summed)</th><th>CPU seconds</th></tr><tr>"
                     + _num_td("image_fetch", "documents_in", s.get("documents_in"))
                     + _num_td("image_fetch", "documents_out", s.get("documents_out"))
                     + _num_td("image_fetch", "removed", sum((s.get("removed") or {}).values()))
                     + _num_td("image_fetch", "errors", sum((s.get("errors") or {}).values()))
-                    + f'<td class="num">{fmt_num(s.get("seconds"))}</td></tr></table>')
+                    + f'<td class="num">{fmt_num(s.get("seconds"))}</td>' + _cpu_td("image_fetch", s)
+                    + "</tr></table>")
 
     rrows = []
     for n in names + (["image_fetch"] if "image_fetch" in stages else []):

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""bench/pipeline's measuring process: ``obelics-build crawl`` in this process, probes on, one JSON file out.
+
+    python bench/pipeline/run_ours.py INPUTS.json WORKDIR RESULT.json
+
+1. Imports the package and installs the probes of :data:`TARGETS` (see ``probes.py``).
+2. Warm-up: ``crawl`` of the 5-page warm-up WARC and its image archive (``--scheduler sync --no-network``): every
+   model, table and lazy import is loaded then.  The process's CPU (``getrusage``, from its start: interpreter,
+   imports, warm-up) at that point is the whole-process start-up cost.
+3. The measured run: ``crawl`` of the bench WARCs with the bench image archive, same options, every stage (the
+   dataset shards too).  Its process CPU, wall time, the probes' figures and ``stats.json`` go to RESULT.json.
+
+``--scheduler sync`` is one worker in one process: the stages run in this thread (the image decode in its pool
+threads), so the pipeline's own ``cpu_seconds`` and the probes see all of it and the remainder is the engine's own
+work (markers, fingerprints, planning, Parquet glue).
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
+
+
+def cpu_now() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+#: module:qualname -> label (a label is a row of the bench's table or a part of one; see bench_pipeline.GROUPS)
+TARGETS = {
+    "obelics_builder.quality.langid:LangId.predict": "lang-id",
+    "obelics_builder.quality.langid:LangId.predict_with_scores": "lang-id",
+    "obelics_builder.images.table:row_from_fetch": "image decode",
+    "obelics_builder.images.phash:phash_hex": "image pHash",
+    "obelics_builder.images.nsfw:score_rows": "image NSFW",
+    "obelics_builder.engine.reductions:url_losers": "dedup: URL groups",
+    "obelics_builder.engine.dedup_reductions:near_duplicate_losers": "dedup: MinHash",
+    "obelics_builder.engine.reductions:image_url_plan": "image: URL plan",
+    "obelics_builder.engine.reductions:fetch_bucket_urls": "image: URL plan",
+    "obelics_builder.images.ledger:apply_phash_groups": "image: pHash groups",
+    "obelics_builder.engine.dedup_reductions:frequent_paragraphs": "final: run-wide",
+    "obelics_builder.engine.dedup_reductions:keep_best_losers": "final: run-wide",
+    "obelics_builder.pipeline:_optout_lookups": "final: run-wide",
+    "obelics_builder.tasks:load_image_rows": "final: image-table reads",
+    "obelics_builder.io.parquet:DocumentWriter.write": "writing: parts",
+    "obelics_builder.io.parquet:DocumentWriter.close": "writing: parts",
+    "obelics_builder.io.parquet:write_table_atomic": "writing: parts",
+    "obelics_builder.io.parquet:iter_document_batches": "part reads",
+    "obelics_builder.dataset.shards:write_dataset": "writing: dataset",
+    "obelics_builder.images.ledger:write_table_part": "image: table write",  # rows -> Arrow, content fingerprint
+    "obelics_builder.optout.manifest:write_manifest_part": "writing: parts",
+    "obelics_builder.optout.manifest:merge_manifests": "writing: parts",
+    # per-part side outputs computed between the stages
+    "obelics_builder.dedup.urls:url_keys": "dedup: keys per part",
+    "obelics_builder.dedup.image_urls:image_url_doc_pairs": "image: URL plan",
+    "obelics_builder.dedup.paragraphs:paragraph_counts": "final: per-part keys and counts",
+    "obelics_builder.dedup.paragraphs:merge_counts": "final: per-part keys and counts",
+    "obelics_builder.dedup.paragraphs:counts_table": "final: per-part keys and counts",
+    "obelics_builder.dedup.image_sets:image_set_keys": "final: per-part keys and counts",
+    "obelics_builder.optout.stage:collect_urls": "final: per-part keys and counts",
+    "obelics_builder.engine.dedup_reductions:load_frequent_paragraphs": "final: per-part keys and counts",
+    # the engine's own bookkeeping (a part of its overhead)
+    "obelics_builder.io.markers:read_marker": "engine: markers",
+    "obelics_builder.io.markers:write_marker": "engine: markers",
+    "obelics_builder.io.markers:write_json_atomic": "engine: markers",
+    "obelics_builder.tasks:fingerprint": "engine: fingerprints",
+}
+
+
+def crawl_args(warcs: list[str], archive: str, out: Path) -> list[str]:
+    return ["crawl", "--warc", *warcs, "--image-archive", archive, "--out", str(out), "--scheduler", "sync",
+            "--no-network", "--quiet"]
+
+
+def warmup_cpu(stages: dict, probe_totals: dict, total: float) -> dict:
+    """Where the warm-up crawl's CPU went: its stages' cpu_seconds, the probes outside every stage, the rest."""
+    out = {name: float(s.get("cpu_seconds") or 0.0) for name, s in stages.items()}
+    nested = ("image decode", "image pHash", "image NSFW")  # inside the image fetch's CPU (decode threads: no mark)
+    out.update({k: v for k, v in probe_totals.items() if "@" not in k and not k.startswith(nested)})
+    out["rest (CLI, validation, engine)"] = total - sum(out.values())
+    return {k: round(v, 3) for k, v in out.items() if v >= 0.005}
+
+
+def main(argv: list[str]) -> int:
+    inputs = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    work, result_path = Path(argv[1]), Path(argv[2])
+    cpu_start = cpu_now()
+    import obelics_builder.cli as cli
+    import obelics_builder.commands.crawl  # noqa: F401
+    import obelics_builder.pipeline  # noqa: F401
+    import probes
+
+    missing = probes.install(TARGETS) + probes.install_stage_markers()
+    cpu_imports = cpu_now()
+    import io
+    from contextlib import redirect_stdout
+
+    t0 = time.perf_counter()
+    with redirect_stdout(io.StringIO()):
+        rc_warm = cli.main(crawl_args(inputs["warmup_warcs"], inputs["warmup_archive"], work / "warmup-out"))
+    cpu_startup = cpu_now()
+    warm_wall = time.perf_counter() - t0
+    before = probes.snapshot()
+    t0, c0 = time.perf_counter(), cpu_now()
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        rc = cli.main(crawl_args(inputs["warcs"], inputs["image_archive"], work / "out"))
+    wall, cpu = time.perf_counter() - t0, cpu_now() - c0
+    after = probes.snapshot()
+    stats = json.loads((work / "out" / "stats.json").read_text(encoding="utf-8"))
+    warm = json.loads((work / "warmup-out" / "stats.json").read_text(encoding="utf-8"))["stages"]
+    result = {
+        "rc": rc, "rc_warmup": rc_warm, "summary_line": buf.getvalue().splitlines()[:1],
+        "cpu_at_start": round(cpu_start, 3), "cpu_after_imports": round(cpu_imports, 3),
+        "startup_cpu": round(cpu_startup, 3), "warmup_wall": round(warm_wall, 2),
+        "warmup_cpu": warmup_cpu(warm, before, cpu_startup - cpu_imports),
+        "warmup_pages": warm.get("read", {}).get("documents_out", 0),
+        "warmup_image_urls": warm.get("image_fetch", {}).get("documents_in", 0),
+        "cpu": round(cpu, 3), "wall": round(wall, 2),
+        "probes": {k: round(after.get(k, 0.0) - before.get(k, 0.0), 4) for k in sorted(after)},
+        "probes_missing": missing,
+        "stats": {"run": stats.get("run"), "summary": stats.get("summary"), "stages": stats.get("stages")},
+        "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "pid": os.getpid(),
+    }
+    result_path.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 0 if rc == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
