@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 
 from .dedup.image_urls import image_url_doc_pairs, image_url_prefilter
 from .dedup.urls import drop_duplicate_urls, url_keys
-from .io.markers import read_marker, write_marker
+from .io.image_table import IMAGE_TABLE_COLUMNS, IMAGE_TABLE_SCHEMA  # noqa: F401 - re-exported
+from .io.markers import fingerprint, read_marker, write_marker  # noqa: F401 - fingerprint re-exported
 from .engine.dedup_reductions import rows_to_drop
 from .io.parquet import DocumentWriter, iter_document_batches, write_table_atomic
 from .stats import StageContext, Stats, run_stage
@@ -35,14 +36,6 @@ from .stats import StageContext, Stats, run_stage
 log = logging.getLogger("obelics_builder")
 
 BATCH = 512
-
-
-def fingerprint(*parts) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(json.dumps(p, sort_keys=True, default=str).encode())
-        h.update(b"\x00")
-    return h.hexdigest()[:16]
 
 
 def warc_key(name: str) -> str:
@@ -232,18 +225,6 @@ def _archive(refs: tuple) -> object | None:
     from .sources.archive import ImageArchive
 
     return ImageArchive(list(refs))
-
-
-IMAGE_TABLE_COLUMNS = ["url", "status", "error", "source", "bytes", "seconds", "attempts", "sha256", "width",
-                       "height", "format", "reason", "data", "phash", "stored_width", "stored_height", "nsfw",
-                       "phash_group", "image_near_duplicate"]
-IMAGE_TABLE_SCHEMA = pa.schema([
-    ("url", pa.string()), ("status", pa.int32()), ("error", pa.string()), ("source", pa.string()),
-    ("bytes", pa.int64()), ("seconds", pa.float64()), ("attempts", pa.int32()), ("sha256", pa.string()),
-    ("width", pa.int32()), ("height", pa.int32()), ("format", pa.string()), ("reason", pa.string()),
-    ("data", pa.binary()), ("phash", pa.string()), ("stored_width", pa.int32()), ("stored_height", pa.int32()),
-    ("nsfw", pa.float32()), ("phash_group", pa.string()), ("image_near_duplicate", pa.bool_()),
-])
 
 
 def fetch_partition(index: int, urls: list[str], recipe: dict, out: str, archive_refs: tuple, fetch_overrides: dict) -> dict:
