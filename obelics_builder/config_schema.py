@@ -440,7 +440,24 @@ def problems(data: Any, kind: str) -> list[str]:
     """Every problem of a loaded ``kind`` ("recipe" or "filters") file, one line each: ``key.path: message``."""
     if not isinstance(data, dict):
         return [f"(top level): expected a mapping, got {_show(data)}"]
+    if kind == "recipe" and "stages" in data:
+        return _stages_problems(data)
     return schema(kind).check(data, "")
+
+
+def _stages_problems(data: dict) -> list[str]:
+    """A recipe with a ``stages:`` list (see :mod:`obelics_builder.plan.stages`): the list's problems, and the
+    other keys checked with the sections of its own stages left to those stages (each a mapping or null)."""
+    from .plan.stages import custom_name, parse_stages
+
+    stages = data["stages"]
+    found = parse_stages(stages, check_import=False)[1]
+    names = {custom_name(e) for e in stages if isinstance(e, dict)} if isinstance(stages, list) else set()
+    for name in sorted(names & set(data)):
+        if data[name] is not None and not isinstance(data[name], dict):
+            found.append(f"{name}: expected a mapping (the config of the stage {name}), got {_show(data[name])}")
+    rest = {k: v for k, v in data.items() if k != "stages" and k not in names}
+    return found + schema("recipe").check(rest, "")
 
 
 def guess_kind(data: Any, file: str = "") -> str | None:

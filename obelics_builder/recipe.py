@@ -186,6 +186,10 @@ def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, 
                 found += [f"{display(path)}: filters: {p}" for p in e.problems]
             else:
                 found += e.problems  # they name the filter config's file
+    if not found:  # the stages of one's own can be imported (here, before any work)
+        from .plan.stages import import_problems
+
+        found += [f"{display(path)}: {p}" for p in import_problems(recipe.get("stages"))]
     if found:
         raise ConfigError(found)
     if overrides:

@@ -38,13 +38,19 @@ CONTENT_COLUMNS = ("url", "reason", "sha256", "stored_width", "stored_height", "
                    "image_near_duplicate")
 
 
-def fetch_input_fingerprint(urls: list[str], fetch_cfg: dict, filters_config: dict, archive_names: list[str]) -> str:
+def fetch_config(fetch_cfg: dict, filters_config: dict, archive_names: list[str]) -> list:
+    """What a table part is fetched with besides its URLs: the fetch settings, the image filters without the
+    decisions applied later, the NSFW detector (not its threshold) and the image archives."""
     img = dict(filters_config.get("image") or {})
     for k in DECISION_KEYS:
         img.pop(k, None)
     ns = nsfw_config(filters_config)
     img["nsfw"] = {k: ns.get(k) for k in ("enabled", "detector", "model_path")}  # the threshold is a decision
-    return fingerprint(urls, fetch_cfg, img, archive_names)
+    return [fetch_cfg, img, list(archive_names)]
+
+
+def fetch_input_fingerprint(urls: list[str], fetch_cfg: dict, filters_config: dict, archive_names: list[str]) -> str:
+    return fingerprint(urls, *fetch_config(fetch_cfg, filters_config, archive_names))
 
 
 def fetch_rows(urls: list[str], archive: Any, fetch_cfg: dict, filters_config: dict,
