@@ -1,11 +1,13 @@
-"""The crawl pipeline: WARCs -> documents/ and stats.json, composed from the units in ``tasks`` on an ``Engine``.
+"""The crawl pipeline: WARCs -> documents/ and stats.json, the recipe's plan (:mod:`obelics_builder.plan`) run on
+an ``Engine``.
 
 Per WARC (parallel, resumable per WARC): read -> extract -> text scores.
 Run-wide, each step a Dask reduction or a map over parts, each resumable through markers:
 text decisions -> URL dedup + MinHash near-duplicate dedup (before any image is fetched) -> image-URL counts ->
 fetch each unique image URL once (archive first; consent, robots, decode, filters, pHash, NSFW) -> image rules,
 image results and final cleaning -> per-domain paragraph dedup -> image-URL-set dedup -> opt-out (Spawning, local
-list, C2PA; dated manifest) -> ``documents/``.
+list, C2PA; dated manifest) -> ``documents/``.  The steps, their order, what each reads and writes and how each is
+fingerprinted are declared in :mod:`obelics_builder.plan.builtin`; ``obelics-build plan`` prints them.
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Each unit composes plain stages (functions over a batch of documents), reads and writes its own files, is safe to
 rerun (outputs under a temporary name, renamed when complete, then a completion marker holding its stats and an
-input fingerprint) and returns its ``Stats`` as a dict.  Nothing here imports Dask.
+input fingerprint) and returns its ``Stats`` as a dict.  Nothing here imports Dask.  The fingerprints and the
+folders a unit reads come from the plan (:mod:`obelics_builder.plan`), which imports this module, never the reverse.
 
 Output folder::
 

@@ -271,3 +271,28 @@ def _documents(out: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
     return [row for p in sorted((out / "documents").glob("part-*.parquet")) for row in pq.read_table(p).to_pylist()]
+
+
+def test_the_tasks_own_fingerprints_are_the_plans_rule():
+    """process_warc and fetch_partition called without the plan (bench, tests) fingerprint as the plan does, and
+    `filter` checks stored scores with the same rule."""
+    from obelics_builder.commands.filter import _scored_fingerprint
+    from obelics_builder.images.ledger import fetch_input_fingerprint
+    from obelics_builder.io.markers import fingerprint
+    from obelics_builder.pipeline import run_inputs
+    from obelics_builder.plan.model import unit_fingerprint
+    from obelics_builder.sources.commoncrawl import WarcRef
+    from obelics_builder.tasks import warc_config
+
+    recipe = load_recipe("obelics", check_extractor=False)
+    plan = build_plan(recipe)
+    ref = WarcRef(uri="/x/a.warc.gz", name="a.warc.gz")
+    archive = [WarcRef(uri="/x/img.warc.gz", name="img.warc.gz")]
+    inputs = run_inputs([ref], recipe, "CC-MAIN-2023-06", archive, {"network": False})
+    warc = unit_fingerprint([ref.name, inputs.dump], [], plan.step("warc").config(inputs))
+    assert warc == fingerprint(ref.name, inputs.dump, *warc_config(recipe)) == _scored_fingerprint(
+        ref.name, recipe, inputs.dump)
+    urls = ["http://a/1.png", "http://b/2.png"]
+    fetch_cfg = {**recipe["images"], "network": False}
+    assert unit_fingerprint([urls], [], plan.step("image_fetch").config(inputs)) == fetch_input_fingerprint(
+        urls, fetch_cfg, recipe["filters_config"], ["img.warc.gz"])

@@ -60,7 +60,7 @@ def collect(args: argparse.Namespace) -> dict:
         steps.append({
             "step": step.name, "kind": step.kind, "stages": list(step.stages), "what": step.what,
             "reads": list(step.reads) or (["the WARC files"] if step.kind == "warcs" else []),
-            "writes": f"OUT/{step.writes}".rstrip("/.") + ("/" if step.writes != "." else ""),
+            "writes": f"OUT/{step.writes}/" if step.writes != "." else "OUT/",
             "configured_by": list(step.sections), "config_fingerprint": fingerprint(*config),
             "custom": step.custom.use if step.custom else None,
             "fingerprint": r.fingerprint if r else None, "units": r.units if r else None,
@@ -76,6 +76,8 @@ def collect(args: argparse.Namespace) -> dict:
 def _status(s: dict) -> str:
     if s["units"] is None:
         return f"not known yet: {s['note']}" if s["note"] else "not known yet"
+    if s["kind"] == "run":
+        return ("done: skipped" if s["skip"] else "would run") + (f" ({s['note']})" if s["note"] else "")
     if s["skip"] == s["units"]:
         return f"{s['units']} unit(s), all done: skipped" + (f" ({s['note']})" if s["note"] else "")
     run = s["units"] - s["skip"]

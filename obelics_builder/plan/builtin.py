@@ -105,7 +105,7 @@ BUILTIN: tuple[Step, ...] = (
     Step("publish", "parts", ("image_set_dedup", "optout"), ("paragraphs", "image_set_losers", "optout_lookups"),
          "documents", ("recipe: optout",), _section("optout"), unit_name="part-{index:05d}",
          what="image-set dedup and opt-out -> documents/"),
-    Step("manifest", "run", (), ("publish",), ".", (), _none, what="the dated opt-out manifest (always rebuilt)"),
+    Step("manifest", "run", (), ("publish",), ".", (), _none, what="OUT/optout-manifest-DATE.parquet from the parts' opt-out rows"),
 )
 
 #: after which stages a stage of one's own may run: those that end a per-part step, but the last

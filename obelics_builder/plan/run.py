@@ -117,7 +117,7 @@ class Run:
         folder = step.folder(self.out)
         ok = (step.marker is not None and fp is not None and read_marker(folder, step.marker, fp) is not None
               and (done is None or done()))
-        self.reports.append(StepReport(step, fp, 1, int(ok), "" if step.marker else "always runs (cheap)"))
+        self.reports.append(StepReport(step, fp, 1, int(ok), "" if step.marker else "always runs: cheap, no marker"))
         if not self.dry:
             execute(fp, ok)
         if step.output == "input":

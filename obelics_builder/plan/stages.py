@@ -114,7 +114,8 @@ def _import_problem(use: str, where: str) -> list[str]:
     try:
         resolve(use)
     except (ImportError, AttributeError, TypeError) as e:
-        return [f"{where}: cannot use {use!r}: {type(e).__name__}: {e}"]
+        hint = " (is its package installed, or its folder on PYTHONPATH?)" if isinstance(e, ModuleNotFoundError) else ""
+        return [f"{where}: cannot use {use!r}: {type(e).__name__}: {e}{hint}"]
     return []
 
 
