@@ -248,6 +248,9 @@ def test_plan_command_says_what_a_rerun_skips(baseline, capsys):
     assert steps["final"]["writes"] == "OUT/parts/final/" and steps["final"]["stages"] == ["image_rules", "images", "final"]
     assert all(s["fingerprint"] for s in plan["steps"])
     assert plan["skip"] == plan["units"] - 1 and not plan["unknown"]  # all but the manifest (always rebuilt)
+    for s in BUILTIN:  # what each step declares it writes is where its task wrote (markers included)
+        if s.kind != "run" or s.marker:
+            assert (out / s.writes / "_done").is_dir(), s.name
     # another config: what it changes and after would run, the rest is skipped
     assert main(["plan", "--out", str(out), "--json", "--filters", str(_filters_overlay(out))]) == 0
     steps = {s["step"]: s for s in json.loads(capsys.readouterr().out)["steps"]}
@@ -296,3 +299,40 @@ def test_the_tasks_own_fingerprints_are_the_plans_rule():
     fetch_cfg = {**recipe["images"], "network": False}
     assert unit_fingerprint([urls], [], plan.step("image_fetch").config(inputs)) == fetch_input_fingerprint(
         urls, fetch_cfg, recipe["filters_config"], ["img.warc.gz"])
+
+
+@pytest.mark.slow
+def test_custom_stage_through_the_command_line_on_a_local_cluster(tmp_path):
+    """`crawl --recipe` with a stage of one's own on a LocalCluster (the workers import it), then `status`, and
+    `report` shows it in the funnel."""
+    import os
+    import subprocess
+    import sys
+
+    from obelics_builder.sources import commoncrawl as cc
+
+    mirror = Path(cc.resolve_mirror("sample"))
+    warcs = [str(p) for p in sorted((mirror / "crawl-data" / DUMP / "segments").rglob("*.warc.gz"))
+             if any(w in p.name for w in WARCS)]
+    archive = [str(p) for p in sorted((mirror / "crawl-data" / DUMP / "image-archive").glob("*.warc.gz"))]
+    recipe = recipe_file(tmp_path, [{"use": "plan_stage_fixture:drop_urls", "after": "final", "name": "mine"}],
+                         mine={"drop": "/nothing-matches/"})
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "obelics_builder.cli", *args], capture_output=True, text=True,
+                              env=env, timeout=900)
+
+    r = cli("crawl", "--warc", *warcs, "--image-archive", *archive, "--recipe", str(recipe), "--out", str(out),
+            "--workers", "2", "--no-network", "--no-dataset")
+    assert r.returncode == 0, r.stdout + r.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    names = list(stats["stages"])
+    assert names.index("mine") == names.index("final") + 1 and stats["summary"]["accounted"]
+    assert "mine " in r.stdout  # the stage table of the summary
+    r = cli("status", str(out))
+    assert "mine (yours, per part)" in r.stdout and "2/2" in r.stdout.split("mine (yours, per part)")[1].split("\n")[0]
+    r = cli("report", str(out))
+    assert r.returncode == 0, r.stderr
+    assert ">mine<" in (out / "report" / "index.html").read_text(encoding="utf-8")

@@ -138,6 +138,8 @@ def _near_dedup(run: Run, step: Step) -> None:
         log.info("near-duplicate dedup: %s", near)
 
     run.reduce(step, execute, done=lambda: _near_enabled(run))
+    if not _near_enabled(run):  # nothing to do: a rerun "skips" it
+        run.reports[-1].skip, run.reports[-1].note = 1, "off (near_dedup.enabled: false)"
 
 
 def _url_dedup(run: Run, step: Step) -> None:
