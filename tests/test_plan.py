@@ -93,6 +93,10 @@ def test_custom_stage_is_inserted_and_read_by_the_steps_after_it(tmp_path):
     ([{"use": "no_such_module_x:f", "after": "final"}], "stages[13].use: cannot use 'no_such_module_x:f'"),
     ([{"use": "plan_stage_fixture:NOT_A_FUNCTION", "after": "final"}], "not a function"),
     ([{"use": "plan_stage_fixture:identity", "name": "final"}], "the name 'final' is taken"),
+    ([{"use": "plan_stage_fixture:identity", "name": "paragraphs", "after": "final"}], "the name 'paragraphs' is taken"),
+    ([{"use": "plan_stage_fixture:identity", "name": "scored", "after": "final"}], "the name 'scored' is taken"),
+    ([{"use": "plan_stage_fixture:identity", "name": "images", "after": "final"}], "the name 'images' is taken"),
+    ([{"use": "plan_stage_fixture:identity", "name": "write", "after": "final"}], "the name 'write' is taken"),
     ([{"use": "plan_stage_fixture:identity", "aftr": "final"}], "stages[13]: unknown key 'aftr' (did you mean 'after'?)"),
 ])
 def test_stage_list_mistakes_are_one_clear_line(tmp_path, stages, message):
