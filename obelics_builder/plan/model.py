@@ -19,11 +19,16 @@ The rule, for every step (:func:`unit_fingerprint`, :func:`run_fingerprint`)::
     fingerprint(unit) = H(*identity(unit), *[fp of each read], *config)
 
 ``identity`` is what the unit is about (a WARC: its name and the dump; a part: its key; an image partition: its
-URLs, read from the image plan, which then enters only through them; a reduction: nothing).  The fp of a read is, for a ``parts``/``warcs`` step read by a step over the same parts,
-the fingerprint in that part's marker; otherwise the fingerprint of the whole step: a reduction's, or for a map
-step ``H([(unit, fingerprint in its marker), ...])`` over its units.  A unit whose marker holds its fingerprint is
-skipped; anything else is recomputed, so changing one step's config reruns that step and, through the chain, the
-steps after it, and no other.
+URLs; a reduction: nothing).  The fp of a read is, for a ``warcs``/``parts`` step read by a step over the same
+parts, that part's output fingerprint; otherwise the whole step's: a reduction's, or for a map step
+``H([(unit, its output fingerprint), ...])`` over its units.  A step's output fingerprint is its own (``output:
+input``) or the digest in its marker (``output: content``).  One exception, declared (``by_content``): an image
+partition's identity is its URLs, read from the image plan, so the plan enters through them and not through its
+fingerprint (a new document elsewhere in the run does not refetch every partition).
+
+A unit whose marker holds its fingerprint is skipped; anything else is recomputed.  So changing one step's config
+reruns that step and, through the chain, the steps after it, and nothing before it; a step whose output is
+``content`` (a refetch, a retry of failed images) reruns what reads it only when what it wrote changed.
 """
 from __future__ import annotations
 
