@@ -463,11 +463,13 @@ class StageList(Spec):
 def _stages_problems(data: dict) -> list[str]:
     """A recipe with a ``stages:`` list: checked with the sections of its own stages left to those stages (each a
     mapping or null)."""
-    from .plan.stages import custom_name
+    from .plan.stages import RESERVED, custom_name
 
     stages = data["stages"]
     names = {custom_name(e) for e in stages if isinstance(e, dict)} if isinstance(stages, list) else set()
-    found = []
+    found = [f"stages: the name {n!r} is taken by the recipe's own section {n}: (give the entry another `name:`)"
+             for n in sorted(names & set(recipe_schema().keys) - RESERVED)]  # (RESERVED: said by parse_stages)
+    names -= set(recipe_schema().keys)
     for name in sorted(names & set(data)):
         if data[name] is not None and not isinstance(data[name], dict):
             found.append(f"{name}: expected a mapping (the config of the stage {name}), got {_show(data[name])}")

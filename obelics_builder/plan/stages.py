@@ -25,8 +25,8 @@ from .model import CustomSpec, Plan, RunInputs, Step
 
 #: what a stage of one's own may be called (it names a folder and a recipe section)
 _NAME_OK = "letters, digits and _ (starting with a letter)"
-#: names a stage of one's own cannot take: the built-in stages and steps, the folders under OUT/parts, the recipe's
-#: own keys (``parts/<name>`` and the section ``<name>:`` would be another's)
+#: names a stage of one's own cannot take: the built-in stages and steps, the folders under OUT/parts
+#: (``parts/<name>`` would be another's; a recipe's own sections are refused by config_schema)
 RESERVED = frozenset(STAGES) | {s.name for s in BUILTIN} | {s.writes.split("/")[1] for s in BUILTIN
                                                                if s.writes.startswith("parts/")}
 
@@ -84,7 +84,7 @@ def parse_stages(stages, check_import: bool = False) -> tuple[list[CustomSpec], 
         after = entry.get("after", seen[-1] if seen else None)
         if not _valid_name(name):
             problems.append(f"{where}.name: {name!r} cannot name a stage ({_NAME_OK})")
-        elif name in RESERVED or name in seen or name in _recipe_keys():
+        elif name in RESERVED or name in seen:
             problems.append(f"{where}: the name {name!r} is taken (give the entry another `name:`)")
         elif after is None:
             problems.append(f"{where}: a stage of your own needs `after: STAGE` (it is listed first)")
@@ -110,12 +110,6 @@ def parse_stages(stages, check_import: bool = False) -> tuple[list[CustomSpec], 
         problems.append(f"stages: {wrong!r} is out of place: the built-in stages run in their order, each reading "
                         f"what the one before wrote ({', '.join(STAGES)})")
     return custom, problems
-
-
-def _recipe_keys() -> frozenset:
-    from ..config_schema import recipe_schema
-
-    return frozenset(recipe_schema().keys)
 
 
 def _import_problem(use: str, where: str) -> list[str]:
