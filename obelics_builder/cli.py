@@ -14,6 +14,7 @@ COMMANDS = {
     "crawl": ("obelics_builder.commands.crawl", "build a dataset from a Common Crawl dump or local WARC files"),
     "filter": ("obelics_builder.commands.filter", "reapply filter thresholds to a crawl output from its stored scores"),
     "status": ("obelics_builder.commands.status", "show done, failed and pending work of a crawl output"),
+    "plan": ("obelics_builder.commands.plan", "print the recipe's plan (steps, inputs, outputs, fingerprints) and what a rerun would skip"),
     "estimate": ("obelics_builder.commands.estimate", "project the core-hours of a whole dump from measured throughput"),
     "extract": ("obelics_builder.commands.extract", "print the interleaved documents of WARC or HTML files as JSON lines"),
     "images": ("obelics_builder.commands.images", "run or retry the image step of a crawl output (fetch, decode, filter, NSFW)"),

@@ -393,6 +393,7 @@ def recipe_schema() -> Section:
         "name": Text(),
         "description": Text(),
         "filters": Text(),
+        "stages": StageList(nullable=True),
         "read": Section(keys={"max_record_bytes": POSITIVE, "batch_size": POSITIVE, "max_batch_bytes": POSITIVE},
                         nullable=True),
         "extract": Section(keys={"mode": Text(choices=_modes),
@@ -440,7 +441,39 @@ def problems(data: Any, kind: str) -> list[str]:
     """Every problem of a loaded ``kind`` ("recipe" or "filters") file, one line each: ``key.path: message``."""
     if not isinstance(data, dict):
         return [f"(top level): expected a mapping, got {_show(data)}"]
+    if kind == "recipe" and "stages" in data:
+        return _stages_problems(data)
     return schema(kind).check(data, "")
+
+
+@dataclass(frozen=True)
+class StageList(Spec):
+    """A recipe's ``stages:`` list, checked by :func:`obelics_builder.plan.stages.parse_stages` (its messages name
+    the entry: ``stages[3]: ...``)."""
+
+    def describe(self):
+        return "a list of stage names"
+
+    def _check(self, value, path):
+        from .plan.stages import parse_stages
+
+        return parse_stages(value)[1]
+
+
+def _stages_problems(data: dict) -> list[str]:
+    """A recipe with a ``stages:`` list: checked with the sections of its own stages left to those stages (each a
+    mapping or null)."""
+    from .plan.stages import RESERVED, custom_name
+
+    stages = data["stages"]
+    names = {custom_name(e) for e in stages if isinstance(e, dict)} if isinstance(stages, list) else set()
+    found = [f"stages: the name {n!r} is taken by the recipe's own section {n}: (give the entry another `name:`)"
+             for n in sorted(names & set(recipe_schema().keys) - RESERVED)]  # (RESERVED: said by parse_stages)
+    names -= set(recipe_schema().keys)
+    for name in sorted(names & set(data)):
+        if data[name] is not None and not isinstance(data[name], dict):
+            found.append(f"{name}: expected a mapping (the config of the stage {name}), got {_show(data[name])}")
+    return schema("recipe").check({k: v for k, v in data.items() if k not in names}, "") + found
 
 
 def guess_kind(data: Any, file: str = "") -> str | None:

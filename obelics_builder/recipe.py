@@ -161,7 +161,7 @@ def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, 
                 check_extractor: bool = True) -> dict:
     """Load a recipe and its filter config (under ``recipe["filters_config"]``).  ``overrides`` (e.g. the command
     line's ``--mode`` as ``{"extract": {"mode": ...}}``) are merged over the file.  The ``extract`` section is filled
-    in from :class:`ExtractConfig`; ``_path``, ``_sha256`` (of the file) and ``name`` (the file's stem unless it has
+    in from :class:`ExtractConfig`, ``stages`` (when absent) with the built-in stages; ``_path``, ``_sha256`` (of the file) and ``name`` (the file's stem unless it has
     one) say which recipe it is.  An unknown name or bad YAML is a :class:`ConfigError`, and so is any problem of
     the recipe (checked against :mod:`obelics_builder.config_schema`) or of its filter config, all reported
     together; so is an optional extractor that is not installed (``check_extractor``: off for commands that do not
@@ -186,6 +186,10 @@ def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, 
                 found += [f"{display(path)}: filters: {p}" for p in e.problems]
             else:
                 found += e.problems  # they name the filter config's file
+    if not found:  # the stages of one's own can be imported (here, before any work)
+        from .plan.stages import import_problems
+
+        found += [f"{display(path)}: {p}" for p in import_problems(recipe.get("stages"))]
     if found:
         raise ConfigError(found)
     if overrides:
@@ -202,6 +206,10 @@ def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, 
     if check_extractor:
         check_mode(extract.mode)  # an optional extractor (trafilatura) not installed: one line, before any work
     recipe["extract"] = extract.as_dict()
+    if recipe.get("stages") is None:  # the built-in plan (run.json records the order a run had)
+        from .plan.builtin import STAGES
+
+        recipe["stages"] = list(STAGES)
     recipe.setdefault("name", path.stem)
     recipe["_path"] = str(path)
     recipe["_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()

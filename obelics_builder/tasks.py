@@ -2,7 +2,8 @@
 
 Each unit composes plain stages (functions over a batch of documents), reads and writes its own files, is safe to
 rerun (outputs under a temporary name, renamed when complete, then a completion marker holding its stats and an
-input fingerprint) and returns its ``Stats`` as a dict.  Nothing here imports Dask.
+input fingerprint) and returns its ``Stats`` as a dict.  Nothing here imports Dask.  The fingerprints and the
+folders a unit reads come from the plan (:mod:`obelics_builder.plan`), which imports this module, never the reverse.
 
 Output folder::
 
@@ -27,7 +28,8 @@ import pyarrow.parquet as pq
 
 from .dedup.image_urls import image_url_doc_pairs, image_url_prefilter
 from .dedup.urls import drop_duplicate_urls, url_keys
-from .io.markers import read_marker, write_marker
+from .io.image_table import IMAGE_TABLE_COLUMNS, IMAGE_TABLE_SCHEMA  # noqa: F401 - re-exported
+from .io.markers import fingerprint, read_marker, write_marker  # noqa: F401 - fingerprint re-exported
 from .engine.dedup_reductions import rows_to_drop
 from .io.parquet import DocumentWriter, iter_document_batches, write_table_atomic
 from .stats import StageContext, Stats, run_stage, timed, timed_iter
@@ -35,14 +37,6 @@ from .stats import StageContext, Stats, run_stage, timed, timed_iter
 log = logging.getLogger("obelics_builder")
 
 BATCH = 512
-
-
-def fingerprint(*parts) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(json.dumps(p, sort_keys=True, default=str).encode())
-        h.update(b"\x00")
-    return h.hexdigest()[:16]
 
 
 def warc_key(name: str) -> str:
@@ -71,16 +65,26 @@ def _clear_failure(folder: Path, key: str) -> None:
     (folder / "_failed" / f"{key}.json").unlink(missing_ok=True)
 
 
-def process_warc(ref, recipe: dict, out: str, dump: str | None = None) -> dict:
+def warc_config(recipe: dict) -> list:
+    """What changes a WARC's stored scores (metric parameters, word-list contents, models), never the thresholds:
+    the config the plan fingerprints the per-WARC step with (``recipe: read, extract, text_scores``)."""
+    from .quality.score import scoring_inputs
+
+    return [recipe.get("read"), recipe.get("extract"), recipe.get("text_scores"),
+            scoring_inputs(recipe["filters_config"])]
+
+
+def process_warc(ref, recipe: dict, out: str, dump: str | None = None, fp: str | None = None) -> dict:
     """Read one WARC, extract documents and score their text; write ``parts/scored/<key>.parquet``.
 
     A WARC that cannot be read to its end (the source failed after retries) raises: its part is not marked done, a
     ``_failed`` marker says why, and a rerun retries it.  Damaged records inside a readable WARC are counted, not
-    raised.
+    raised.  ``fp``: the unit's fingerprint (the plan's; by default the same rule:
+    ``H(name, dump, *warc_config(recipe))``).
     """
     folder = Path(out) / "parts" / "scored"
     try:
-        result = _process_warc(ref, recipe, out, dump)
+        result = _process_warc(ref, recipe, out, dump, fp or fingerprint(ref.name, dump, *warc_config(recipe)))
     except Exception as e:
         _record_failure(folder, warc_key(ref.name), e)
         raise
@@ -88,18 +92,13 @@ def process_warc(ref, recipe: dict, out: str, dump: str | None = None) -> dict:
     return result
 
 
-def _process_warc(ref, recipe: dict, out: str, dump: str | None = None) -> dict:
+def _process_warc(ref, recipe: dict, out: str, dump: str | None, fp: str) -> dict:
     from .extract import extract_stage
     from .quality.score import text_score_stage
     from .sources.warc import iter_html_records
 
     folder = Path(out) / "parts" / "scored"
     key = warc_key(ref.name)
-    from .quality.score import scoring_inputs
-
-    # what changes the stored scores (metric parameters, word-list contents, models), never the thresholds
-    fp = fingerprint(ref.name, dump, recipe.get("read"), recipe.get("extract"), recipe.get("text_scores"),
-                     scoring_inputs(recipe["filters_config"]))
     done = read_marker(folder, key, fp)
     if done is not None:
         return done["stats"]
@@ -138,14 +137,12 @@ def _process_warc(ref, recipe: dict, out: str, dump: str | None = None) -> dict:
 # Per part: text decisions (from stored scores)
 # ---------------------------------------------------------------------------------------------------------------
 
-def filter_part(key: str, recipe: dict, out: str) -> dict:
+def filter_part(key: str, recipe: dict, out: str, fp: str, src: str) -> dict:
     from .quality.decide import text_filter_stage
 
-    src = Path(out) / "parts" / "scored" / f"{key}.parquet"
+    src = Path(src) / f"{key}.parquet"
     folder = Path(out) / "parts" / "text"
     fcfg = recipe["filters_config"]
-    fp = fingerprint(key, _marker_fp(Path(out) / "parts" / "scored", key), fcfg.get("node"), fcfg.get("doc"),
-                     fcfg.get("perplexity"), fcfg.get("lang_id"))
     done = read_marker(folder, key, fp)
     if done is not None:
         return done["stats"]
@@ -171,21 +168,15 @@ KEYS_SCHEMA = pa.schema([("url", pa.string()), ("rank", pa.string()), ("row", pa
 PAIRS_SCHEMA = pa.schema([("image_url", pa.string()), ("doc_url", pa.string())])
 
 
-def _marker_fp(folder: Path, key: str) -> str | None:
-    m = read_marker(folder, key)
-    return None if m is None else m.get("fingerprint")
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Per part: URL dedup (rows to drop were computed run-wide by the engine)
 # ---------------------------------------------------------------------------------------------------------------
 
-def dedup_part(key: str, losers_dir: str, near_dir: str | None, upstream_fp: str, out: str) -> dict:
+def dedup_part(key: str, losers_dir: str, near_dir: str | None, fp: str, out: str, src: str) -> dict:
     """Drop this part's rows that lost the run-wide URL dedup (``duplicate_url``) or near-duplicate dedup
     (``near_duplicate``); write the survivors and their (image URL, document URL) pairs."""
-    src = Path(out) / "parts" / "text" / f"{key}.parquet"
+    src = Path(src) / f"{key}.parquet"
     folder = Path(out) / "parts" / "url_dedup"
-    fp = fingerprint(key, upstream_fp, _marker_fp(Path(out) / "parts" / "text", key))
     done = read_marker(folder, key, fp)
     if done is not None:
         return done["stats"]
@@ -235,19 +226,8 @@ def _archive(refs: tuple) -> object | None:
     return ImageArchive(list(refs))
 
 
-IMAGE_TABLE_COLUMNS = ["url", "status", "error", "source", "bytes", "seconds", "attempts", "sha256", "width",
-                       "height", "format", "reason", "data", "phash", "stored_width", "stored_height", "nsfw",
-                       "phash_group", "image_near_duplicate"]
-IMAGE_TABLE_SCHEMA = pa.schema([
-    ("url", pa.string()), ("status", pa.int32()), ("error", pa.string()), ("source", pa.string()),
-    ("bytes", pa.int64()), ("seconds", pa.float64()), ("attempts", pa.int32()), ("sha256", pa.string()),
-    ("width", pa.int32()), ("height", pa.int32()), ("format", pa.string()), ("reason", pa.string()),
-    ("data", pa.binary()), ("phash", pa.string()), ("stored_width", pa.int32()), ("stored_height", pa.int32()),
-    ("nsfw", pa.float32()), ("phash_group", pa.string()), ("image_near_duplicate", pa.bool_()),
-])
-
-
-def fetch_partition(index: int, urls: list[str], recipe: dict, out: str, archive_refs: tuple, fetch_overrides: dict) -> dict:
+def fetch_partition(index: int, urls: list[str], recipe: dict, out: str, archive_refs: tuple, fetch_overrides: dict,
+                    fp: str | None = None) -> dict:
     """Build ``images/table/part-NNNNN.parquet`` (see :mod:`obelics_builder.images.ledger` for the marker)."""
     from .images.ledger import fetch_input_fingerprint, fetch_rows, table_stats, write_table_part
 
@@ -255,7 +235,7 @@ def fetch_partition(index: int, urls: list[str], recipe: dict, out: str, archive
     key = f"part-{index:05d}"
     urls = sorted(set(urls))
     fetch_cfg = {**(recipe.get("images") or {}), **fetch_overrides}
-    fp = fetch_input_fingerprint(urls, fetch_cfg, recipe["filters_config"], [r.name for r in archive_refs])
+    fp = fp or fetch_input_fingerprint(urls, fetch_cfg, recipe["filters_config"], [r.name for r in archive_refs])
     done = read_marker(folder, key)
     if done is not None and done.get("input_fingerprint") == fp:
         return done["stats"]
@@ -297,17 +277,15 @@ def _writer(path: Path, recipe: dict) -> DocumentWriter:
     return DocumentWriter(path, compression=(recipe.get("write") or {}).get("compression", "zstd"))
 
 
-def finalize_part(key: str, recipe: dict, out: str, too_frequent_dir: str, upstream_fp: str) -> dict:
+def finalize_part(key: str, recipe: dict, out: str, too_frequent_dir: str, fp: str, src: str) -> dict:
     from .dedup.paragraphs import counts_table, merge_counts, paragraph_counts
     from .images.apply import apply_image_table
     from .quality.final import final_cleaning_stage
     from .quality.wordlists import load_wordlist
 
-    src = Path(out) / "parts" / "url_dedup" / f"{key}.parquet"
+    src = Path(src) / f"{key}.parquet"
     folder = Path(out) / "parts" / "final"
     fcfg = recipe["filters_config"]
-    fp = fingerprint(key, upstream_fp, _marker_fp(Path(out) / "parts" / "url_dedup", key), fcfg.get("image"),
-                     fcfg.get("final"), fcfg.get("doc", {}).get("number_images"))
     done = read_marker(folder, key, fp)
     if done is not None:
         return done["stats"]
@@ -336,17 +314,16 @@ def finalize_part(key: str, recipe: dict, out: str, too_frequent_dir: str, upstr
     return result
 
 
-def paragraphs_part(key: str, recipe: dict, out: str, frequent_dir: str, upstream_fp: str) -> dict:
+def paragraphs_part(key: str, recipe: dict, out: str, frequent_dir: str, fp: str, src: str) -> dict:
     from .dedup.image_sets import image_set_keys
     from .dedup.paragraphs import dedup_paragraphs, domain
     from .engine.dedup_reductions import load_frequent_paragraphs
     from .optout.stage import URLS_SCHEMA, collect_urls
     from .quality.final import final_cleaning_stage
 
-    src = Path(out) / "parts" / "final" / f"{key}.parquet"
+    src = Path(src) / f"{key}.parquet"
     folder = Path(out) / "parts" / "paragraphs"
     fcfg = recipe["filters_config"]
-    fp = fingerprint(key, upstream_fp, _marker_fp(Path(out) / "parts" / "final", key), recipe.get("paragraph_dedup"))
     done = read_marker(folder, key, fp)
     if done is not None:
         return done["stats"]
@@ -380,18 +357,17 @@ SETS_SCHEMA = pa.schema([("key", pa.string()), ("rank", pa.string()), ("row", pa
 
 
 def publish_part(index: int, key: str, recipe: dict, out: str, sets_losers_dir: str, flagged_file: str,
-                 upstream_fp: str) -> dict:
+                 fp: str, src: str) -> dict:
     """Image-set dedup and opt-out -> ``documents/part-NNNNN.parquet`` and the part's opt-out manifest rows."""
     from .dedup.image_sets import drop_duplicate_image_sets
     from .optout.local import LocalOptOut
     from .optout.manifest import write_manifest_part
     from .optout.stage import optout_stage
 
-    src = Path(out) / "parts" / "paragraphs" / f"{key}.parquet"
+    src = Path(src) / f"{key}.parquet"
     folder = Path(out) / "documents"
     name = f"part-{index:05d}"
     ocfg = recipe.get("optout") or {}
-    fp = fingerprint(key, upstream_fp, _marker_fp(Path(out) / "parts" / "paragraphs", key), ocfg)
     done = read_marker(folder, name, fp)
     if done is not None:
         return done["stats"]

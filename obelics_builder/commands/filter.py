@@ -35,14 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _scored_fingerprint(name: str, recipe: dict, dump: str | None) -> str:
-    """The fingerprint ``tasks._process_warc`` gives the scored part of WARC ``name`` under ``recipe`` (what
-    changes the stored scores, never the thresholds).  Kept equal to it: test_filter_command runs ``filter`` on a
-    crawl output, which this check would refuse if the two differed."""
-    from ..quality.score import scoring_inputs
-    from ..tasks import fingerprint
+    """The fingerprint the plan gives the scored part of WARC ``name`` under ``recipe`` (its rule over the
+    per-WARC step: the WARC's name and dump, and what changes the stored scores, never the thresholds)."""
+    from ..plan.model import unit_fingerprint
+    from ..tasks import warc_config
 
-    return fingerprint(name, dump, recipe.get("read"), recipe.get("extract"), recipe.get("text_scores"),
-                       scoring_inputs(recipe["filters_config"]))
+    return unit_fingerprint([name, dump], [], warc_config(recipe))
 
 
 def _differences(a, b, prefix: str = "") -> list[str]:

@@ -23,10 +23,18 @@ def collect(out: Path) -> dict:
     info = json.loads((out / "run.json").read_text(encoding="utf-8"))
     keys = [warc_key(w["name"]) for w in info["warcs"]]
     steps = {}
+    from ..errors import ConfigError
+    from ..plan.stages import build_plan
+
+    try:  # stages of one's own (the recipe the run had)
+        custom = build_plan(info.get("recipe_config") or {}).custom
+    except ConfigError:
+        custom = ()
     for step, folder, names in (
         ("read+extract+score (per WARC)", out / "parts" / "scored", keys),
         ("text filters (per part)", out / "parts" / "text", keys),
         ("URL dedup (per part)", out / "parts" / "url_dedup", keys),
+        *((f"{s.name} (yours, per part)", s.folder(out), keys) for s in custom),
         ("final (per part)", out / "documents", [f"part-{i:05d}" for i in range(len(keys))]),
     ):
         done = {p.stem for p in (folder / "_done").glob("*.json")} if (folder / "_done").exists() else set()

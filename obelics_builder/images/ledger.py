@@ -21,7 +21,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io.markers import marker_path, read_marker, write_marker
+from ..io.image_table import IMAGE_TABLE_COLUMNS, IMAGE_TABLE_SCHEMA
+from ..io.markers import fingerprint, marker_path, read_marker, write_marker
 from ..io.parquet import write_table_atomic
 from ..stats import Stats
 from .fetch import is_retryable, run_sync
@@ -37,19 +38,19 @@ CONTENT_COLUMNS = ("url", "reason", "sha256", "stored_width", "stored_height", "
                    "image_near_duplicate")
 
 
-def _fp(*parts) -> str:
-    from ..tasks import fingerprint
-
-    return fingerprint(*parts)
-
-
-def fetch_input_fingerprint(urls: list[str], fetch_cfg: dict, filters_config: dict, archive_names: list[str]) -> str:
+def fetch_config(fetch_cfg: dict, filters_config: dict, archive_names: list[str]) -> list:
+    """What a table part is fetched with besides its URLs: the fetch settings, the image filters without the
+    decisions applied later, the NSFW detector (not its threshold) and the image archives."""
     img = dict(filters_config.get("image") or {})
     for k in DECISION_KEYS:
         img.pop(k, None)
     ns = nsfw_config(filters_config)
     img["nsfw"] = {k: ns.get(k) for k in ("enabled", "detector", "model_path")}  # the threshold is a decision
-    return _fp(urls, fetch_cfg, img, archive_names)
+    return [fetch_cfg, img, list(archive_names)]
+
+
+def fetch_input_fingerprint(urls: list[str], fetch_cfg: dict, filters_config: dict, archive_names: list[str]) -> str:
+    return fingerprint(urls, *fetch_config(fetch_cfg, filters_config, archive_names))
 
 
 def fetch_rows(urls: list[str], archive: Any, fetch_cfg: dict, filters_config: dict,
@@ -87,19 +88,15 @@ def table_stats(stats: Stats, rows: list[dict], note: str | None = None) -> None
 def content_fingerprint(input_fp: str, table: pa.Table) -> str:
     cols = [c for c in CONTENT_COLUMNS if c in table.column_names]
     data = {c: table.column(c).to_pylist() for c in cols}
-    return _fp(input_fp, data)
+    return fingerprint(input_fp, data)
 
 
 def rows_to_table(rows: list[dict]) -> pa.Table:
-    from ..tasks import IMAGE_TABLE_COLUMNS, IMAGE_TABLE_SCHEMA
-
     return pa.table({c: [r.get(c) for r in rows] for c in IMAGE_TABLE_COLUMNS}, schema=IMAGE_TABLE_SCHEMA)
 
 
 def read_part(path: Path, columns: list[str] | None = None) -> list[dict]:
     """Rows of a table part; columns missing in an older part come back as None."""
-    from ..tasks import IMAGE_TABLE_COLUMNS
-
     names = pq.ParquetFile(path).schema_arrow.names
     want = [c for c in (columns or IMAGE_TABLE_COLUMNS) if c in names]
     rows = pq.read_table(path, columns=want).to_pylist()

@@ -5,11 +5,21 @@ the unit's stats and a fingerprint of its inputs, so a rerun with other inputs r
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 from .parquet import tmp_path_for
+
+
+def fingerprint(*parts) -> str:
+    """A short digest of JSON-able values (dict keys sorted): what a marker's ``fingerprint`` holds."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:16]
 
 
 def marker_path(folder: str | Path, key: str) -> Path:

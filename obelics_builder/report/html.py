@@ -98,6 +98,11 @@ def _css() -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 def _stage_names(stages: dict) -> list[str]:
+    """The document stages in stats.json's order (the plan's funnel: a stage of one's own where it ran), or the
+    built-in order first when the built-in ones are not in that order (a stats dict put together by hand)."""
+    names = [n for n in stages if n != "image_fetch"]
+    if [n for n in names if n in DOC_STAGES] == [n for n in DOC_STAGES if n in stages]:
+        return names
     return [n for n in DOC_STAGES if n in stages] + [n for n in stages if n not in DOC_STAGES and n != "image_fetch"]
 
 
@@ -117,7 +122,7 @@ UNITS = [("documents", "Documents", "var(--doc)", "#2f6fb5"),
 
 def svg_funnel(stages: dict, unit: str, title: str, color: str) -> str:
     """A horizontal bar chart: the input of the first stage, then each stage's output."""
-    names = [n for n in DOC_STAGES if n in stages] + [n for n in stages if n not in DOC_STAGES and n != "image_fetch"]
+    names = _stage_names(stages)
     if not names:
         return ""
     # stages before the first one that counts this unit (e.g. paragraphs before extraction) are left out
