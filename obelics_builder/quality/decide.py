@@ -14,13 +14,16 @@ scoring time); otherwise the doc metrics of the surviving text are recomputed an
 model and, when configured, the KenLM model are loaded for that), together with the document's language
 (``general_metadata``, which describes the scored text), and a note says that it happened.
 
-Disabled checks are listed in a note; an enabled check whose score column is absent (perplexity without a model)
-is skipped with a note, never silently.  A document whose node columns do not match its texts is rejected with
+Disabled checks are listed in a note.  The node lang-id and perplexity scores are stored only when the scoring
+config applied those checks: a config that enables one computes the missing column here first (:mod:`.lazy`, with
+a note).  An enabled check whose score column is still absent (perplexity without a model) is skipped with a note,
+never silently.  A document whose node columns do not match its texts is rejected with
 the error ``node_scores_misaligned`` (``not_scored`` when it has no node columns at all).
 """
 from __future__ import annotations
 
 from ..schema import PARAGRAPH_SEP, doc_url, keep_positions, paragraphs
+from .lazy import fill_node_scores, node_model_checks
 from .metrics import get_words
 from .perplexity import DISABLED_NOTE
 from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_CHECKS, NODE_COLUMNS, aligned, column_aligned,
@@ -88,6 +91,11 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
     cfg = filters_config(ctx)
     node_cfg = cfg.get("node") or {}
     doc_cfg = cfg.get("doc") or {}
+    if node_model_checks(cfg, True):  # node lang-id/perplexity scores the scoring config did not need: now
+        filled = fill_node_scores(docs, get_scorer(ctx))
+        if filled:
+            ctx.note(f"node scores computed on demand (their check was off when the documents were scored): "
+                     f"{', '.join(filled)}", level=20)
     _notes(ctx, cfg, docs)
     text_kinds = doc_text_kinds(cfg)
     out: list[dict] = []

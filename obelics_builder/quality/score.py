@@ -11,8 +11,9 @@ Paragraphs
 Node columns (aligned with ``texts``: None at image positions, one float per paragraph at text positions)
     ``node_words``, ``node_char_repetition``, ``node_word_repetition``, ``node_special_characters``,
     ``node_stopwords``, ``node_flagged_words``, ``node_punctuation`` (with ``node.punctuation.min_words``),
-    ``node_common_words``, ``node_lang_score`` (highest probability among ``node.lang_id.languages``),
-    ``node_perplexity`` (only when a KenLM model is configured).
+    ``node_common_words``, and, only when the config applies the node check (else a config that applies it
+    computes them on demand, :mod:`.lazy`), ``node_lang_score`` (highest probability among
+    ``node.lang_id.languages``) and ``node_perplexity`` (with a KenLM model).
 
 Structure columns (with ``node.structure.enabled``, the default recipe's filters; see :mod:`.structure`)
     ``node_kind`` (strings: prose, heading, list, table, code, caption) and ``node_repeated`` (how many identical
@@ -54,6 +55,7 @@ from typing import Any
 from ..schema import END_OF_DOCUMENT, PARAGRAPH_SEP, paragraphs
 from . import metrics as M
 from .langid import get_langid
+from .lazy import MODEL_CHECKS, node_model_checks, node_model_values
 from .perplexity import DISABLED_NOTE, from_config as perplexity_from_config
 from .structure import KIND_COLUMN, StructureConfig, document_kinds, follow_sections
 from .wordlists import config_wordlist
@@ -116,6 +118,8 @@ class Scorer:
         self.ppl = perplexity_from_config(cfg)
         self.standardize = bool((cfg.get("node") or {}).get("standardize_whitespace", True))
         self.params = {level: self._params(level) for level in ("node", "doc")}
+        #: the node model checks the config applies (the others are computed on demand, see :mod:`.lazy`)
+        self.node_models = node_model_checks(cfg, self.ppl is not None)
 
     def _params(self, level: str) -> dict:
         cfg = self.cfg
@@ -136,7 +140,13 @@ class Scorer:
         return out
 
     def _add_models(self, out: list[dict], texts: list[str], level: str) -> None:
-        """Language-id score (and top-1 language, kept under ``_lang``/``_lang_prob``) and perplexity."""
+        """Language-id score (and top-1 language, kept under ``_lang``/``_lang_prob``) and perplexity; at node
+        level only those of the checks the config applies (:attr:`node_models`)."""
+        if level == "node":
+            for check, values in node_model_values(self, texts, self.node_models).items():
+                for m, v in zip(out, values):
+                    m[check] = v
+            return
         for m, (lang, prob, score) in zip(out, self.langid.predict_with_scores(texts, self.params[level]["languages"])):
             m["lang_id"] = score
             m["_lang"], m["_lang_prob"] = lang, prob
@@ -501,16 +511,17 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
     counts = _Paragraphs(scorer, unique)
     unique_values = counts.metrics(scorer, unique)
     node_values = [unique_values[r] for r in ref]
-    node_keys = [c for c in CHECKS if c != "perplexity" or scorer.ppl is not None]
+    node_keys = [c for c in CHECKS if c not in MODEL_CHECKS or c in scorer.node_models]
     for check in node_keys:
         name = f"node_{CHECKS[check]}"
         flat = [float(v[check]) for v in unique_values]
         flat = [flat[r] for r in ref]
         for doc, spans in zip(docs, layout):
             doc[name] = [None if span is None else flat[span[0]:span[0] + span[1]] for span in spans]
-    if scorer.ppl is None:
-        for doc in docs:
-            doc.pop("node_perplexity", None)
+    for check, col in MODEL_CHECKS.items():
+        if check not in scorer.node_models:  # computed on demand by a config that applies the check (.lazy)
+            for doc in docs:
+                doc.pop(col, None)
     structure = StructureConfig.from_config(cfg)
     for doc, spans in zip(docs, layout):
         if structure.enabled:

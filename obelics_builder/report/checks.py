@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from ..quality.score import (NODE_COLUMNS, REPEATED_COLUMN, aligned, column_aligned, full_text, node_decisions,
                              node_kinds, paragraph_counts, surviving_texts)
+from ..quality.lazy import MODEL_CHECKS, fill_node_scores, node_model_checks
 from ..quality.structure import KIND_COLUMN
 from ..schema import END_OF_DOCUMENT, from_arrow, paragraphs
 from .html import _as_float, fmt_num, short
@@ -178,7 +179,8 @@ def scan_scored(out: Path, cfg: dict, max_docs: int, k: int, max_values: int, pr
             columns.update(pq.ParquetFile(f).schema_arrow.names)
         except Exception as e:  # noqa: BLE001
             problems.append(f"cannot read {f.name}: {type(e).__name__}: {e}")
-    checks = checks_from_config(cfg, columns)
+    lazy = _lazy_node_scores(cfg, columns)
+    checks = checks_from_config(cfg, columns | set(lazy.get("columns", ())))
     results = [CheckResult(c) for c in checks]
     node_res = [r for r in results if r.check.level == "node"]
     doc_res = [r for r in results if r.check.level == "doc"]
@@ -190,6 +192,8 @@ def scan_scored(out: Path, cfg: dict, max_docs: int, k: int, max_values: int, pr
             pf = pq.ParquetFile(f)
             for batch in pf.iter_batches(batch_size=512):
                 docs = from_arrow(pa.Table.from_batches([batch]))
+                if lazy:  # node scores of a check the scoring config did not apply, as `filter` computes them
+                    fill_node_scores(docs[: per_file - taken], lazy["scorer"])
                 for d in docs[: per_file - taken]:
                     _scan_doc(d, node_res, doc_res, k, max_values, info, node_cfg)
                 taken += len(docs)
@@ -198,6 +202,20 @@ def scan_scored(out: Path, cfg: dict, max_docs: int, k: int, max_values: int, pr
         except Exception as e:  # noqa: BLE001
             problems.append(f"cannot read {f.name}: {type(e).__name__}: {e}")
     return results, info
+
+
+def _lazy_node_scores(cfg: dict, columns: set[str]) -> dict:
+    """When ``cfg`` applies a node model check (lang-id, perplexity with a model) whose column the scored parts
+    lack, the scorer that computes it on demand (:mod:`quality.lazy`) and the columns it adds; else ``{}``."""
+    wanted = [MODEL_CHECKS[c] for c in node_model_checks(cfg, True)]
+    if not any(c not in columns for c in wanted):
+        return {}
+    from ..quality.score import Scorer
+
+    scorer = Scorer(cfg)
+    if scorer.ppl is None:
+        wanted = [c for c in wanted if c != MODEL_CHECKS["perplexity"]]
+    return {"scorer": scorer, "columns": wanted} if wanted else {}
 
 
 def _decidable(d: dict, info: dict) -> bool:
