@@ -23,7 +23,10 @@ Known differences from the reference set: the BigScience literal also lists a ha
 (e.g. a Cyrillic, a Greek, an Arabic letter, a few Katakana and Devanagari/Bengali vowel signs) that we do not
 count, and our set contains many symbols the literal omits (any ``S*``/``P*`` code point).  On English prose
 the two agree (the four test vectors of §4.3 are reproduced exactly).  Unicode data comes from the running
-Python's ``unicodedata`` (Python 3.11: Unicode 14.0), so the set is fixed for a given Python minor version.
+Python's ``unicodedata`` (Python 3.11: Unicode 14.0), so the set is fixed for a given Python minor version.  The
+scan of every code point costs ~0.3 CPU-s per process, so its result for one Unicode version ships as
+:mod:`._codepoints` (ranges; ``python -m obelics_builder.quality.metrics`` regenerates it, a test compares it with
+the scan); under another Unicode version the scan runs at import.
 """
 from __future__ import annotations
 
@@ -42,24 +45,52 @@ _EXTRA_SPECIAL = "\u00ad\u200b\ufeff\u200d\ufe0e\ufe0f\u20e3"
 _NOT_SPECIAL = "\u00a0"
 
 
-def _build_special_characters() -> frozenset[str]:
-    chars = set(string.punctuation + string.digits + string.whitespace + _EXTRA_SPECIAL)
-    for cp in range(sys.maxunicode + 1):
-        if 0xD800 <= cp <= 0xDFFF:
-            continue
-        ch = chr(cp)
-        if unicodedata.category(ch) in _SPECIAL_CATEGORIES:
-            chars.add(ch)
-    for ch in _NOT_SPECIAL:
-        chars.discard(ch)
-    return frozenset(chars)
+def build_codepoint_ranges() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The definitions, scanned over every code point (~0.3 CPU-s): the special characters and the ``[\\w']``
+    word characters as flat (start, end) pairs of half-open code-point ranges.  :mod:`._codepoints` holds their
+    output for one Unicode version (``python -m obelics_builder.quality.metrics`` writes it); another Python's
+    Unicode data is scanned here instead, at import."""
+    size = sys.maxunicode + 1
+    special = _np.zeros(size, dtype=_np.bool_)
+    special[[ord(c) for c in string.punctuation + string.digits + string.whitespace + _EXTRA_SPECIAL]] = True
+    category = unicodedata.category
+    special[[cp for cp in range(size) if category(chr(cp)) in _SPECIAL_CATEGORIES]] = True  # (surrogates: Cs)
+    special[[ord(c) for c in _NOT_SPECIAL]] = False
+    every = "".join(map(chr, range(size)))  # lone surrogates included: the regex sees them as non-word
+    word = _np.zeros(size, dtype=_np.bool_)
+    word[[m.start() for m in re.finditer(r"[\w']", every)]] = True
+    return _ranges(special), _ranges(word)
 
+
+def _ranges(mask: _np.ndarray) -> tuple[int, ...]:
+    edges = _np.diff(_np.concatenate(([0], mask.astype(_np.int8), [0])))
+    starts, ends = _np.nonzero(edges == 1)[0], _np.nonzero(edges == -1)[0]
+    return tuple(int(x) for pair in zip(starts, ends) for x in pair)
+
+
+def _codepoint_ranges() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The generated ranges when they were made from this Python's Unicode data, else a scan."""
+    try:
+        from . import _codepoints as generated
+    except ImportError:  # pragma: no cover - the module ships with the package
+        generated = None
+    if generated is not None and generated.UNIDATA_VERSION == unicodedata.unidata_version \
+            and generated.MAXUNICODE == sys.maxunicode:
+        return generated.SPECIAL, generated.WORD
+    return build_codepoint_ranges()
+
+
+def _chars(ranges: tuple[int, ...]) -> frozenset[str]:
+    return frozenset(chr(cp) for a, b in zip(ranges[::2], ranges[1::2]) for cp in range(a, b))
+
+
+_SPECIAL_RANGES, _WORD_RANGES = _codepoint_ranges()
 
 #: The special-character set (see the module docstring for the exact definition).
-SPECIAL_CHARACTERS: frozenset[str] = _build_special_characters()
+SPECIAL_CHARACTERS: frozenset[str] = _chars(_SPECIAL_RANGES)
 
 #: ``str.translate`` table deleting every special character (for counting them quickly).
-_DELETE_SPECIAL = {ord(c): None for c in SPECIAL_CHARACTERS}
+_DELETE_SPECIAL = dict.fromkeys(map(ord, SPECIAL_CHARACTERS))
 
 #: The 12 characters OBELICS maps to a space when standardising whitespace (§4.1).
 WHITESPACE_CHARS = "\u2009\u200a\u202f\u2005\u3000\u2002\u2008\u2003\ufffc\u0084\u00a0 "
@@ -211,18 +242,19 @@ CHUNK_TEXTS = 1 << 20
 _TABLES: dict[str, _np.ndarray] = {}
 
 
+def _table(ranges: tuple[int, ...]) -> _np.ndarray:
+    table = _np.zeros(sys.maxunicode + 1, dtype=_np.bool_)
+    for a, b in zip(ranges[::2], ranges[1::2]):
+        table[a:b] = True
+    return table
+
+
 def _tables() -> dict[str, _np.ndarray]:
     """Lookup tables over every code point: special, word character (``[\\w']``), punctuation token."""
     if not _TABLES:
-        size = sys.maxunicode + 1
-        special = _np.zeros(size, dtype=_np.bool_)
-        special[_np.fromiter(map(ord, SPECIAL_CHARACTERS), dtype=_np.int64)] = True
-        every = "".join(map(chr, range(size)))  # lone surrogates included: the regex sees them as non-word
-        word = _np.zeros(size, dtype=_np.bool_)
-        word[[m.start() for m in re.finditer(r"[\w']", every)]] = True
-        punct = _np.zeros(size, dtype=_np.bool_)
+        punct = _np.zeros(sys.maxunicode + 1, dtype=_np.bool_)
         punct[[ord(c) for c in PUNCTUATION]] = True
-        _TABLES.update(special=special, word=word, punct=punct)
+        _TABLES.update(special=_table(_SPECIAL_RANGES), word=_table(_WORD_RANGES), punct=punct)
     return _TABLES
 
 
@@ -411,3 +443,32 @@ def all_metrics_batch(texts: list[str], stopwords: Collection[str], flagged: Col
             "common_words": sum(map(common.__contains__, words)) / nw if nw else 0.0,
         })
     return out
+
+
+def write_generated(path: str | None = None) -> str:
+    """Write :mod:`._codepoints` (the scanned ranges of this Python's Unicode data); returns its path."""
+    import os
+
+    special, word = build_codepoint_ranges()
+    path = path or os.path.join(os.path.dirname(os.path.abspath(__file__)), "_codepoints.py")
+
+    def rows(values: tuple[int, ...]) -> str:
+        return "".join("    " + ", ".join(f"0x{v:X}" for v in values[i:i + 12]) + ",\n" for i in range(0, len(values), 12))
+
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f'''"""Generated by ``python -m obelics_builder.quality.metrics`` (do not edit): the special characters and the
+``[\\\\w']`` word characters of :mod:`obelics_builder.quality.metrics` as flat (start, end) pairs of half-open
+code-point ranges, scanned from Unicode {unicodedata.unidata_version}.  Another Unicode version is scanned at import instead.
+"""
+UNIDATA_VERSION = "{unicodedata.unidata_version}"
+MAXUNICODE = {sys.maxunicode}
+SPECIAL = (
+{rows(special)})
+WORD = (
+{rows(word)})
+''')
+    return path
+
+
+if __name__ == "__main__":
+    print(write_generated())
