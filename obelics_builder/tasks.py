@@ -354,7 +354,7 @@ def paragraphs_part(key: str, recipe: dict, out: str, frequent_dir: str, upstrea
     enabled = (recipe.get("paragraph_dedup") or {}).get("enabled", True)
     frequent = load_frequent_paragraphs(Path(frequent_dir), domains) if enabled else set()
     c_par = _ctx("paragraph_dedup", recipe.get("paragraph_dedup") or {}, stats, {"frequent": frequent})
-    c_clean = _ctx("cleanup", fcfg, stats)
+    c_clean = _ctx("cleanup", fcfg, stats, {"spam_checked": True})  # pass A's output: spam verdicts already taken
     sets: dict[str, list] = {"key": [], "rank": [], "row": [], "part": []}
     urls: dict[str, list] = {"url": [], "kind": []}
     with _writer(folder / f"{key}.parquet", recipe) as writer:

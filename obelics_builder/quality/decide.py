@@ -27,8 +27,9 @@ from .lazy import fill_node_scores, node_model_checks
 from .metrics import get_words
 from .perplexity import DISABLED_NOTE
 from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_CHECKS, NODE_COLUMNS, aligned, column_aligned,
-                    doc_check_text, doc_text_key, doc_text_kinds, filters_config, first_failure, full_text, get_scorer,
-                    node_decisions, paragraph_counts, store_doc_metrics, store_languages, text_hash)
+                    compile_checks, doc_check_text, doc_text_key, doc_text_kinds, filters_config, first_failure,
+                    full_text, get_scorer, node_decisions, store_doc_metrics, store_languages, text_hash)
+from .structure import StructureConfig
 
 _DOC_CHECKS_HERE = tuple(CHECKS)  # number_images is not a doc metric here (final.py applies it)
 
@@ -55,10 +56,10 @@ def _notes(ctx, cfg: dict, docs: list[dict]) -> None:
         ctx.note("doc number_images check is applied by the final stage, after images are fetched", level=20)
 
 
-def _apply_nodes(doc: dict, decisions: list, ctx) -> None:
-    """Drop failed paragraphs (and their node values), then emptied text positions."""
+def _apply_nodes(doc: dict, decisions: list, ctx, paras: list, counts: list) -> None:
+    """Drop failed paragraphs (and their node values), then emptied text positions (``paras``, ``counts``: the
+    paragraphs of the texts and their numbers)."""
     texts = doc["texts"]
-    counts = paragraph_counts(doc)
     node_cols = []
     for c in [c for c in doc if c.startswith("node_")]:
         if column_aligned(doc, c, counts):
@@ -70,13 +71,13 @@ def _apply_nodes(doc: dict, decisions: list, ctx) -> None:
         if text is None:
             keep_pos.append(True)
             continue
-        paras = paragraphs(text)
+        ps = paras[i]
         for f in fails:
             if f is not None:
                 ctx.remove(f"node:{f}", unit="nodes")
         kept = [j for j, f in enumerate(fails) if f is None]
-        if len(kept) != len(paras) or PARAGRAPH_SEP.join(paras) != text:
-            texts[i] = PARAGRAPH_SEP.join(paras[j] for j in kept)
+        if len(kept) != len(ps) or PARAGRAPH_SEP.join(ps) != text:
+            texts[i] = PARAGRAPH_SEP.join(ps[j] for j in kept)
             for col in node_cols:
                 values = doc[col][i]
                 if values is not None:
@@ -98,18 +99,21 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
                      f"{', '.join(filled)}", level=20)
     _notes(ctx, cfg, docs)
     text_kinds = doc_text_kinds(cfg)
+    checks, structure = compile_checks(node_cfg), StructureConfig.from_config({"node": node_cfg})
     out: list[dict] = []
     recomputed: list[tuple[dict, str, list, str]] = []  # (doc, doc checks' text, texts before, hashed key)
     for doc in docs:
         if not any(c in doc for c in NODE_COLUMNS):
             ctx.error("not_scored", url=doc_url(doc), message="document has no node_* score columns")
             continue
-        if not aligned(doc):
+        paras = [None if t is None else paragraphs(t) for t in doc["texts"]]  # split once per document
+        counts = [None if ps is None else len(ps) for ps in paras]
+        if not aligned(doc, counts):
             ctx.error("node_scores_misaligned", url=doc_url(doc),
                       message="node_* score lists do not match the paragraphs of texts")
             continue
         before = list(doc["texts"])  # the language of a document left without text is that of its texts before
-        _apply_nodes(doc, node_decisions(doc, node_cfg), ctx)
+        _apply_nodes(doc, node_decisions(doc, node_cfg, paras, checks, structure), ctx, paras, counts)
         kept_text = full_text(doc["texts"])
         text = kept_text if text_kinds is None else doc_check_text(doc, text_kinds)
         key = doc_text_key(text, kept_text, text_kinds)

@@ -256,13 +256,15 @@ def first_failure_of(values: dict[str, Any], checks: list[tuple[str, Any, Any, f
     return None
 
 
-def node_kinds(doc: dict) -> list[list[str] | None]:
+def node_kinds(doc: dict, paras: list[list[str] | None] | None = None) -> list[list[str] | None]:
     """The stored ``node_kind`` column, or every paragraph ``prose`` when the document has none (scored without
-    ``node.structure``)."""
+    ``node.structure``); ``paras``: the paragraphs of ``doc["texts"]`` when the caller has them."""
     kinds = doc.get(KIND_COLUMN)
     if isinstance(kinds, list):
         return kinds
-    return [None if t is None else ["prose"] * len(paragraphs(t)) for t in doc["texts"]]
+    if paras is None:
+        paras = [None if t is None else paragraphs(t) for t in doc["texts"]]
+    return [None if ps is None else ["prose"] * len(ps) for ps in paras]
 
 
 def decide_nodes(values: list[list[dict] | None], kinds: list[list[str] | None], paras: list[list[str] | None],
@@ -282,22 +284,42 @@ def decide_nodes(values: list[list[dict] | None], kinds: list[list[str] | None],
     return out
 
 
-def node_decisions(doc: dict, node_cfg: dict) -> list[list[str | None] | None]:
-    """For each position: None (image) or, per paragraph, the failing check (None = kept), from stored columns."""
-    present = {check: doc.get(f"node_{suffix}") for check, suffix in NODE_CHECKS.items()}
-    present = {check: col for check, col in present.items() if col is not None}
-    values: list[list[dict] | None] = []
-    paras: list[list[str] | None] = []
-    for i, text in enumerate(doc["texts"]):
-        if text is None:
-            values.append(None)
-            paras.append(None)
+def node_decisions(doc: dict, node_cfg: dict, paras: list[list[str] | None] | None = None,
+                   checks: list | None = None, structure: StructureConfig | None = None) -> list[list[str | None] | None]:
+    """For each position: None (image) or, per paragraph, the failing check (None = kept), from stored columns: the
+    rule of :func:`decide_nodes`, read column by column (no per-paragraph dict).  ``paras`` (the paragraphs of
+    ``doc["texts"]``), ``checks`` (:func:`compile_checks` of ``node_cfg``) and ``structure`` may be given by a
+    caller that has them."""
+    if paras is None:
+        paras = [None if t is None else paragraphs(t) for t in doc["texts"]]
+    checks = compile_checks(node_cfg) if checks is None else checks
+    structure = StructureConfig.from_config({"node": node_cfg}) if structure is None else structure
+    cols = [(check, lo, hi, only, doc.get(f"node_{NODE_CHECKS[check]}")) for check, lo, hi, only in checks]
+    cols = [c for c in cols if c[4] is not None]
+    kinds = node_kinds(doc, paras)
+    out: list[list[str | None] | None] = []
+    for i, (ps, ks) in enumerate(zip(paras, kinds)):
+        if ps is None:
+            out.append(None)
             continue
-        ps = paragraphs(text)
-        paras.append(ps)
-        values.append([{check: col[i][j] for check, col in present.items()} for j in range(len(ps))])
-    return decide_nodes(values, node_kinds(doc), paras, compile_checks(node_cfg),
-                        StructureConfig.from_config({"node": node_cfg}))
+        fails: list[str | None] = []
+        for j, (p, k) in enumerate(zip(ps, ks)):
+            failed = None
+            if p != END_OF_DOCUMENT:
+                for check, lo, hi, only, col in cols:
+                    if only is not None and k not in only:
+                        continue
+                    v = col[i][j]
+                    if v is None:
+                        continue
+                    if (lo is not None and v < lo) or (hi is not None and v > hi):
+                        failed = check
+                        break
+            fails.append(failed)
+        out.append(fails)
+    if structure.enabled and structure.headings_follow_section:
+        follow_sections(kinds, out)
+    return out
 
 
 def surviving_texts(doc: dict, decisions: list) -> list[str | None]:
@@ -385,9 +407,10 @@ def column_aligned(doc: dict, col: str, counts: list[int | None] | None = None) 
     return True
 
 
-def aligned(doc: dict) -> bool:
-    """True if the document has our node columns and each of them matches the paragraphs of its texts."""
-    counts = paragraph_counts(doc)
+def aligned(doc: dict, counts: list[int | None] | None = None) -> bool:
+    """True if the document has our node columns and each of them matches the paragraphs of its texts
+    (``counts``: :func:`paragraph_counts` of the document, when the caller has them)."""
+    counts = paragraph_counts(doc) if counts is None else counts
     present = [c for c in NODE_COLUMNS if doc.get(c) is not None]
     return bool(present) and all(column_aligned(doc, c, counts) for c in present)
 
