@@ -29,7 +29,7 @@ from .dedup.image_urls import image_url_doc_pairs, image_url_prefilter
 from .dedup.urls import drop_duplicate_urls, url_keys
 from .io.markers import read_marker, write_marker
 from .engine.dedup_reductions import rows_to_drop
-from .io.parquet import DocumentWriter, iter_document_batches, write_table_atomic
+from .io.parquet import DocumentWriter, documents_of, iter_document_batches, iter_row_batches, write_table_atomic
 from .stats import StageContext, Stats, run_stage
 
 log = logging.getLogger("obelics_builder")
@@ -207,14 +207,14 @@ def dedup_part(key: str, losers_dir: str, near_dir: str | None, upstream_fp: str
         return drop_duplicate_urls(kept, c)  # duplicates inside the part (already resolved run-wide, kept as a guard)
 
     with DocumentWriter(folder / f"{key}.parquet") as writer:
-        for docs in iter_document_batches(src, BATCH):
-            n = len(docs)
-            docs = run_stage(stage, docs, ctx)
+        for table, light in iter_row_batches(src, BATCH):  # rows are only dropped: written as stored
+            n = len(light)
+            docs = run_stage(stage, light, ctx)
             row0 += n
             p = image_url_doc_pairs(docs)
             pairs["image_url"] += p["image_url"]
             pairs["doc_url"] += p["doc_url"]
-            writer.write(docs)
+            writer.write_rows(table, light, docs)
     write_table_atomic(pa.table(pairs, schema=PAIRS_SCHEMA), folder / f"{key}.pairs.parquet")
     result = stats.to_dict()
     write_marker(folder, key, {"fingerprint": fp, "stats": result})
@@ -383,7 +383,7 @@ def publish_part(index: int, key: str, recipe: dict, out: str, sets_losers_dir: 
     from .dedup.image_sets import drop_duplicate_image_sets
     from .optout.local import LocalOptOut
     from .optout.manifest import write_manifest_part
-    from .optout.stage import optout_stage
+    from .optout.stage import optout_edits_documents, optout_stage
 
     src = Path(out) / "parts" / "paragraphs" / f"{key}.parquet"
     folder = Path(out) / "documents"
@@ -399,12 +399,14 @@ def publish_part(index: int, key: str, recipe: dict, out: str, sets_losers_dir: 
     c_sets = _ctx("image_set_dedup", {}, stats, {"drop_rows": rows_to_drop(sets_losers_dir, key)})
     c_opt = _ctx("optout", ocfg, stats, {"local": local, "manifest": []})
     with _writer(folder / f"{name}.parquet", recipe) as writer:
-        for docs in iter_document_batches(src, BATCH):
-            docs = run_stage(drop_duplicate_image_sets, docs, c_sets)
+        for table, light in iter_row_batches(src, BATCH):  # rows written as stored unless opt-out edits them
+            docs = run_stage(drop_duplicate_image_sets, light, c_sets)
             part_urls = {d["general_metadata"].get("url", "") for d in docs} | {u for d in docs for u in d["images"] if u}
             c_opt.resources["opted_out"] = {u: tuple(flagged_all[u]) for u in part_urls if u in flagged_all}
-            docs = run_stage(optout_stage, docs, c_opt)
-            writer.write(docs)
+            if optout_edits_documents(docs, c_opt):
+                writer.write(run_stage(optout_stage, documents_of(table, light, docs), c_opt))
+            else:
+                writer.write_rows(table, light, run_stage(optout_stage, docs, c_opt))
     write_manifest_part(c_opt.resources["manifest"], Path(out) / "parts" / "optout" / f"{key}.manifest.parquet")
     result = stats.to_dict()
     write_marker(folder, name, {"fingerprint": fp, "part": key, "stats": result})

@@ -130,6 +130,10 @@ def instrument() -> None:
     iop.DocumentWriter.write = timed("writing", iop.DocumentWriter.write)
     iop.DocumentWriter.close = timed("writing", iop.DocumentWriter.close)
     tasks.iter_document_batches = timed_iter("reading parts", tasks.iter_document_batches)
+    if hasattr(iop.DocumentWriter, "write_table"):  # row passes written as stored (issue 18)
+        iop.DocumentWriter.write_table = timed("writing", iop.DocumentWriter.write_table)
+        tasks.iter_row_batches = timed_iter("reading parts", tasks.iter_row_batches)
+        tasks.documents_of = timed("reading parts", tasks.documents_of)
 
 
 def run(warcs: list[Path], out: Path, profile: str | None) -> dict:
