@@ -285,9 +285,10 @@ def char_repetition_ratios(texts: list[str], n: int = 10) -> list[float]:
     """:func:`char_repetition_ratio` of each text, exactly equal but batched.
 
     For a chunk of texts, every character n-gram gets a key: the text's index in the chunk (high 24 bits) and 40
-    bits of a polynomial hash of its code points.  One sort of the keys finds the texts with no two equal keys:
-    their n-grams are all distinct (equal n-grams have equal keys), so their ratio is 0 with no further work.  The
-    n-grams of the other texts are sorted with their positions; runs of equal keys are the candidate groups, and
+    bits of a polynomial hash of its code points.  One sort of the keys (with their positions) finds the texts with
+    no two equal keys: their n-grams are all distinct (equal n-grams have equal keys), so their ratio is 0 with no
+    further work.  The n-grams of the other texts, taken from the same sorted order (a sub-sequence stays sorted),
+    are the candidate groups: runs of equal keys, and
     every group is verified code point by code point, so a hash collision is never counted as a repetition: a text
     where a group holds two different n-grams is counted exactly, n-gram by n-gram, by the definition.  Group sizes
     are the n-gram counts; the top-k sum per text is taken with vectorised ranks.
@@ -328,16 +329,15 @@ def _char_repetition_chunk(texts: list[str], lengths: list[int], n: int) -> dict
     _np.cumsum(totals[:-1], out=first[1:])
     pos = _np.arange(n_grams, dtype=_np.int64) + (starts - first)[tid]
     keys = (tid.astype(_np.uint64) << _TID_SHIFT) | (h[pos] >> _np.uint64(24))
-    sorted_keys = _np.sort(keys)
+    order = _np.argsort(keys)  # one sort: the texts with repeats are then a sub-sequence, still in key order
+    sorted_keys = keys[order]
     dup = sorted_keys[1:] == sorted_keys[:-1]
     if not dup.any():
         return {}
     has_dup = _np.zeros(len(lens), dtype=_np.bool_)
     has_dup[(sorted_keys[1:][dup] >> _TID_SHIFT).astype(_np.int64)] = True
-    sel = _np.nonzero(has_dup[tid])[0]
-    sel_keys = keys[sel]
-    order = _np.argsort(sel_keys)
-    sk, sp = sel_keys[order], pos[sel][order]
+    sel = has_dup[(sorted_keys >> _TID_SHIFT).astype(_np.int64)]
+    sk, sp = sorted_keys[sel], pos[order[sel]]
     new = _np.ones(len(sk), dtype=_np.bool_)
     new[1:] = sk[1:] != sk[:-1]
     same = _np.nonzero(~new)[0]  # each element equal in key to the one before it: verify the n-grams
