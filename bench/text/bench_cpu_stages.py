@@ -158,7 +158,13 @@ def run(warcs: list[Path], out: Path, profile: str | None) -> dict:
 
 
 def _one_page_warc(path: Path) -> None:
-    body = b"<html><head><title>t</title></head><body><p>" + b"A sentence of plain words here. " * 30 + b"</p></body></html>"
+    words = ("The city council met on Tuesday evening to discuss the new park, which has been planned for more than "
+             "three years. Residents who attended the meeting said they were happy that the work would finally "
+             "begin, and the mayor said that the first trees should be planted before the end of the summer.")
+    body = (f"<html><head><title>Park</title></head><body><article><h1>The new park</h1><p>{words}</p>"
+            "<p>Some people were worried about the cost of the project, but the council explained that most of the "
+            "money would come from a national fund. A final vote is expected at the next meeting in two weeks.</p>"
+            "</article></body></html>").encode()
     http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n\r\n" % len(body) + body
     head = ("WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://example.com/a\r\n"
             "WARC-Date: 2023-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-000000000001>\r\n"
@@ -189,7 +195,8 @@ def startup(tmp: Path, repeat: int = 3) -> dict:
     crawl = []
     for i in range(repeat):
         crawl.append(_child_cpu([sys.executable, "-m", "obelics_builder.cli", "crawl", "--warc", str(warc),
-                                 "--out", str(tmp / f"one-{i}"), "--scheduler", "sync", "--no-dataset", "--quiet"]))
+                                 "--out", str(tmp / f"one-{i}"), "--scheduler", "sync", "--no-dataset", "--no-network",
+                                 "--quiet"]))
     return {"import_cpu_s": round(imp, 3), "one_page_crawl_cpu_s": round(min(crawl), 3)}
 
 
