@@ -277,6 +277,8 @@ def _chunks(lengths: list[int]) -> list[tuple[int, int]]:
 
 #: Multiplier of the polynomial n-gram hash (odd; arithmetic wraps modulo 2**64).
 _GRAM_HASH_MULT = _np.uint64(0x9E3779B97F4A7C15)
+#: Buckets of the pre-count that spares the sort the n-grams that occur once (a power of two).
+_BUCKETS = 1 << 20
 #: Bits of an n-gram key taken by the text's index within a chunk (a chunk holds at most CHUNK_TEXTS texts).
 _TID_SHIFT = _np.uint64(40)
 
@@ -285,10 +287,11 @@ def char_repetition_ratios(texts: list[str], n: int = 10) -> list[float]:
     """:func:`char_repetition_ratio` of each text, exactly equal but batched.
 
     For a chunk of texts, every character n-gram gets a key: the text's index in the chunk (high 24 bits) and 40
-    bits of a polynomial hash of its code points.  One sort of the keys (with their positions) finds the texts with
-    no two equal keys: their n-grams are all distinct (equal n-grams have equal keys), so their ratio is 0 with no
-    further work.  The n-grams of the other texts, taken from the same sorted order (a sub-sequence stays sorted),
-    are the candidate groups: runs of equal keys, and
+    bits of a polynomial hash of its code points.  A count of the keys in 2**20 buckets sets apart the keys alone in
+    their bucket (unique in the chunk: n-grams seen once, 83% of the 14.2M of the dev paragraphs); one sort of the other keys (with
+    their positions) finds the texts with no two equal keys: their n-grams are all distinct (equal n-grams have
+    equal keys), so their ratio is 0 with no further work.  The n-grams of the other texts, taken from the same
+    sorted order (a sub-sequence stays sorted), are the candidate groups: runs of equal keys, and
     every group is verified code point by code point, so a hash collision is never counted as a repetition: a text
     where a group holds two different n-grams is counted exactly, n-gram by n-gram, by the definition.  Group sizes
     are the n-gram counts; the top-k sum per text is taken with vectorised ranks.
@@ -328,16 +331,22 @@ def _char_repetition_chunk(texts: list[str], lengths: list[int], n: int) -> dict
     first = _np.zeros(len(lens), dtype=_np.int64)
     _np.cumsum(totals[:-1], out=first[1:])
     pos = _np.arange(n_grams, dtype=_np.int64) + (starts - first)[tid]
-    keys = (tid.astype(_np.uint64) << _TID_SHIFT) | (h[pos] >> _np.uint64(24))
-    order = _np.argsort(keys)  # one sort: the texts with repeats are then a sub-sequence, still in key order
-    sorted_keys = keys[order]
+    hk = h[pos] >> _np.uint64(24)
+    keys = (tid.astype(_np.uint64) << _TID_SHIFT) | hk
+    # a key alone in its bucket (hash bits mixed with the text index) is unique in the chunk: a distinct n-gram
+    # seen once, which cannot repeat; only the others (repeats and bucket collisions) are sorted
+    bucket = ((hk ^ (tid.astype(_np.uint64) * _GRAM_HASH_MULT)) & _np.uint64(_BUCKETS - 1)).astype(_np.intp)
+    cand = _np.bincount(bucket, minlength=_BUCKETS)[bucket] > 1
+    ck = keys[cand]
+    order = _np.argsort(ck)  # one sort: the texts with repeats are then a sub-sequence, still in key order
+    sorted_keys = ck[order]
     dup = sorted_keys[1:] == sorted_keys[:-1]
     if not dup.any():
         return {}
     has_dup = _np.zeros(len(lens), dtype=_np.bool_)
     has_dup[(sorted_keys[1:][dup] >> _TID_SHIFT).astype(_np.int64)] = True
     sel = has_dup[(sorted_keys >> _TID_SHIFT).astype(_np.int64)]
-    sk, sp = sorted_keys[sel], pos[order[sel]]
+    sk, sp = sorted_keys[sel], pos[cand][order[sel]]
     new = _np.ones(len(sk), dtype=_np.bool_)
     new[1:] = sk[1:] != sk[:-1]
     same = _np.nonzero(~new)[0]  # each element equal in key to the one before it: verify the n-grams
@@ -349,7 +358,7 @@ def _char_repetition_chunk(texts: list[str], lengths: list[int], n: int) -> dict
     gstart = _np.nonzero(new)[0]
     sizes = _np.diff(_np.append(gstart, len(sk)))
     gtid = (sk[gstart] >> _TID_SHIFT).astype(_np.int64)
-    distinct = _np.bincount(gtid, minlength=len(lens))
+    distinct = _np.bincount(gtid, minlength=len(lens)) + _np.bincount(tid[~cand], minlength=len(lens))
     rep = sizes > 1
     r_tid, r_size = gtid[rep], sizes[rep]
     n_rep = _np.bincount(r_tid, minlength=len(lens))
