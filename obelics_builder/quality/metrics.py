@@ -288,10 +288,10 @@ def char_repetition_ratios(texts: list[str], n: int = 10) -> list[float]:
 
     For a chunk of texts, every character n-gram gets a key: the text's index in the chunk (high 24 bits) and 40
     bits of a polynomial hash of its code points.  A count of the keys in 2**20 buckets sets apart the keys alone in
-    their bucket (unique in the chunk: n-grams seen once, 83% of the 14.2M of the dev paragraphs); one sort of the other keys (with
-    their positions) finds the texts with no two equal keys: their n-grams are all distinct (equal n-grams have
-    equal keys), so their ratio is 0 with no further work.  The n-grams of the other texts, taken from the same
-    sorted order (a sub-sequence stays sorted), are the candidate groups: runs of equal keys, and
+    their bucket (unique in the chunk: n-grams seen once, 83% of the 14.2M of the dev paragraphs); one sort of the
+    other keys (with their positions) finds the texts with no two equal keys: their n-grams are all distinct (equal
+    n-grams have equal keys), so their ratio is 0 with no further work.  The n-grams of the other texts, taken
+    from the same sorted order (a sub-sequence stays sorted), are the candidate groups: runs of equal keys, and
     every group is verified code point by code point, so a hash collision is never counted as a repetition: a text
     where a group holds two different n-grams is counted exactly, n-gram by n-gram, by the definition.  Group sizes
     are the n-gram counts; the top-k sum per text is taken with vectorised ranks.
