@@ -5,7 +5,8 @@ import copy
 
 from obelics_builder.io.parquet import write_documents
 from obelics_builder.quality.lazy import fill_node_scores, node_model_checks
-from obelics_builder.quality.score import Scorer, text_score_stage
+from obelics_builder.quality.langid import get_langid
+from obelics_builder.quality.score import Scorer, document_language, text_score_stage
 from obelics_builder.recipe import load_filters
 from obelics_builder.report.checks import scan_scored
 from obelics_builder.stats import StageContext, Stats
@@ -48,3 +49,17 @@ def test_report_scan_computes_missing_node_scores(tmp_path):
     lang = next(r for r in results if r.check.label == "node.lang_id")
     assert lang.check.column == "node_lang_score" and len(lang.values) == 3 and lang.removed == 1
     assert "Городской" in lang.examples[0]["text"]
+
+
+def test_language_of_a_page_without_kept_text_is_computed_where_it_is_read(tmp_path):
+    """A page none of whose paragraphs passes is never published: scoring stores no language for it (no second
+    prediction on its whole text), the report's example of its removal shows the language of its whole text."""
+    off, _ = _configs()
+    menu = "Startseite\n\nÜber uns\n\nKontakt und Impressum"  # headings without a section: none is kept
+    scored = _score([make_doc(menu)], off)
+    assert "language" not in scored[0]["general_metadata"] and scored[0]["doc_words"] == 0
+    write_documents(tmp_path / "parts" / "scored" / "w.parquet", scored)
+    results, _ = scan_scored(tmp_path, off, 100, 5, 1000, [])
+    examples = [e for r in results if r.check.level == "doc" for e in r.examples]
+    whole = get_langid(None).predict([menu])[0][0]
+    assert examples and examples[0]["language"] == whole == document_language(scored[0])[0]

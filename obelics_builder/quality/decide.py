@@ -101,7 +101,7 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
     text_kinds = doc_text_kinds(cfg)
     checks, structure = compile_checks(node_cfg), StructureConfig.from_config({"node": node_cfg})
     out: list[dict] = []
-    recomputed: list[tuple[dict, str, list, str]] = []  # (doc, doc checks' text, texts before, hashed key)
+    recomputed: list[tuple[dict, str, str]] = []  # (doc, doc checks' text, hashed key)
     for doc in docs:
         if not any(c in doc for c in NODE_COLUMNS):
             ctx.error("not_scored", url=doc_url(doc), message="document has no node_* score columns")
@@ -112,26 +112,24 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
             ctx.error("node_scores_misaligned", url=doc_url(doc),
                       message="node_* score lists do not match the paragraphs of texts")
             continue
-        before = list(doc["texts"])  # the language of a document left without text is that of its texts before
         _apply_nodes(doc, node_decisions(doc, node_cfg, paras, checks, structure), ctx, paras, counts)
         kept_text = full_text(doc["texts"])
         text = kept_text if text_kinds is None else doc_check_text(doc, text_kinds)
         key = doc_text_key(text, kept_text, text_kinds)
         if doc.get(DOC_TEXT_HASH) != text_hash(key) or not any(c in doc for c in DOC_COLUMNS):
-            recomputed.append((doc, text, before, key))
+            recomputed.append((doc, text, key))
         out.append(doc)
 
     if recomputed:
         scorer = get_scorer(ctx)
-        texts = [t for _, t, _, _ in recomputed]
+        texts = [t for _, t, _ in recomputed]
         values = scorer.metrics(texts, "doc")
-        for (doc, text, _, key), v in zip(recomputed, values):
+        for (doc, text, key), v in zip(recomputed, values):
             if text_kinds is not None:  # the document's length counts every kept paragraph
                 v["number_words"] = float(len(get_words(full_text(doc["texts"]))))
             store_doc_metrics(doc, key, v)
         # the language follows the scored text, by the scoring stage's rule
-        store_languages(scorer, [d for d, _, _, _ in recomputed], texts, values,
-                        lambda i: full_text(recomputed[i][2]))
+        store_languages([d for d, _, _ in recomputed], texts, values)
         ctx.note("doc metrics recomputed on the node-filtered text for documents whose surviving text differs "
                  "from the one scored (node thresholds changed since scoring)", level=20)
 

@@ -38,8 +38,9 @@ Doc columns
 
 ``general_metadata["language"]`` / ``["language_score"]``: top-1 fastText label and probability of the scored text
 (the doc checks' text: the paragraphs that pass the node checks, i.e. the text the document is published with,
-before final cleaning), so boilerplate does not sway it and ``language`` agrees with ``doc_lang_score``; of the
-whole text when no paragraph passes.  It is the prediction the doc lang-id check already made (no extra pass).
+before final cleaning), so boilerplate does not sway it and ``language`` agrees with ``doc_lang_score``.  It is the
+prediction the doc lang-id check already made (no extra pass).  A document none of whose paragraphs passes (never
+published) has none stored: :func:`document_language` predicts it on the whole text where it is read.
 Like the doc metrics, it follows the node thresholds: the decision stage sets it again whenever it recomputes the
 doc metrics of a changed surviving text, so ``filter`` with new thresholds equals a fresh run with them.
 
@@ -373,18 +374,29 @@ def store_doc_metrics(doc: dict, text: str, values: dict[str, float]) -> None:
     doc[DOC_TEXT_HASH] = text_hash(text)
 
 
-def store_languages(scorer: "Scorer", docs: list[dict], scored: list[str], values: list[dict],
-                    whole_text) -> None:
+def store_languages(docs: list[dict], scored: list[str], values: list[dict]) -> None:
     """``general_metadata`` language and score of each document (see the module docstring): the top-1 prediction
-    already made on its scored text (``values[i]["_lang"]``), or, when that text is empty, a prediction on
-    ``whole_text(i)`` (the document's text before the node checks)."""
-    empty = [i for i, t in enumerate(scored) if not t.strip()]
-    whole = dict(zip(empty, scorer.langid.predict([whole_text(i) for i in empty])))
-    for i, (doc, v) in enumerate(zip(docs, values)):
-        lang, prob = whole.get(i, (v["_lang"], v["_lang_prob"]))
+    already made on its scored text (``values[i]["_lang"]``).  A document whose scored text is empty (no paragraph
+    passes the node checks: it is never published) gets none; :func:`document_language` computes it where it is
+    read (the report's examples), so no second prediction runs on every such page."""
+    for doc, text, v in zip(docs, scored, values):
         gm = doc.setdefault("general_metadata", {})
-        gm["language"] = lang
-        gm["language_score"] = round(float(prob), 4)
+        if text.strip():
+            gm["language"] = v["_lang"]
+            gm["language_score"] = round(float(v["_lang_prob"]), 4)
+        else:
+            gm.pop("language", None)
+            gm.pop("language_score", None)
+
+
+def document_language(doc: dict, model_path: str | None = None) -> tuple[str | None, float | None]:
+    """(language, score) of a document: the stored ones, or, for a document scored without (its scored text is
+    empty), the top-1 prediction on its whole text (``doc`` as scored: its texts before the node checks)."""
+    gm = doc.get("general_metadata") or {}
+    if gm.get("language"):
+        return gm["language"], gm.get("language_score")
+    lang, prob = get_langid(model_path).predict([full_text(doc.get("texts") or [])])[0]
+    return lang, round(float(prob), 4)
 
 
 def paragraph_counts(doc: dict) -> list[int | None]:
@@ -580,5 +592,5 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
             values["number_words"] = float(sum(len(counts.words[ref[k]]) for k, _ in idx))
             key = doc_text_key(text, PARAGRAPH_SEP.join(all_paras[k] for k, _ in idx), text_kinds)
         store_doc_metrics(doc, key, values)
-    store_languages(scorer, docs, doc_texts, doc_values, lambda i: full_text(docs[i]["texts"]))
+    store_languages(docs, doc_texts, doc_values)
     return docs

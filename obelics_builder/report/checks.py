@@ -10,8 +10,8 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..quality.score import (NODE_COLUMNS, REPEATED_COLUMN, aligned, column_aligned, full_text, node_decisions,
-                             node_kinds, paragraph_counts, surviving_texts)
+from ..quality.score import (NODE_COLUMNS, REPEATED_COLUMN, aligned, column_aligned, document_language, full_text,
+                             node_decisions, node_kinds, paragraph_counts, surviving_texts)
 from ..quality.lazy import MODEL_CHECKS, fill_node_scores, node_model_checks
 from ..quality.structure import KIND_COLUMN
 from ..schema import END_OF_DOCUMENT, from_arrow, paragraphs
@@ -185,6 +185,7 @@ def scan_scored(out: Path, cfg: dict, max_docs: int, k: int, max_values: int, pr
     node_res = [r for r in results if r.check.level == "node"]
     doc_res = [r for r in results if r.check.level == "doc"]
     node_cfg = cfg.get("node") or {}
+    lang_model = (cfg.get("lang_id") or {}).get("model") or None  # for the language of an example left without text
     per_file = max(1, math.ceil(max_docs / len(files)))
     for f in files:
         taken = 0
@@ -195,7 +196,7 @@ def scan_scored(out: Path, cfg: dict, max_docs: int, k: int, max_values: int, pr
                 if lazy:  # node scores of a check the scoring config did not apply, as `filter` computes them
                     fill_node_scores(docs[: per_file - taken], lazy["scorer"])
                 for d in docs[: per_file - taken]:
-                    _scan_doc(d, node_res, doc_res, k, max_values, info, node_cfg)
+                    _scan_doc(d, node_res, doc_res, k, max_values, info, node_cfg, lang_model)
                 taken += len(docs)
                 if taken >= per_file:
                     break
@@ -239,7 +240,7 @@ def _node_value(d: dict, check: Check, i: int, j: int) -> float | None:
 
 
 def _scan_doc(d: dict, node_res: list[CheckResult], doc_res: list[CheckResult], k: int, max_values: int,
-              info: dict, node_cfg: dict | None = None) -> None:
+              info: dict, node_cfg: dict | None = None, lang_model: str | None = None) -> None:
     """Which paragraphs of ``d`` the crawl removes and by which check (:func:`quality.score.node_decisions`, the
     rule the text filter applies: the first failing check that applies to the paragraph's kind, then headings
     follow their section), each check's values on the paragraphs of the kinds it judges, then the first failing
@@ -296,4 +297,4 @@ def _scan_doc(d: dict, node_res: list[CheckResult], doc_res: list[CheckResult], 
             full = full_text(surviving_texts(d, decisions))
             r.examples.append({"text": short(full, 500) or "(no paragraph survives the node checks)", "value": v, "why": why, "url": url,
                                "images": sum(1 for t in texts if t is None),
-                               "language": (d.get("general_metadata") or {}).get("language")})
+                               "language": document_language(d, lang_model)[0]})
