@@ -277,6 +277,25 @@ def _chunks(lengths: list[int]) -> list[tuple[int, int]]:
 
 #: Multiplier of the polynomial n-gram hash (odd; arithmetic wraps modulo 2**64).
 _GRAM_HASH_MULT = _np.uint64(0x9E3779B97F4A7C15)
+#: Its inverse modulo 2**64.
+_GRAM_HASH_INV = _np.uint64(pow(int(_GRAM_HASH_MULT), -1, 1 << 64))
+#: (M**t, M**-t) for t < len, modulo 2**64, grown on demand (one tuple, replaced whole).
+_POWERS: tuple = (_np.ones(1, dtype=_np.uint64), _np.ones(1, dtype=_np.uint64))
+
+
+def _powers(size: int) -> tuple[_np.ndarray, _np.ndarray]:
+    global _POWERS
+    if len(_POWERS[0]) < size:
+        size = max(size, 2 * len(_POWERS[0]), CHUNK_CHARS)
+        out = []
+        for base in (_GRAM_HASH_MULT, _GRAM_HASH_INV):
+            p = _np.full(size, base, dtype=_np.uint64)
+            p[0] = 1
+            out.append(_np.cumprod(p, out=p))  # (wraps modulo 2**64)
+        _POWERS = tuple(out)
+    return _POWERS
+
+
 #: Buckets of the pre-count that spares the sort the n-grams that occur once (a power of two).
 _BUCKETS = 1 << 20
 #: Bits of an n-gram key taken by the text's index within a chunk (a chunk holds at most CHUNK_TEXTS texts).
@@ -317,10 +336,14 @@ def _char_repetition_chunk(texts: list[str], lengths: list[int], n: int) -> dict
     starts = _np.zeros(len(lens), dtype=_np.int64)
     _np.cumsum(lens[:-1], out=starts[1:])
     m = len(cp) - n + 1
-    h = cp[:m].copy()
-    for j in range(1, n):  # polynomial hash of cp[i:i+n] for every position i of the concatenation
-        h *= _GRAM_HASH_MULT
-        h += cp[j:j + m]
+    # polynomial hash sum_j cp[i+j] * M**j of cp[i:i+n] at every position i of the concatenation, from one prefix
+    # sum of cp[t] * M**t (a window's difference, times M**-i: M is odd, so invertible modulo 2**64): four passes
+    # over the chunk whatever n
+    fwd, inv = _powers(len(cp))
+    q = _np.zeros(len(cp) + 1, dtype=_np.uint64)
+    _np.cumsum(cp * fwd[:len(cp)], out=q[1:])
+    h = q[n:] - q[:m]
+    h *= inv[:m]
     h ^= h >> _np.uint64(30)  # splitmix64's finaliser: every input bit reaches the top 40 bits kept below
     h *= _np.uint64(0xBF58476D1CE4E5B9)
     h ^= h >> _np.uint64(27)
