@@ -229,7 +229,7 @@ def first_failure(values: dict[str, Any], level_cfg: dict, skip: tuple[str, ...]
 
 def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any, frozenset | None]]:
     """The enabled node checks as (check, min, max, kinds), in order (:data:`NODE_CHECKS`, for
-    :func:`first_failure_of`); ``kinds`` is the set of node kinds the check applies to (None: every kind)."""
+    :func:`node_decisions`); ``kinds`` is the set of node kinds the check applies to (None: every kind)."""
     out = []
     for check in NODE_CHECKS:
         c = level_cfg.get(check)
@@ -238,23 +238,6 @@ def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple[st
         kinds = c.get("kinds")
         out.append((check, c.get("min"), c.get("max"), None if kinds is None else frozenset(kinds)))
     return out
-
-
-def first_failure_of(values: dict[str, Any], checks: list[tuple[str, Any, Any, frozenset | None]],
-                     kind: str = "prose") -> str | None:
-    """:func:`first_failure` with the checks compiled once by :func:`compile_checks`, for a node of ``kind``
-    (a check limited to other kinds is skipped)."""
-    for check, lo, hi, kinds in checks:
-        if kinds is not None and kind not in kinds:
-            continue
-        v = values.get(check)
-        if v is None:
-            continue
-        if lo is not None and v < lo:
-            return check
-        if hi is not None and v > hi:
-            return check
-    return None
 
 
 def node_kinds(doc: dict, paras: list[list[str] | None] | None = None) -> list[list[str] | None]:
@@ -268,27 +251,12 @@ def node_kinds(doc: dict, paras: list[list[str] | None] | None = None) -> list[l
     return [None if ps is None else ["prose"] * len(ps) for ps in paras]
 
 
-def decide_nodes(values: list[list[dict] | None], kinds: list[list[str] | None], paras: list[list[str] | None],
-                 checks: list, structure: StructureConfig) -> list[list[str | None] | None]:
-    """The node decisions of one document, the one rule both the scoring stage (to know which text the doc metrics
-    describe) and the decision stage apply: per position None (image) or, per paragraph, the first failing check
-    for its kind (None = kept; END_OF_DOCUMENT is always kept), then headings follow their section."""
-    out: list[list[str | None] | None] = []
-    for vs, ks, ps in zip(values, kinds, paras):
-        if vs is None:
-            out.append(None)
-            continue
-        out.append([None if p == END_OF_DOCUMENT else first_failure_of(v, checks, k)
-                    for v, k, p in zip(vs, ks, ps)])
-    if structure.enabled and structure.headings_follow_section:
-        follow_sections(kinds, out)
-    return out
-
-
 def node_decisions(doc: dict, node_cfg: dict, paras: list[list[str] | None] | None = None,
                    checks: list | None = None, structure: StructureConfig | None = None) -> list[list[str | None] | None]:
-    """For each position: None (image) or, per paragraph, the failing check (None = kept), from stored columns: the
-    rule of :func:`decide_nodes`, read column by column (no per-paragraph dict).  ``paras`` (the paragraphs of
+    """The node decisions of one document, from its stored columns: the one rule both the scoring stage (to know
+    which text the doc metrics describe) and the decision stage apply.  Per position None (image) or, per
+    paragraph, the first failing check for its kind (None = kept; END_OF_DOCUMENT is always kept; a check without
+    a value passes), then headings follow their section; read column by column.  ``paras`` (the paragraphs of
     ``doc["texts"]``), ``checks`` (:func:`compile_checks` of ``node_cfg``) and ``structure`` may be given by a
     caller that has them."""
     if paras is None:
@@ -545,7 +513,6 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
     unique = list(slot)
     counts = _Paragraphs(scorer, unique)
     unique_values = counts.metrics(scorer, unique)
-    node_values = [unique_values[r] for r in ref]
     node_keys = [c for c in CHECKS if c not in MODEL_CHECKS or c in scorer.node_models]
     for check in node_keys:
         name = f"node_{CHECKS[check]}"
@@ -568,19 +535,15 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
             doc.pop(KIND_COLUMN, None)
             doc.pop(REPEATED_COLUMN, None)
 
-    # 3. node decisions (decide_nodes, as decide.py takes them from the stored columns), then doc metrics on the
-    #    node-filtered text (see module docstring), reusing the paragraph counts; the language of that text
+    # 3. node decisions (node_decisions on the columns just stored: what decide.py applies), then doc metrics on
+    #    the node-filtered text (see module docstring), reusing the paragraph counts; the language of that text
     kept: list[list[int]] = []
     checks = compile_checks(node_cfg)
     text_kinds = doc_text_kinds(cfg)
     for doc, spans in zip(docs, layout):
-        values = [None if sp is None else node_values[sp[0]:sp[0] + sp[1]] for sp in spans]
-        if structure.enabled:  # (node_values are shared by equal paragraphs: the repeat count is per position)
-            values = [None if vs is None else [dict(v, repeated=r) if r else v for v, r in zip(vs, rs)]
-                      for vs, rs in zip(values, doc[REPEATED_COLUMN])]  # (no value: no earlier copy, passes)
         paras = [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans]
-        kinds = node_kinds(doc)
-        fails = decide_nodes(values, kinds, paras, checks, structure)
+        kinds = node_kinds(doc, paras)
+        fails = node_decisions(doc, node_cfg, paras, checks, structure)
         kept.append([(sp[0] + j, text_kinds is None or k in text_kinds)
                      for sp, fs, ks in zip(spans, fails, kinds) if sp is not None
                      for j, (f, k) in enumerate(zip(fs, ks)) if f is None])
