@@ -214,20 +214,40 @@ def timed_iter(ctx: StageContext, items):
         yield item
 
 
+#: (documents, snapshot of their texts, (nodes, images)) of the last stage's output, so the next stage, given the
+#: same documents with the same text strings (checked by identity, which the snapshot's references keep valid),
+#: does not split every text into paragraphs again to count its input.  One tuple, replaced whole (thread-safe).
+_LAST_COUNT: tuple = (None, None, (0, 0))
+
+
+def _count(docs: list[dict]) -> tuple[int, int]:
+    global _LAST_COUNT
+    from .schema import n_images, n_paragraphs
+
+    last_docs, last_texts, last_counts = _LAST_COUNT
+    if docs is last_docs and len(docs) == len(last_texts) and all(
+            len(d["texts"]) == len(t) and all(a is b for a, b in zip(d["texts"], t))
+            for d, t in zip(docs, last_texts)):
+        return last_counts
+    counts = (sum(n_paragraphs(d) for d in docs), sum(n_images(d) for d in docs))
+    _LAST_COUNT = (docs, [list(d["texts"]) for d in docs], counts)
+    return counts
+
+
 def run_stage(fn, docs: list[dict], ctx: StageContext) -> list[dict]:
     """Run one document stage, counting documents/nodes/images in and out and the time taken.
 
     The stage itself counts its removals with reasons (``ctx.remove``/``ctx.error``).
     """
-    from .schema import n_images, n_paragraphs
-
     ctx.add("documents_in", len(docs))
     if docs and "texts" in docs[0]:  # documents (a reader's records have no nodes yet)
-        ctx.add("nodes_in", sum(n_paragraphs(d) for d in docs))
-        ctx.add("images_in", sum(n_images(d) for d in docs))
+        nodes, images = _count(docs)
+        ctx.add("nodes_in", nodes)
+        ctx.add("images_in", images)
     with timed(ctx):
         out = fn(docs, ctx)
     ctx.add("documents_out", len(out))
-    ctx.add("nodes_out", sum(n_paragraphs(d) for d in out))
-    ctx.add("images_out", sum(n_images(d) for d in out))
+    nodes, images = _count(out) if out else (0, 0)
+    ctx.add("nodes_out", nodes)
+    ctx.add("images_out", images)
     return out

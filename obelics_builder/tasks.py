@@ -31,7 +31,7 @@ from .dedup.urls import drop_duplicate_urls, url_keys
 from .io.image_table import IMAGE_TABLE_COLUMNS, IMAGE_TABLE_SCHEMA  # noqa: F401 - re-exported
 from .io.markers import fingerprint, read_marker, write_marker  # noqa: F401 - fingerprint re-exported
 from .engine.dedup_reductions import rows_to_drop
-from .io.parquet import DocumentWriter, iter_document_batches, write_table_atomic
+from .io.parquet import DocumentWriter, documents_of, iter_document_batches, iter_row_batches, write_table_atomic
 from .stats import StageContext, Stats, run_stage, timed, timed_iter
 
 log = logging.getLogger("obelics_builder")
@@ -199,14 +199,14 @@ def dedup_part(key: str, losers_dir: str, near_dir: str | None, fp: str, out: st
         return drop_duplicate_urls(kept, c)  # duplicates inside the part (already resolved run-wide, kept as a guard)
 
     with DocumentWriter(folder / f"{key}.parquet") as writer:
-        for docs in iter_document_batches(src, BATCH):
-            n = len(docs)
-            docs = run_stage(stage, docs, ctx)
+        for table, light in iter_row_batches(src, BATCH):  # rows are only dropped: written as stored
+            n = len(light)
+            docs = run_stage(stage, light, ctx)
             row0 += n
             p = image_url_doc_pairs(docs)
             pairs["image_url"] += p["image_url"]
             pairs["doc_url"] += p["doc_url"]
-            writer.write(docs)
+            writer.write_rows(table, light, docs)
     write_table_atomic(pa.table(pairs, schema=PAIRS_SCHEMA), folder / f"{key}.pairs.parquet")
     result = stats.to_dict()
     write_marker(folder, key, {"fingerprint": fp, "stats": result})
@@ -333,7 +333,7 @@ def paragraphs_part(key: str, recipe: dict, out: str, frequent_dir: str, fp: str
     enabled = (recipe.get("paragraph_dedup") or {}).get("enabled", True)
     frequent = load_frequent_paragraphs(Path(frequent_dir), domains) if enabled else set()
     c_par = _ctx("paragraph_dedup", recipe.get("paragraph_dedup") or {}, stats, {"frequent": frequent})
-    c_clean = _ctx("cleanup", fcfg, stats)
+    c_clean = _ctx("cleanup", fcfg, stats, {"spam_checked": True})  # pass A's output: spam verdicts already taken
     sets: dict[str, list] = {"key": [], "rank": [], "row": [], "part": []}
     urls: dict[str, list] = {"url": [], "kind": []}
     with _writer(folder / f"{key}.parquet", recipe) as writer:
@@ -362,7 +362,7 @@ def publish_part(index: int, key: str, recipe: dict, out: str, sets_losers_dir: 
     from .dedup.image_sets import drop_duplicate_image_sets
     from .optout.local import LocalOptOut
     from .optout.manifest import write_manifest_part
-    from .optout.stage import optout_stage
+    from .optout.stage import optout_edits_documents, optout_stage
 
     src = Path(src) / f"{key}.parquet"
     folder = Path(out) / "documents"
@@ -377,12 +377,14 @@ def publish_part(index: int, key: str, recipe: dict, out: str, sets_losers_dir: 
     c_sets = _ctx("image_set_dedup", {}, stats, {"drop_rows": rows_to_drop(sets_losers_dir, key)})
     c_opt = _ctx("optout", ocfg, stats, {"local": local, "manifest": []})
     with _writer(folder / f"{name}.parquet", recipe) as writer:
-        for docs in iter_document_batches(src, BATCH):
-            docs = run_stage(drop_duplicate_image_sets, docs, c_sets)
+        for table, light in iter_row_batches(src, BATCH):  # rows written as stored unless opt-out edits them
+            docs = run_stage(drop_duplicate_image_sets, light, c_sets)
             part_urls = {d["general_metadata"].get("url", "") for d in docs} | {u for d in docs for u in d["images"] if u}
             c_opt.resources["opted_out"] = {u: tuple(flagged_all[u]) for u in part_urls if u in flagged_all}
-            docs = run_stage(optout_stage, docs, c_opt)
-            writer.write(docs)
+            if optout_edits_documents(docs, c_opt):
+                writer.write(run_stage(optout_stage, documents_of(table, light, docs), c_opt))
+            else:
+                writer.write_rows(table, light, run_stage(optout_stage, docs, c_opt))
     write_manifest_part(c_opt.resources["manifest"], Path(out) / "parts" / "optout" / f"{key}.manifest.parquet")
     result = stats.to_dict()
     write_marker(folder, name, {"fingerprint": fp, "part": key, "stats": result})

@@ -23,6 +23,8 @@ def _stricter(dest: Path) -> Path:
     cfg["node"]["stopwords"].update(enabled=True, min=0.4)  # node threshold: doc metrics must follow the new text
     cfg["node"]["special_characters"].update(enabled=True, max=0.2, kinds=["prose", "list"])
     cfg["node"]["number_words"].update(min=4, kinds=["list", "caption"])
+    # a check off at crawl time, whose scores were not stored: `filter` computes them (quality.lazy)
+    cfg["node"]["lang_id"].update(enabled=True, min=0.3)
     cfg["node"]["structure"]["headings_follow_section"] = False
     cfg["doc"]["text_kinds"] = ["prose"]
     cfg["doc"]["word_repetition"]["max"] = 0.15
@@ -60,6 +62,7 @@ def test_filter_equals_fresh_crawl_without_rereading_warcs(tmp_path):
     r = cli("filter", str(out), "--config", str(new), "--scheduler", "sync", "--quiet")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert _scored_state(out) == scored_before  # per-WARC parts and markers untouched: no WARC was reread
+    assert all("node_lang_score" not in pq.read_schema(f).names for f in (out / "parts" / "scored").glob("*.parquet"))
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     assert stats["run"]["filters"] == str(new.resolve()) or Path(stats["run"]["filters"]).resolve() == new.resolve()
 
@@ -77,3 +80,5 @@ def test_filter_equals_fresh_crawl_without_rereading_warcs(tmp_path):
     assert _paragraphs(refiltered) < _paragraphs(before_text)
     # (document counts need not fall: dropping low-quality paragraphs can let a document pass the doc checks)
     assert refiltered != before_text
+    assert stats["stages"]["text_filter"]["nodes_removed"].get("node:lang_id", 0) >= 1
+    assert any("computed on demand" in n for n in stats["notes"])

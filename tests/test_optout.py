@@ -275,3 +275,39 @@ def test_stage_notes_skipped_spawning():
     ctx = StageContext("optout", stats=Stats(), resources={"spawning_skipped": True})
     assert len(optout_stage([_doc("https://a/")], ctx)) == 1
     assert SKIPPED_NOTE in ctx.stats.to_dict()["optout"]["notes"]
+
+
+def test_publish_part_writes_rows_as_stored_and_edits_only_opted_out_images(tmp_path):
+    """publish_part writes the rows it keeps as stored (no dict round trip) and rebuilds only a batch where
+    opt-out removes an image position: the output equals the opt-out stage applied to whole documents."""
+    import copy
+
+    from obelics_builder.io.parquet import read_documents, write_documents
+    from obelics_builder.optout.stage import optout_stage
+    from obelics_builder.tasks import publish_part
+
+    from docs_helpers import img, make_doc
+
+    docs = [make_doc("First page text.", img(1, alt_text="é ✓"), url="https://a.example/1"),
+            make_doc("Second page.", img(2), "More text.", img(3), url="https://a.example/2"),
+            make_doc("Third page.", img(4), url="https://b.example/3")]
+    for i, d in enumerate(docs):
+        d["general_metadata"].update(warc_filename="w.warc.gz", warc_record_offset=i)
+        d["node_words"] = [None if t is None else [float(i)] for t in d["texts"]]
+        d["doc_words"] = float(i)
+    flagged = {"https://img.example/3.jpg": ["local", "listed"], "https://b.example/3": ["spawning", ""]}
+
+    def run(name, flags):
+        out = tmp_path / name
+        write_documents(out / "parts" / "paragraphs" / "k.parquet", copy.deepcopy(docs))
+        (out / "flagged.json").write_text(json.dumps(flags), encoding="utf-8")
+        stats = publish_part(0, "k", {"optout": {}}, str(out), str(out / "none"), str(out / "flagged.json"), "fp")
+        return read_documents(out / "documents" / "part-00000.parquet"), stats["optout"]
+
+    got, st = run("edit", flagged)
+    ctx = StageContext("optout", {}, Stats(), {"opted_out": {u: tuple(v) for u, v in flagged.items()}})
+    expected = schema.from_arrow(schema.to_arrow(optout_stage(copy.deepcopy(docs), ctx)))
+    assert got == expected and len(got) == 2 and got[1]["texts"] == ["Second page.", None, "More text."]
+    assert st["removed"] == {"optout:document:spawning": 1} and st["images_removed"] == {"optout:image:local": 1}
+    untouched, st = run("none", {})  # nothing opted out: the rows exactly as stored
+    assert untouched == schema.from_arrow(schema.to_arrow(copy.deepcopy(docs))) and st["documents_out"] == 3

@@ -203,11 +203,17 @@ def test_batch_scores_equal_scoring_each_document_alone():
     lid = get_langid(None)
     from obelics_builder.quality.score import full_text, node_decisions, surviving_texts
 
+    from obelics_builder.quality.score import document_language
+
     for d in together:
         text = full_text(surviving_texts(d, node_decisions(d, cfg["node"])))
         lang, prob = lid.predict([text if text.strip() else full_text(d["texts"])])[0]
-        assert d["general_metadata"]["language"] == lang
-        assert d["general_metadata"]["language_score"] == round(prob, 4)
+        if text.strip():
+            assert d["general_metadata"]["language"] == lang
+            assert d["general_metadata"]["language_score"] == round(prob, 4)
+        else:  # never published: not predicted while scoring, computed where it is read
+            assert "language" not in d["general_metadata"] and "language_score" not in d["general_metadata"]
+        assert document_language(d) == (lang, round(prob, 4))
     # the language is that of the published (node-filtered) text: the German paragraphs fail the English node
     # checks, so a mostly German page with one kept English paragraph is "en"
     whole = full_text(together[4]["texts"])

@@ -133,3 +133,30 @@ def test_word_ratio():
     words = ["the", "cat", "the", "zzzq"]
     assert M.word_ratio(words, STOP) == 0.5
     assert M.word_ratio(words, frozenset()) == 0.0
+
+
+def test_generated_codepoint_tables_equal_the_definitions():
+    """The shipped ranges (quality/_codepoints.py, read at import) are what a scan of this Python's Unicode data
+    gives (the scan is also what another Unicode version runs at import), and that scan is the definition: every
+    character of a P*/S*/Zs category, the ASCII punctuation, digits and whitespace, the emoji-sequence parts, not
+    NBSP; word characters are those of the regex ``[\\w']``."""
+    import re
+    import string
+    import sys
+    import unicodedata
+
+    from obelics_builder.quality import _codepoints as G
+
+    special, word = M.build_codepoint_ranges()
+    if G.UNIDATA_VERSION == unicodedata.unidata_version:
+        assert (G.SPECIAL, G.WORD) == (special, word) == (M._SPECIAL_RANGES, M._WORD_RANGES)
+    cats = {"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs"}
+    expected = {chr(cp) for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) in cats}
+    expected |= set(string.punctuation + string.digits + string.whitespace + "\u00ad\u200b\ufeff\u200d\ufe0e\ufe0f\u20e3")
+    expected.discard("\u00a0")
+    assert M._chars(special) == expected == M.SPECIAL_CHARACTERS
+    t = M._tables()
+    for cp in list(range(0, 0x3000, 7)) + [0x1F600, 0xD800, 0x10FFFF, ord("'"), ord("_")]:
+        ch = chr(cp)
+        assert bool(t["special"][cp]) == (ch in expected)
+        assert bool(t["word"][cp]) == bool(re.fullmatch(r"[\w']", ch)), hex(cp)

@@ -56,9 +56,10 @@ def test_score_columns(cfg):
     schema.validate(d)
     assert d["texts"][0].startswith("Title here\n\n")  # whitespace standardised in place
     assert "node_perplexity" not in d and "doc_perplexity" not in d
+    assert "node_lang_score" not in d  # the node lang_id check is off: computed on demand (quality.lazy)
     assert stats.stages["text_scores"]["notes"] == [DISABLED_NOTE]
     assert aligned(d)
-    for col in NODE_COLUMNS[:-1]:
+    for col in NODE_COLUMNS[:-2]:
         values = d[col]
         assert values[1] is None and values[4] is None
         assert values[2] == []
@@ -67,7 +68,10 @@ def test_score_columns(cfg):
     assert d["node_words"][3][1] == 1.0  # the END_OF_DOCUMENT paragraph is scored too (never dropped)
     assert d["node_char_repetition"][0][1] == M.char_repetition_ratio(GOOD[0])
     assert d["node_punctuation"][0][0] == 1.0  # < 12 tokens at node level: min_words rule
-    assert 0.8 < d["node_lang_score"][0][1] <= 1.0
+    with_lang = copy.deepcopy(cfg)
+    with_lang["node"]["lang_id"]["enabled"] = True
+    d_lang = score([doc], with_lang)[0]
+    assert 0.8 < d_lang["node_lang_score"][0][1] <= 1.0 and aligned(d_lang)
     for check, suffix in CHECKS.items():
         if check != "perplexity":
             assert isinstance(d[f"doc_{suffix}"], float)
@@ -161,6 +165,9 @@ def test_reapplied_decisions_equal_fresh_run(cfg, shared_data):
     assert not any("doc metrics recomputed" in n for n in s_fresh.stages["text_filter"]["notes"])
     assert s_re.stages["text_filter"]["removed"]  # the strict config removes documents
     assert s_re.stages["text_filter"]["nodes_removed"]["node:lang_id"] >= 1
+    # node lang-id scores were not stored (the check was off at scoring): computed on demand, never a pass
+    assert all("node_lang_score" not in d for d in scored_default)
+    assert any("computed on demand" in n and "node_lang_score" in n for n in s_re.stages["text_filter"]["notes"])
     assert [d["general_metadata"]["url"] for d in reapplied] == [d["general_metadata"]["url"] for d in fresh]
     for a, b in zip(reapplied, fresh):
         assert a["texts"] == b["texts"] and a["images"] == b["images"]

@@ -28,7 +28,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 #: Largest uint32: the signature value of "no shingle".
 EMPTY = np.uint32(0xFFFFFFFF)
-#: Shingles per vectorised chunk: the (chunk x num_perm) uint64 block (4 MB at 128 permutations) stays in cache; 2x faster than 32k.
+#: Shingles per vectorised chunk: the (num_perm x chunk) uint64 block (4 MB at 128 permutations) stays in cache; 2x faster than 32k.
 _CHUNK = 4_096
 
 
@@ -125,20 +125,22 @@ def signatures(docs_or_texts: Iterable, num_perm: int = 128, seed: int = 1, ngra
     # group documents into chunks of about _CHUNK shingles (a document is never split)
     i = 0
     n = len(doc_ids)
-    buf = np.empty((min(_CHUNK, sh.size), num_perm), dtype=np.uint64)
+    # (num_perm x shingles) blocks: each hash function's values of a document are contiguous, so the per-document
+    # minimum (reduceat along the last axis) runs ~4x faster than over (shingles x num_perm) rows
+    buf = np.empty((num_perm, min(_CHUNK, sh.size)), dtype=np.uint64)
     with np.errstate(over="ignore"):
         while i < n:
             j = int(np.searchsorted(ends, starts[i] + _CHUNK, side="right"))
             j = max(j, i + 1)
             lo, hi = int(starts[i]), int(ends[j - 1])
-            if hi - lo > buf.shape[0]:  # one document longer than a chunk
-                buf = np.empty((hi - lo, num_perm), dtype=np.uint64)
-            block = buf[:hi - lo]
-            np.multiply(sh[lo:hi, None], a[None, :], out=block)
-            block += b[None, :]
+            if hi - lo > buf.shape[1]:  # one document longer than a chunk
+                buf = np.empty((num_perm, hi - lo), dtype=np.uint64)
+            block = buf[:, :hi - lo]
+            np.multiply(a[:, None], sh[None, lo:hi], out=block)
+            block += b[:, None]
             # the high 32 bits are monotone in the 64-bit value: take the minimum first, shift once per document
-            mins = np.minimum.reduceat(block, (starts[i:j] - lo).astype(np.int64), axis=0)
-            sig[doc_ids[i:j]] = (mins >> np.uint64(32)).astype(np.uint32)
+            mins = np.minimum.reduceat(block, (starts[i:j] - lo).astype(np.int64), axis=1)
+            sig[doc_ids[i:j]] = (mins.T >> np.uint64(32)).astype(np.uint32)
             i = j
     return sig
 

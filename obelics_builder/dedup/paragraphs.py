@@ -51,11 +51,15 @@ def _split(text: str) -> list[str]:
 def paragraph_counts(docs: list[dict]) -> dict[str, list]:
     """Columns (domain, phash, n): counts of each paragraph per domain within a batch (pre-aggregated)."""
     counts: dict[tuple[str, int], int] = {}
+    doms: list[str] = []
+    paras: list[str] = []
     for d in docs:
         dom = domain(d["general_metadata"].get("url", ""))
-        paras = [p for t in d["texts"] if t is not None for p in _split(t) if END_OF_DOCUMENT not in p]
-        for h in paragraph_hashes(paras).tolist():
-            counts[(dom, h)] = counts.get((dom, h), 0) + 1
+        ps = [p for t in d["texts"] if t is not None for p in _split(t) if END_OF_DOCUMENT not in p]
+        paras += ps
+        doms += [dom] * len(ps)
+    for dom, h in zip(doms, paragraph_hashes(paras).tolist()):  # one hash call per batch (hashes are per string)
+        counts[(dom, h)] = counts.get((dom, h), 0) + 1
     return {"domain": [k[0] for k in counts], "phash": [k[1] for k in counts], "n": list(counts.values())}
 
 
@@ -77,6 +81,11 @@ def dedup_paragraphs(docs: list[dict], ctx: StageContext) -> list[dict]:
     ``paragraph:domain_frequent`` and ``paragraph:repeated_in_document``.
     """
     frequent = ctx.resources.get("frequent") or set()
+    if frequent:  # every paragraph of the batch hashed in one call (a hash depends on the string alone)
+        batch = [p for d in docs for t in d["texts"] if t is not None for p in t.split(PARAGRAPH_SEP) if p.strip()]
+        hash_of = dict(zip(batch, paragraph_hashes(batch).tolist()))
+    else:
+        hash_of = {}
     for d in docs:
         dom = domain(d["general_metadata"].get("url", ""))
         seen: set[str] = set()
@@ -89,14 +98,12 @@ def dedup_paragraphs(docs: list[dict], ctx: StageContext) -> list[dict]:
                 continue
             raw = t.split(PARAGRAPH_SEP)
             nonempty = [p for p in raw if p.strip()]
-            hashes = paragraph_hashes(nonempty).tolist()
             kept, kept_idx, j = [], [], 0
             for p in raw:
                 if not p.strip():
                     continue
-                h = hashes[j]
                 eod = END_OF_DOCUMENT in p
-                if not eod and (dom, h) in frequent:
+                if not eod and frequent and (dom, hash_of[p]) in frequent:
                     ctx.remove("paragraph:domain_frequent", unit="nodes")
                 elif not eod and p in seen:
                     ctx.remove("paragraph:repeated_in_document", unit="nodes")

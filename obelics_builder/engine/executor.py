@@ -31,6 +31,11 @@ class Engine:
     # ---- lifecycle --------------------------------------------------------------------------------------------
     def __enter__(self) -> "Engine":
         if self.scheduler == "sync":
+            # the shuffle method Dask picks without a client, named so that it does not import distributed (~0.5
+            # CPU-s) to find out that no client is running
+            import dask
+
+            self._config = dask.config.set({"dataframe.shuffle.method": "disk"})
             return self
         from dask.distributed import Client, LocalCluster
 
@@ -51,6 +56,9 @@ class Engine:
         return self
 
     def __exit__(self, *exc) -> bool:
+        if getattr(self, "_config", None) is not None:
+            self._config.__exit__(None, None, None)
+            self._config = None
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
@@ -62,9 +70,15 @@ class Engine:
         return None if self.client is None else self.client.dashboard_link
 
     @property
-    def dask_scheduler(self) -> str:
-        """What to pass to ``.compute(scheduler=...)`` for Dask collections."""
-        return "sync" if self.client is None else "distributed"
+    def dask_scheduler(self):
+        """What to pass to ``.compute(scheduler=...)`` for Dask collections: ``"distributed"``, or without a client
+        Dask's synchronous scheduler itself (the function ``"sync"`` names: a name makes Dask import distributed to
+        look for a client first)."""
+        if self.client is None:
+            from dask.local import get_sync
+
+            return get_sync
+        return "distributed"
 
     # ---- mapping ------------------------------------------------------------------------------------------------
     def map(self, fn: Callable, items: Sequence[Any], *args: Any, desc: str = "",

@@ -82,17 +82,7 @@ def spawning_lookup(urls: list[str], cfg: dict | None, ctx: StageContext,
     return out
 
 
-def optout_stage(docs: list[dict], ctx: StageContext) -> list[dict]:
-    """Stage: remove opted-out documents and images, recording each removal in ``ctx.resources["manifest"]``."""
-    res = ctx.resources
-    flagged: dict[str, tuple[str, str]] = res.get("opted_out") or {}
-    local = res.get("local")
-    manifest: list = res.setdefault("manifest", [])
-    when = res.setdefault("removed_at", utc_now())
-    if res.get("spawning_skipped"):
-        ctx.note(SKIPPED_NOTE)
-    whole_doc = bool((ctx.config or {}).get("remove_documents_with_opted_out_images", False))
-
+def _lookup(flagged: dict[str, tuple[str, str]], local):
     def lookup(url: str) -> tuple[str, str] | None:
         if not url:
             return None
@@ -104,7 +94,32 @@ def optout_stage(docs: list[dict], ctx: StageContext) -> list[dict]:
             if m:
                 return ("local", m)
         return None
+    return lookup
 
+
+def optout_edits_documents(docs: list[dict], ctx: StageContext) -> bool:
+    """Whether :func:`optout_stage` would remove an image position from a document it keeps (rather than only
+    keep or drop whole documents), so its caller needs the whole rows."""
+    res = ctx.resources
+    if bool((ctx.config or {}).get("remove_documents_with_opted_out_images", False)):
+        return False
+    lookup = _lookup(res.get("opted_out") or {}, res.get("local"))
+    return any(lookup(d["general_metadata"].get("url", "")) is None
+               and any(t is None and lookup(u) is not None for t, u in zip(d["texts"], d["images"]))
+               for d in docs)
+
+
+def optout_stage(docs: list[dict], ctx: StageContext) -> list[dict]:
+    """Stage: remove opted-out documents and images, recording each removal in ``ctx.resources["manifest"]``."""
+    res = ctx.resources
+    flagged: dict[str, tuple[str, str]] = res.get("opted_out") or {}
+    local = res.get("local")
+    manifest: list = res.setdefault("manifest", [])
+    when = res.setdefault("removed_at", utc_now())
+    if res.get("spawning_skipped"):
+        ctx.note(SKIPPED_NOTE)
+    whole_doc = bool((ctx.config or {}).get("remove_documents_with_opted_out_images", False))
+    lookup = _lookup(flagged, local)
     out = []
     for d in docs:
         page = d["general_metadata"].get("url", "")

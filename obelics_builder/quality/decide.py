@@ -14,18 +14,22 @@ scoring time); otherwise the doc metrics of the surviving text are recomputed an
 model and, when configured, the KenLM model are loaded for that), together with the document's language
 (``general_metadata``, which describes the scored text), and a note says that it happened.
 
-Disabled checks are listed in a note; an enabled check whose score column is absent (perplexity without a model)
-is skipped with a note, never silently.  A document whose node columns do not match its texts is rejected with
+Disabled checks are listed in a note.  The node lang-id and perplexity scores are stored only when the scoring
+config applied those checks: a config that enables one computes the missing column here first (:mod:`.lazy`, with
+a note).  An enabled check whose score column is still absent (perplexity without a model) is skipped with a note,
+never silently.  A document whose node columns do not match its texts is rejected with
 the error ``node_scores_misaligned`` (``not_scored`` when it has no node columns at all).
 """
 from __future__ import annotations
 
 from ..schema import PARAGRAPH_SEP, doc_url, keep_positions, paragraphs
+from .lazy import fill_node_scores, node_model_checks
 from .metrics import get_words
 from .perplexity import DISABLED_NOTE
 from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_CHECKS, NODE_COLUMNS, aligned, column_aligned,
-                    doc_check_text, doc_text_key, doc_text_kinds, filters_config, first_failure, full_text, get_scorer,
-                    node_decisions, paragraph_counts, store_doc_metrics, store_languages, text_hash)
+                    compile_checks, doc_check_text, doc_text_key, doc_text_kinds, filters_config, first_failure,
+                    full_text, get_scorer, node_decisions, store_doc_metrics, store_languages, text_hash)
+from .structure import StructureConfig
 
 _DOC_CHECKS_HERE = tuple(CHECKS)  # number_images is not a doc metric here (final.py applies it)
 
@@ -52,10 +56,10 @@ def _notes(ctx, cfg: dict, docs: list[dict]) -> None:
         ctx.note("doc number_images check is applied by the final stage, after images are fetched", level=20)
 
 
-def _apply_nodes(doc: dict, decisions: list, ctx) -> None:
-    """Drop failed paragraphs (and their node values), then emptied text positions."""
+def _apply_nodes(doc: dict, decisions: list, ctx, paras: list, counts: list) -> None:
+    """Drop failed paragraphs (and their node values), then emptied text positions (``paras``, ``counts``: the
+    paragraphs of the texts and their numbers)."""
     texts = doc["texts"]
-    counts = paragraph_counts(doc)
     node_cols = []
     for c in [c for c in doc if c.startswith("node_")]:
         if column_aligned(doc, c, counts):
@@ -67,13 +71,13 @@ def _apply_nodes(doc: dict, decisions: list, ctx) -> None:
         if text is None:
             keep_pos.append(True)
             continue
-        paras = paragraphs(text)
+        ps = paras[i]
         for f in fails:
             if f is not None:
                 ctx.remove(f"node:{f}", unit="nodes")
         kept = [j for j, f in enumerate(fails) if f is None]
-        if len(kept) != len(paras) or PARAGRAPH_SEP.join(paras) != text:
-            texts[i] = PARAGRAPH_SEP.join(paras[j] for j in kept)
+        if len(kept) != len(ps) or PARAGRAPH_SEP.join(ps) != text:
+            texts[i] = PARAGRAPH_SEP.join(ps[j] for j in kept)
             for col in node_cols:
                 values = doc[col][i]
                 if values is not None:
@@ -88,38 +92,44 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
     cfg = filters_config(ctx)
     node_cfg = cfg.get("node") or {}
     doc_cfg = cfg.get("doc") or {}
+    if node_model_checks(cfg, True):  # node lang-id/perplexity scores the scoring config did not need: now
+        filled = fill_node_scores(docs, get_scorer(ctx))
+        if filled:
+            ctx.note(f"node scores computed on demand (their check was off when the documents were scored): "
+                     f"{', '.join(filled)}", level=20)
     _notes(ctx, cfg, docs)
     text_kinds = doc_text_kinds(cfg)
+    checks, structure = compile_checks(node_cfg), StructureConfig.from_config({"node": node_cfg})
     out: list[dict] = []
-    recomputed: list[tuple[dict, str, list, str]] = []  # (doc, doc checks' text, texts before, hashed key)
+    recomputed: list[tuple[dict, str, str]] = []  # (doc, doc checks' text, hashed key)
     for doc in docs:
         if not any(c in doc for c in NODE_COLUMNS):
             ctx.error("not_scored", url=doc_url(doc), message="document has no node_* score columns")
             continue
-        if not aligned(doc):
+        paras = [None if t is None else paragraphs(t) for t in doc["texts"]]  # split once per document
+        counts = [None if ps is None else len(ps) for ps in paras]
+        if not aligned(doc, counts):
             ctx.error("node_scores_misaligned", url=doc_url(doc),
                       message="node_* score lists do not match the paragraphs of texts")
             continue
-        before = list(doc["texts"])  # the language of a document left without text is that of its texts before
-        _apply_nodes(doc, node_decisions(doc, node_cfg), ctx)
+        _apply_nodes(doc, node_decisions(doc, node_cfg, paras, checks, structure), ctx, paras, counts)
         kept_text = full_text(doc["texts"])
         text = kept_text if text_kinds is None else doc_check_text(doc, text_kinds)
         key = doc_text_key(text, kept_text, text_kinds)
         if doc.get(DOC_TEXT_HASH) != text_hash(key) or not any(c in doc for c in DOC_COLUMNS):
-            recomputed.append((doc, text, before, key))
+            recomputed.append((doc, text, key))
         out.append(doc)
 
     if recomputed:
         scorer = get_scorer(ctx)
-        texts = [t for _, t, _, _ in recomputed]
+        texts = [t for _, t, _ in recomputed]
         values = scorer.metrics(texts, "doc")
-        for (doc, text, _, key), v in zip(recomputed, values):
+        for (doc, text, key), v in zip(recomputed, values):
             if text_kinds is not None:  # the document's length counts every kept paragraph
                 v["number_words"] = float(len(get_words(full_text(doc["texts"]))))
             store_doc_metrics(doc, key, v)
         # the language follows the scored text, by the scoring stage's rule
-        store_languages(scorer, [d for d, _, _, _ in recomputed], texts, values,
-                        lambda i: full_text(recomputed[i][2]))
+        store_languages([d for d, _, _ in recomputed], texts, values)
         ctx.note("doc metrics recomputed on the node-filtered text for documents whose surviving text differs "
                  "from the one scored (node thresholds changed since scoring)", level=20)
 

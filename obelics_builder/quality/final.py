@@ -9,7 +9,10 @@ Per document, in this order:
    :mod:`.structure`: a short line next to an image when it was scored) that no longer stands next to an image
    (the image stages or this dedup removed it) is removed with it (``final:orphan_caption``, unit nodes);
 2. spam paragraphs: a paragraph is kept only if its spam-word ratio (filter word splitter, list
-   ``wordlists.spam_words``) is below ``final.spam_word_ratio_max`` (0.12) (``final:spam_paragraph``, unit nodes);
+   ``wordlists.spam_words``) is below ``final.spam_word_ratio_max`` (0.12) (``final:spam_paragraph``, unit nodes).
+   A run cleans twice (after the image stages, then after paragraph dedup, which only removes paragraphs): the
+   second pass, given ``ctx.resources["spam_checked"]``, knows that every paragraph it gets passed this check
+   under the same config (the first pass's output, fingerprinted with it) and does not score them again;
 3. clean: text positions without paragraphs are removed and adjacent texts merged with ``"\\n\\n"``;
 4. inside each text an END_OF_DOCUMENT paragraph directly following another one is removed
    (``final:repeated_end_of_document``, unit nodes);
@@ -149,6 +152,8 @@ def final_cleaning_stage(docs: list[dict], ctx) -> list[dict]:
     spam_max = float(final.get("spam_word_ratio_max", 0.12))
     spam_words = config_wordlist(cfg, "spam_words")
     lo, hi = _image_bounds(cfg)
+    spam_checked = bool(ctx.resources.get("spam_checked"))
+    verdicts: dict[str, bool] = {}
     kept: list[dict] = []
     for doc in docs:
         positions, node_cols, image_cols = _explode(doc)
@@ -174,15 +179,18 @@ def final_cleaning_stage(docs: list[dict], ctx) -> list[dict]:
         if captions_follow:
             _drop_orphan_captions(positions, ctx)
 
-        # 2. spam paragraphs
+        # 2. spam paragraphs (a verdict is a function of the paragraph: computed once per batch)
         for p in positions:
-            if not p.is_text:
+            if not p.is_text or spam_checked:
                 continue
             keep = []
             for para in p.paras:
-                words = get_words(para)
-                ratio = sum(1 for w in words if w in spam_words) / len(words) if words else 0.0
-                keep.append(ratio < spam_max)
+                ok = verdicts.get(para)
+                if ok is None:
+                    words = get_words(para)
+                    ratio = sum(1 for w in words if w in spam_words) / len(words) if words else 0.0
+                    ok = verdicts[para] = ratio < spam_max
+                keep.append(ok)
             if not all(keep):
                 ctx.remove("final:spam_paragraph", keep.count(False), unit="nodes")
                 _keep_paragraphs(p, keep)

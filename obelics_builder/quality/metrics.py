@@ -23,7 +23,10 @@ Known differences from the reference set: the BigScience literal also lists a ha
 (e.g. a Cyrillic, a Greek, an Arabic letter, a few Katakana and Devanagari/Bengali vowel signs) that we do not
 count, and our set contains many symbols the literal omits (any ``S*``/``P*`` code point).  On English prose
 the two agree (the four test vectors of §4.3 are reproduced exactly).  Unicode data comes from the running
-Python's ``unicodedata`` (Python 3.11: Unicode 14.0), so the set is fixed for a given Python minor version.
+Python's ``unicodedata`` (Python 3.11: Unicode 14.0), so the set is fixed for a given Python minor version.  The
+scan of every code point costs ~0.3 CPU-s per process, so its result for one Unicode version ships as
+:mod:`._codepoints` (ranges; ``python -m obelics_builder.quality.metrics`` regenerates it, a test compares it with
+the scan); under another Unicode version the scan runs at import.
 """
 from __future__ import annotations
 
@@ -42,24 +45,52 @@ _EXTRA_SPECIAL = "\u00ad\u200b\ufeff\u200d\ufe0e\ufe0f\u20e3"
 _NOT_SPECIAL = "\u00a0"
 
 
-def _build_special_characters() -> frozenset[str]:
-    chars = set(string.punctuation + string.digits + string.whitespace + _EXTRA_SPECIAL)
-    for cp in range(sys.maxunicode + 1):
-        if 0xD800 <= cp <= 0xDFFF:
-            continue
-        ch = chr(cp)
-        if unicodedata.category(ch) in _SPECIAL_CATEGORIES:
-            chars.add(ch)
-    for ch in _NOT_SPECIAL:
-        chars.discard(ch)
-    return frozenset(chars)
+def build_codepoint_ranges() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The definitions, scanned over every code point (~0.3 CPU-s): the special characters and the ``[\\w']``
+    word characters as flat (start, end) pairs of half-open code-point ranges.  :mod:`._codepoints` holds their
+    output for one Unicode version (``python -m obelics_builder.quality.metrics`` writes it); another Python's
+    Unicode data is scanned here instead, at import."""
+    size = sys.maxunicode + 1
+    special = _np.zeros(size, dtype=_np.bool_)
+    special[[ord(c) for c in string.punctuation + string.digits + string.whitespace + _EXTRA_SPECIAL]] = True
+    category = unicodedata.category
+    special[[cp for cp in range(size) if category(chr(cp)) in _SPECIAL_CATEGORIES]] = True  # (surrogates: Cs)
+    special[[ord(c) for c in _NOT_SPECIAL]] = False
+    every = "".join(map(chr, range(size)))  # lone surrogates included: the regex sees them as non-word
+    word = _np.zeros(size, dtype=_np.bool_)
+    word[[m.start() for m in re.finditer(r"[\w']", every)]] = True
+    return _ranges(special), _ranges(word)
 
+
+def _ranges(mask: _np.ndarray) -> tuple[int, ...]:
+    edges = _np.diff(_np.concatenate(([0], mask.astype(_np.int8), [0])))
+    starts, ends = _np.nonzero(edges == 1)[0], _np.nonzero(edges == -1)[0]
+    return tuple(int(x) for pair in zip(starts, ends) for x in pair)
+
+
+def _codepoint_ranges() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The generated ranges when they were made from this Python's Unicode data, else a scan."""
+    try:
+        from . import _codepoints as generated
+    except ImportError:  # pragma: no cover - the module ships with the package
+        generated = None
+    if generated is not None and generated.UNIDATA_VERSION == unicodedata.unidata_version \
+            and generated.MAXUNICODE == sys.maxunicode:
+        return generated.SPECIAL, generated.WORD
+    return build_codepoint_ranges()
+
+
+def _chars(ranges: tuple[int, ...]) -> frozenset[str]:
+    return frozenset(chr(cp) for a, b in zip(ranges[::2], ranges[1::2]) for cp in range(a, b))
+
+
+_SPECIAL_RANGES, _WORD_RANGES = _codepoint_ranges()
 
 #: The special-character set (see the module docstring for the exact definition).
-SPECIAL_CHARACTERS: frozenset[str] = _build_special_characters()
+SPECIAL_CHARACTERS: frozenset[str] = _chars(_SPECIAL_RANGES)
 
 #: ``str.translate`` table deleting every special character (for counting them quickly).
-_DELETE_SPECIAL = {ord(c): None for c in SPECIAL_CHARACTERS}
+_DELETE_SPECIAL = dict.fromkeys(map(ord, SPECIAL_CHARACTERS))
 
 #: The 12 characters OBELICS maps to a space when standardising whitespace (§4.1).
 WHITESPACE_CHARS = "\u2009\u200a\u202f\u2005\u3000\u2002\u2008\u2003\ufffc\u0084\u00a0 "
@@ -211,18 +242,19 @@ CHUNK_TEXTS = 1 << 20
 _TABLES: dict[str, _np.ndarray] = {}
 
 
+def _table(ranges: tuple[int, ...]) -> _np.ndarray:
+    table = _np.zeros(sys.maxunicode + 1, dtype=_np.bool_)
+    for a, b in zip(ranges[::2], ranges[1::2]):
+        table[a:b] = True
+    return table
+
+
 def _tables() -> dict[str, _np.ndarray]:
     """Lookup tables over every code point: special, word character (``[\\w']``), punctuation token."""
     if not _TABLES:
-        size = sys.maxunicode + 1
-        special = _np.zeros(size, dtype=_np.bool_)
-        special[_np.fromiter(map(ord, SPECIAL_CHARACTERS), dtype=_np.int64)] = True
-        every = "".join(map(chr, range(size)))  # lone surrogates included: the regex sees them as non-word
-        word = _np.zeros(size, dtype=_np.bool_)
-        word[[m.start() for m in re.finditer(r"[\w']", every)]] = True
-        punct = _np.zeros(size, dtype=_np.bool_)
+        punct = _np.zeros(sys.maxunicode + 1, dtype=_np.bool_)
         punct[[ord(c) for c in PUNCTUATION]] = True
-        _TABLES.update(special=special, word=word, punct=punct)
+        _TABLES.update(special=_table(_SPECIAL_RANGES), word=_table(_WORD_RANGES), punct=punct)
     return _TABLES
 
 
@@ -245,6 +277,27 @@ def _chunks(lengths: list[int]) -> list[tuple[int, int]]:
 
 #: Multiplier of the polynomial n-gram hash (odd; arithmetic wraps modulo 2**64).
 _GRAM_HASH_MULT = _np.uint64(0x9E3779B97F4A7C15)
+#: Its inverse modulo 2**64.
+_GRAM_HASH_INV = _np.uint64(pow(int(_GRAM_HASH_MULT), -1, 1 << 64))
+#: (M**t, M**-t) for t < len, modulo 2**64, grown on demand (one tuple, replaced whole).
+_POWERS: tuple = (_np.ones(1, dtype=_np.uint64), _np.ones(1, dtype=_np.uint64))
+
+
+def _powers(size: int) -> tuple[_np.ndarray, _np.ndarray]:
+    global _POWERS
+    if len(_POWERS[0]) < size:
+        size = max(size, 2 * len(_POWERS[0]), CHUNK_CHARS)
+        out = []
+        for base in (_GRAM_HASH_MULT, _GRAM_HASH_INV):
+            p = _np.full(size, base, dtype=_np.uint64)
+            p[0] = 1
+            out.append(_np.cumprod(p, out=p))  # (wraps modulo 2**64)
+        _POWERS = tuple(out)
+    return _POWERS
+
+
+#: Buckets of the pre-count that spares the sort the n-grams that occur once (a power of two).
+_BUCKETS = 1 << 20
 #: Bits of an n-gram key taken by the text's index within a chunk (a chunk holds at most CHUNK_TEXTS texts).
 _TID_SHIFT = _np.uint64(40)
 
@@ -253,9 +306,11 @@ def char_repetition_ratios(texts: list[str], n: int = 10) -> list[float]:
     """:func:`char_repetition_ratio` of each text, exactly equal but batched.
 
     For a chunk of texts, every character n-gram gets a key: the text's index in the chunk (high 24 bits) and 40
-    bits of a polynomial hash of its code points.  One sort of the keys finds the texts with no two equal keys:
-    their n-grams are all distinct (equal n-grams have equal keys), so their ratio is 0 with no further work.  The
-    n-grams of the other texts are sorted with their positions; runs of equal keys are the candidate groups, and
+    bits of a polynomial hash of its code points.  A count of the keys in 2**20 buckets sets apart the keys alone in
+    their bucket (unique in the chunk: n-grams seen once, 83% of the 14.2M of the dev paragraphs); one sort of the
+    other keys (with their positions) finds the texts with no two equal keys: their n-grams are all distinct (equal
+    n-grams have equal keys), so their ratio is 0 with no further work.  The n-grams of the other texts, taken
+    from the same sorted order (a sub-sequence stays sorted), are the candidate groups: runs of equal keys, and
     every group is verified code point by code point, so a hash collision is never counted as a repetition: a text
     where a group holds two different n-grams is counted exactly, n-gram by n-gram, by the definition.  Group sizes
     are the n-gram counts; the top-k sum per text is taken with vectorised ranks.
@@ -281,10 +336,14 @@ def _char_repetition_chunk(texts: list[str], lengths: list[int], n: int) -> dict
     starts = _np.zeros(len(lens), dtype=_np.int64)
     _np.cumsum(lens[:-1], out=starts[1:])
     m = len(cp) - n + 1
-    h = cp[:m].copy()
-    for j in range(1, n):  # polynomial hash of cp[i:i+n] for every position i of the concatenation
-        h *= _GRAM_HASH_MULT
-        h += cp[j:j + m]
+    # polynomial hash sum_j cp[i+j] * M**j of cp[i:i+n] at every position i of the concatenation, from one prefix
+    # sum of cp[t] * M**t (a window's difference, times M**-i: M is odd, so invertible modulo 2**64): four passes
+    # over the chunk whatever n
+    fwd, inv = _powers(len(cp))
+    q = _np.zeros(len(cp) + 1, dtype=_np.uint64)
+    _np.cumsum(cp * fwd[:len(cp)], out=q[1:])
+    h = q[n:] - q[:m]
+    h *= inv[:m]
     h ^= h >> _np.uint64(30)  # splitmix64's finaliser: every input bit reaches the top 40 bits kept below
     h *= _np.uint64(0xBF58476D1CE4E5B9)
     h ^= h >> _np.uint64(27)
@@ -295,17 +354,22 @@ def _char_repetition_chunk(texts: list[str], lengths: list[int], n: int) -> dict
     first = _np.zeros(len(lens), dtype=_np.int64)
     _np.cumsum(totals[:-1], out=first[1:])
     pos = _np.arange(n_grams, dtype=_np.int64) + (starts - first)[tid]
-    keys = (tid.astype(_np.uint64) << _TID_SHIFT) | (h[pos] >> _np.uint64(24))
-    sorted_keys = _np.sort(keys)
+    hk = h[pos] >> _np.uint64(24)
+    keys = (tid.astype(_np.uint64) << _TID_SHIFT) | hk
+    # a key alone in its bucket (hash bits mixed with the text index) is unique in the chunk: a distinct n-gram
+    # seen once, which cannot repeat; only the others (repeats and bucket collisions) are sorted
+    bucket = ((hk ^ (tid.astype(_np.uint64) * _GRAM_HASH_MULT)) & _np.uint64(_BUCKETS - 1)).astype(_np.intp)
+    cand = _np.bincount(bucket, minlength=_BUCKETS)[bucket] > 1
+    ck = keys[cand]
+    order = _np.argsort(ck)  # one sort: the texts with repeats are then a sub-sequence, still in key order
+    sorted_keys = ck[order]
     dup = sorted_keys[1:] == sorted_keys[:-1]
     if not dup.any():
         return {}
     has_dup = _np.zeros(len(lens), dtype=_np.bool_)
     has_dup[(sorted_keys[1:][dup] >> _TID_SHIFT).astype(_np.int64)] = True
-    sel = _np.nonzero(has_dup[tid])[0]
-    sel_keys = keys[sel]
-    order = _np.argsort(sel_keys)
-    sk, sp = sel_keys[order], pos[sel][order]
+    sel = has_dup[(sorted_keys >> _TID_SHIFT).astype(_np.int64)]
+    sk, sp = sorted_keys[sel], pos[cand][order[sel]]
     new = _np.ones(len(sk), dtype=_np.bool_)
     new[1:] = sk[1:] != sk[:-1]
     same = _np.nonzero(~new)[0]  # each element equal in key to the one before it: verify the n-grams
@@ -317,7 +381,7 @@ def _char_repetition_chunk(texts: list[str], lengths: list[int], n: int) -> dict
     gstart = _np.nonzero(new)[0]
     sizes = _np.diff(_np.append(gstart, len(sk)))
     gtid = (sk[gstart] >> _TID_SHIFT).astype(_np.int64)
-    distinct = _np.bincount(gtid, minlength=len(lens))
+    distinct = _np.bincount(gtid, minlength=len(lens)) + _np.bincount(tid[~cand], minlength=len(lens))
     rep = sizes > 1
     r_tid, r_size = gtid[rep], sizes[rep]
     n_rep = _np.bincount(r_tid, minlength=len(lens))
@@ -411,3 +475,32 @@ def all_metrics_batch(texts: list[str], stopwords: Collection[str], flagged: Col
             "common_words": sum(map(common.__contains__, words)) / nw if nw else 0.0,
         })
     return out
+
+
+def write_generated(path: str | None = None) -> str:
+    """Write :mod:`._codepoints` (the scanned ranges of this Python's Unicode data); returns its path."""
+    import os
+
+    special, word = build_codepoint_ranges()
+    path = path or os.path.join(os.path.dirname(os.path.abspath(__file__)), "_codepoints.py")
+
+    def rows(values: tuple[int, ...]) -> str:
+        return "".join("    " + ", ".join(f"0x{v:X}" for v in values[i:i + 12]) + ",\n" for i in range(0, len(values), 12))
+
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f'''"""Generated by ``python -m obelics_builder.quality.metrics`` (do not edit): the special characters and the
+``[\\\\w']`` word characters of :mod:`obelics_builder.quality.metrics` as flat (start, end) pairs of half-open
+code-point ranges, scanned from Unicode {unicodedata.unidata_version}.  Another Unicode version is scanned at import instead.
+"""
+UNIDATA_VERSION = "{unicodedata.unidata_version}"
+MAXUNICODE = {sys.maxunicode}
+SPECIAL = (
+{rows(special)})
+WORD = (
+{rows(word)})
+''')
+    return path
+
+
+if __name__ == "__main__":
+    print(write_generated())

@@ -11,8 +11,9 @@ Paragraphs
 Node columns (aligned with ``texts``: None at image positions, one float per paragraph at text positions)
     ``node_words``, ``node_char_repetition``, ``node_word_repetition``, ``node_special_characters``,
     ``node_stopwords``, ``node_flagged_words``, ``node_punctuation`` (with ``node.punctuation.min_words``),
-    ``node_common_words``, ``node_lang_score`` (highest probability among ``node.lang_id.languages``),
-    ``node_perplexity`` (only when a KenLM model is configured).
+    ``node_common_words``, and, only when the config applies the node check (else a config that applies it
+    computes them on demand, :mod:`.lazy`), ``node_lang_score`` (highest probability among
+    ``node.lang_id.languages``) and ``node_perplexity`` (with a KenLM model).
 
 Structure columns (with ``node.structure.enabled``, the default recipe's filters; see :mod:`.structure`)
     ``node_kind`` (strings: prose, heading, list, table, code, caption) and ``node_repeated`` (how many identical
@@ -37,8 +38,9 @@ Doc columns
 
 ``general_metadata["language"]`` / ``["language_score"]``: top-1 fastText label and probability of the scored text
 (the doc checks' text: the paragraphs that pass the node checks, i.e. the text the document is published with,
-before final cleaning), so boilerplate does not sway it and ``language`` agrees with ``doc_lang_score``; of the
-whole text when no paragraph passes.  It is the prediction the doc lang-id check already made (no extra pass).
+before final cleaning), so boilerplate does not sway it and ``language`` agrees with ``doc_lang_score``.  It is the
+prediction the doc lang-id check already made (no extra pass).  A document none of whose paragraphs passes (never
+published) has none stored: :func:`document_language` predicts it on the whole text where it is read.
 Like the doc metrics, it follows the node thresholds: the decision stage sets it again whenever it recomputes the
 doc metrics of a changed surviving text, so ``filter`` with new thresholds equals a fresh run with them.
 
@@ -54,6 +56,7 @@ from typing import Any
 from ..schema import END_OF_DOCUMENT, PARAGRAPH_SEP, paragraphs
 from . import metrics as M
 from .langid import get_langid
+from .lazy import MODEL_CHECKS, node_model_checks, node_model_values
 from .perplexity import DISABLED_NOTE, from_config as perplexity_from_config
 from .structure import KIND_COLUMN, StructureConfig, document_kinds, follow_sections
 from .wordlists import config_wordlist
@@ -116,6 +119,8 @@ class Scorer:
         self.ppl = perplexity_from_config(cfg)
         self.standardize = bool((cfg.get("node") or {}).get("standardize_whitespace", True))
         self.params = {level: self._params(level) for level in ("node", "doc")}
+        #: the node model checks the config applies (the others are computed on demand, see :mod:`.lazy`)
+        self.node_models = node_model_checks(cfg, self.ppl is not None)
 
     def _params(self, level: str) -> dict:
         cfg = self.cfg
@@ -136,7 +141,13 @@ class Scorer:
         return out
 
     def _add_models(self, out: list[dict], texts: list[str], level: str) -> None:
-        """Language-id score (and top-1 language, kept under ``_lang``/``_lang_prob``) and perplexity."""
+        """Language-id score (and top-1 language, kept under ``_lang``/``_lang_prob``) and perplexity; at node
+        level only those of the checks the config applies (:attr:`node_models`)."""
+        if level == "node":
+            for check, values in node_model_values(self, texts, self.node_models).items():
+                for m, v in zip(out, values):
+                    m[check] = v
+            return
         for m, (lang, prob, score) in zip(out, self.langid.predict_with_scores(texts, self.params[level]["languages"])):
             m["lang_id"] = score
             m["_lang"], m["_lang_prob"] = lang, prob
@@ -218,7 +229,7 @@ def first_failure(values: dict[str, Any], level_cfg: dict, skip: tuple[str, ...]
 
 def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any, frozenset | None]]:
     """The enabled node checks as (check, min, max, kinds), in order (:data:`NODE_CHECKS`, for
-    :func:`first_failure_of`); ``kinds`` is the set of node kinds the check applies to (None: every kind)."""
+    :func:`node_decisions`); ``kinds`` is the set of node kinds the check applies to (None: every kind)."""
     out = []
     for check in NODE_CHECKS:
         c = level_cfg.get(check)
@@ -229,65 +240,55 @@ def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple[st
     return out
 
 
-def first_failure_of(values: dict[str, Any], checks: list[tuple[str, Any, Any, frozenset | None]],
-                     kind: str = "prose") -> str | None:
-    """:func:`first_failure` with the checks compiled once by :func:`compile_checks`, for a node of ``kind``
-    (a check limited to other kinds is skipped)."""
-    for check, lo, hi, kinds in checks:
-        if kinds is not None and kind not in kinds:
-            continue
-        v = values.get(check)
-        if v is None:
-            continue
-        if lo is not None and v < lo:
-            return check
-        if hi is not None and v > hi:
-            return check
-    return None
-
-
-def node_kinds(doc: dict) -> list[list[str] | None]:
+def node_kinds(doc: dict, paras: list[list[str] | None] | None = None) -> list[list[str] | None]:
     """The stored ``node_kind`` column, or every paragraph ``prose`` when the document has none (scored without
-    ``node.structure``)."""
+    ``node.structure``); ``paras``: the paragraphs of ``doc["texts"]`` when the caller has them."""
     kinds = doc.get(KIND_COLUMN)
     if isinstance(kinds, list):
         return kinds
-    return [None if t is None else ["prose"] * len(paragraphs(t)) for t in doc["texts"]]
+    if paras is None:
+        paras = [None if t is None else paragraphs(t) for t in doc["texts"]]
+    return [None if ps is None else ["prose"] * len(ps) for ps in paras]
 
 
-def decide_nodes(values: list[list[dict] | None], kinds: list[list[str] | None], paras: list[list[str] | None],
-                 checks: list, structure: StructureConfig) -> list[list[str | None] | None]:
-    """The node decisions of one document, the one rule both the scoring stage (to know which text the doc metrics
-    describe) and the decision stage apply: per position None (image) or, per paragraph, the first failing check
-    for its kind (None = kept; END_OF_DOCUMENT is always kept), then headings follow their section."""
+def node_decisions(doc: dict, node_cfg: dict, paras: list[list[str] | None] | None = None,
+                   checks: list | None = None, structure: StructureConfig | None = None) -> list[list[str | None] | None]:
+    """The node decisions of one document, from its stored columns: the one rule both the scoring stage (to know
+    which text the doc metrics describe) and the decision stage apply.  Per position None (image) or, per
+    paragraph, the first failing check for its kind (None = kept; END_OF_DOCUMENT is always kept; a check without
+    a value passes), then headings follow their section; read column by column.  ``paras`` (the paragraphs of
+    ``doc["texts"]``), ``checks`` (:func:`compile_checks` of ``node_cfg``) and ``structure`` may be given by a
+    caller that has them."""
+    if paras is None:
+        paras = [None if t is None else paragraphs(t) for t in doc["texts"]]
+    checks = compile_checks(node_cfg) if checks is None else checks
+    structure = StructureConfig.from_config({"node": node_cfg}) if structure is None else structure
+    cols = [(check, lo, hi, only, doc.get(f"node_{NODE_CHECKS[check]}")) for check, lo, hi, only in checks]
+    cols = [c for c in cols if c[4] is not None]
+    kinds = node_kinds(doc, paras)
     out: list[list[str | None] | None] = []
-    for vs, ks, ps in zip(values, kinds, paras):
-        if vs is None:
+    for i, (ps, ks) in enumerate(zip(paras, kinds)):
+        if ps is None:
             out.append(None)
             continue
-        out.append([None if p == END_OF_DOCUMENT else first_failure_of(v, checks, k)
-                    for v, k, p in zip(vs, ks, ps)])
+        fails: list[str | None] = []
+        for j, (p, k) in enumerate(zip(ps, ks)):
+            failed = None
+            if p != END_OF_DOCUMENT:
+                for check, lo, hi, only, col in cols:
+                    if only is not None and k not in only:
+                        continue
+                    v = col[i][j]
+                    if v is None:
+                        continue
+                    if (lo is not None and v < lo) or (hi is not None and v > hi):
+                        failed = check
+                        break
+            fails.append(failed)
+        out.append(fails)
     if structure.enabled and structure.headings_follow_section:
         follow_sections(kinds, out)
     return out
-
-
-def node_decisions(doc: dict, node_cfg: dict) -> list[list[str | None] | None]:
-    """For each position: None (image) or, per paragraph, the failing check (None = kept), from stored columns."""
-    present = {check: doc.get(f"node_{suffix}") for check, suffix in NODE_CHECKS.items()}
-    present = {check: col for check, col in present.items() if col is not None}
-    values: list[list[dict] | None] = []
-    paras: list[list[str] | None] = []
-    for i, text in enumerate(doc["texts"]):
-        if text is None:
-            values.append(None)
-            paras.append(None)
-            continue
-        ps = paragraphs(text)
-        paras.append(ps)
-        values.append([{check: col[i][j] for check, col in present.items()} for j in range(len(ps))])
-    return decide_nodes(values, node_kinds(doc), paras, compile_checks(node_cfg),
-                        StructureConfig.from_config({"node": node_cfg}))
 
 
 def surviving_texts(doc: dict, decisions: list) -> list[str | None]:
@@ -341,18 +342,29 @@ def store_doc_metrics(doc: dict, text: str, values: dict[str, float]) -> None:
     doc[DOC_TEXT_HASH] = text_hash(text)
 
 
-def store_languages(scorer: "Scorer", docs: list[dict], scored: list[str], values: list[dict],
-                    whole_text) -> None:
+def store_languages(docs: list[dict], scored: list[str], values: list[dict]) -> None:
     """``general_metadata`` language and score of each document (see the module docstring): the top-1 prediction
-    already made on its scored text (``values[i]["_lang"]``), or, when that text is empty, a prediction on
-    ``whole_text(i)`` (the document's text before the node checks)."""
-    empty = [i for i, t in enumerate(scored) if not t.strip()]
-    whole = dict(zip(empty, scorer.langid.predict([whole_text(i) for i in empty])))
-    for i, (doc, v) in enumerate(zip(docs, values)):
-        lang, prob = whole.get(i, (v["_lang"], v["_lang_prob"]))
+    already made on its scored text (``values[i]["_lang"]``).  A document whose scored text is empty (no paragraph
+    passes the node checks: it is never published) gets none; :func:`document_language` computes it where it is
+    read (the report's examples), so no second prediction runs on every such page."""
+    for doc, text, v in zip(docs, scored, values):
         gm = doc.setdefault("general_metadata", {})
-        gm["language"] = lang
-        gm["language_score"] = round(float(prob), 4)
+        if text.strip():
+            gm["language"] = v["_lang"]
+            gm["language_score"] = round(float(v["_lang_prob"]), 4)
+        else:
+            gm.pop("language", None)
+            gm.pop("language_score", None)
+
+
+def document_language(doc: dict, model_path: str | None = None) -> tuple[str | None, float | None]:
+    """(language, score) of a document: the stored ones, or, for a document scored without (its scored text is
+    empty), the top-1 prediction on its whole text (``doc`` as scored: its texts before the node checks)."""
+    gm = doc.get("general_metadata") or {}
+    if gm.get("language"):
+        return gm["language"], gm.get("language_score")
+    lang, prob = get_langid(model_path).predict([full_text(doc.get("texts") or [])])[0]
+    return lang, round(float(prob), 4)
 
 
 def paragraph_counts(doc: dict) -> list[int | None]:
@@ -375,9 +387,10 @@ def column_aligned(doc: dict, col: str, counts: list[int | None] | None = None) 
     return True
 
 
-def aligned(doc: dict) -> bool:
-    """True if the document has our node columns and each of them matches the paragraphs of its texts."""
-    counts = paragraph_counts(doc)
+def aligned(doc: dict, counts: list[int | None] | None = None) -> bool:
+    """True if the document has our node columns and each of them matches the paragraphs of its texts
+    (``counts``: :func:`paragraph_counts` of the document, when the caller has them)."""
+    counts = paragraph_counts(doc) if counts is None else counts
     present = [c for c in NODE_COLUMNS if doc.get(c) is not None]
     return bool(present) and all(column_aligned(doc, c, counts) for c in present)
 
@@ -500,17 +513,17 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
     unique = list(slot)
     counts = _Paragraphs(scorer, unique)
     unique_values = counts.metrics(scorer, unique)
-    node_values = [unique_values[r] for r in ref]
-    node_keys = [c for c in CHECKS if c != "perplexity" or scorer.ppl is not None]
+    node_keys = [c for c in CHECKS if c not in MODEL_CHECKS or c in scorer.node_models]
     for check in node_keys:
         name = f"node_{CHECKS[check]}"
         flat = [float(v[check]) for v in unique_values]
         flat = [flat[r] for r in ref]
         for doc, spans in zip(docs, layout):
             doc[name] = [None if span is None else flat[span[0]:span[0] + span[1]] for span in spans]
-    if scorer.ppl is None:
-        for doc in docs:
-            doc.pop("node_perplexity", None)
+    for check, col in MODEL_CHECKS.items():
+        if check not in scorer.node_models:  # computed on demand by a config that applies the check (.lazy)
+            for doc in docs:
+                doc.pop(col, None)
     structure = StructureConfig.from_config(cfg)
     for doc, spans in zip(docs, layout):
         if structure.enabled:
@@ -522,19 +535,15 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
             doc.pop(KIND_COLUMN, None)
             doc.pop(REPEATED_COLUMN, None)
 
-    # 3. node decisions (decide_nodes, as decide.py takes them from the stored columns), then doc metrics on the
-    #    node-filtered text (see module docstring), reusing the paragraph counts; the language of that text
+    # 3. node decisions (node_decisions on the columns just stored: what decide.py applies), then doc metrics on
+    #    the node-filtered text (see module docstring), reusing the paragraph counts; the language of that text
     kept: list[list[int]] = []
     checks = compile_checks(node_cfg)
     text_kinds = doc_text_kinds(cfg)
     for doc, spans in zip(docs, layout):
-        values = [None if sp is None else node_values[sp[0]:sp[0] + sp[1]] for sp in spans]
-        if structure.enabled:  # (node_values are shared by equal paragraphs: the repeat count is per position)
-            values = [None if vs is None else [dict(v, repeated=r) if r else v for v, r in zip(vs, rs)]
-                      for vs, rs in zip(values, doc[REPEATED_COLUMN])]  # (no value: no earlier copy, passes)
         paras = [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans]
-        kinds = node_kinds(doc)
-        fails = decide_nodes(values, kinds, paras, checks, structure)
+        kinds = node_kinds(doc, paras)
+        fails = node_decisions(doc, node_cfg, paras, checks, structure)
         kept.append([(sp[0] + j, text_kinds is None or k in text_kinds)
                      for sp, fs, ks in zip(spans, fails, kinds) if sp is not None
                      for j, (f, k) in enumerate(zip(fs, ks)) if f is None])
@@ -546,5 +555,5 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
             values["number_words"] = float(sum(len(counts.words[ref[k]]) for k, _ in idx))
             key = doc_text_key(text, PARAGRAPH_SEP.join(all_paras[k] for k, _ in idx), text_kinds)
         store_doc_metrics(doc, key, values)
-    store_languages(scorer, docs, doc_texts, doc_values, lambda i: full_text(docs[i]["texts"]))
+    store_languages(docs, doc_texts, doc_values)
     return docs

@@ -10,8 +10,9 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..quality.score import (NODE_COLUMNS, REPEATED_COLUMN, aligned, column_aligned, full_text, node_decisions,
-                             node_kinds, paragraph_counts, surviving_texts)
+from ..quality.score import (NODE_COLUMNS, REPEATED_COLUMN, aligned, column_aligned, document_language, full_text,
+                             node_decisions, node_kinds, paragraph_counts, surviving_texts)
+from ..quality.lazy import MODEL_CHECKS, fill_node_scores, node_model_checks
 from ..quality.structure import KIND_COLUMN
 from ..schema import END_OF_DOCUMENT, from_arrow, paragraphs
 from .html import _as_float, fmt_num, short
@@ -178,11 +179,13 @@ def scan_scored(out: Path, cfg: dict, max_docs: int, k: int, max_values: int, pr
             columns.update(pq.ParquetFile(f).schema_arrow.names)
         except Exception as e:  # noqa: BLE001
             problems.append(f"cannot read {f.name}: {type(e).__name__}: {e}")
-    checks = checks_from_config(cfg, columns)
+    lazy = _lazy_node_scores(cfg, columns)
+    checks = checks_from_config(cfg, columns | set(lazy.get("columns", ())))
     results = [CheckResult(c) for c in checks]
     node_res = [r for r in results if r.check.level == "node"]
     doc_res = [r for r in results if r.check.level == "doc"]
     node_cfg = cfg.get("node") or {}
+    lang_model = (cfg.get("lang_id") or {}).get("model") or None  # for the language of an example left without text
     per_file = max(1, math.ceil(max_docs / len(files)))
     for f in files:
         taken = 0
@@ -190,14 +193,30 @@ def scan_scored(out: Path, cfg: dict, max_docs: int, k: int, max_values: int, pr
             pf = pq.ParquetFile(f)
             for batch in pf.iter_batches(batch_size=512):
                 docs = from_arrow(pa.Table.from_batches([batch]))
+                if lazy:  # node scores of a check the scoring config did not apply, as `filter` computes them
+                    fill_node_scores(docs[: per_file - taken], lazy["scorer"])
                 for d in docs[: per_file - taken]:
-                    _scan_doc(d, node_res, doc_res, k, max_values, info, node_cfg)
+                    _scan_doc(d, node_res, doc_res, k, max_values, info, node_cfg, lang_model)
                 taken += len(docs)
                 if taken >= per_file:
                     break
         except Exception as e:  # noqa: BLE001
             problems.append(f"cannot read {f.name}: {type(e).__name__}: {e}")
     return results, info
+
+
+def _lazy_node_scores(cfg: dict, columns: set[str]) -> dict:
+    """When ``cfg`` applies a node model check (lang-id, perplexity with a model) whose column the scored parts
+    lack, the scorer that computes it on demand (:mod:`quality.lazy`) and the columns it adds; else ``{}``."""
+    wanted = [MODEL_CHECKS[c] for c in node_model_checks(cfg, True)]
+    if not any(c not in columns for c in wanted):
+        return {}
+    from ..quality.score import Scorer
+
+    scorer = Scorer(cfg)
+    if scorer.ppl is None:
+        wanted = [c for c in wanted if c != MODEL_CHECKS["perplexity"]]
+    return {"scorer": scorer, "columns": wanted} if wanted else {}
 
 
 def _decidable(d: dict, info: dict) -> bool:
@@ -221,7 +240,7 @@ def _node_value(d: dict, check: Check, i: int, j: int) -> float | None:
 
 
 def _scan_doc(d: dict, node_res: list[CheckResult], doc_res: list[CheckResult], k: int, max_values: int,
-              info: dict, node_cfg: dict | None = None) -> None:
+              info: dict, node_cfg: dict | None = None, lang_model: str | None = None) -> None:
     """Which paragraphs of ``d`` the crawl removes and by which check (:func:`quality.score.node_decisions`, the
     rule the text filter applies: the first failing check that applies to the paragraph's kind, then headings
     follow their section), each check's values on the paragraphs of the kinds it judges, then the first failing
@@ -278,4 +297,4 @@ def _scan_doc(d: dict, node_res: list[CheckResult], doc_res: list[CheckResult], 
             full = full_text(surviving_texts(d, decisions))
             r.examples.append({"text": short(full, 500) or "(no paragraph survives the node checks)", "value": v, "why": why, "url": url,
                                "images": sum(1 for t in texts if t is None),
-                               "language": (d.get("general_metadata") or {}).get("language")})
+                               "language": document_language(d, lang_model)[0]})
