@@ -288,6 +288,7 @@ def main(argv=None) -> int:
 
     # projection for a whole dump, as `obelics-build estimate` computes it
     from obelics_builder.commands.estimate import CC_PAGES_PER_WARC, CC_TYPICAL_WARCS, count_warcs, estimate
+    from obelics_builder.costs import from_rate
 
     if args.dump_warcs:
         n_warcs, warc_src = args.dump_warcs, "--dump-warcs"
@@ -299,7 +300,7 @@ def main(argv=None) -> int:
     else:  # never touch the network unless asked
         n_warcs, warc_src = CC_TYPICAL_WARCS, f"assumed {CC_TYPICAL_WARCS:,} (listing not read)"
     ref_run = bigr or runs[-1]
-    proj = estimate(n_warcs, CC_PAGES_PER_WARC, ref_run["pages_per_core_s"], (64, 512, 4096))
+    proj = estimate(n_warcs, CC_PAGES_PER_WARC, from_rate(ref_run["pages_per_core_s"], "bench/scale"), (64, 512, 4096))
     peak = max(r["peak_rss_mb_per_worker"] for r in runs)
 
     print("", file=sys.stderr)
