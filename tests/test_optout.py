@@ -301,7 +301,8 @@ def test_publish_part_writes_rows_as_stored_and_edits_only_opted_out_images(tmp_
         out = tmp_path / name
         write_documents(out / "parts" / "paragraphs" / "k.parquet", copy.deepcopy(docs))
         (out / "flagged.json").write_text(json.dumps(flags), encoding="utf-8")
-        stats = publish_part(0, "k", {"optout": {}}, str(out), str(out / "none"), str(out / "flagged.json"), "fp")
+        stats = publish_part(0, "k", {"optout": {}}, str(out), str(out / "none"), str(out / "flagged.json"), "fp",
+                             str(out / "parts" / "paragraphs"))
         return read_documents(out / "documents" / "part-00000.parquet"), stats["optout"]
 
     got, st = run("edit", flagged)
