@@ -10,8 +10,8 @@ A unit is a set of whole hosts, or one share of a host too large for one task (s
 * saves its finished rows every ``checkpoint_urls`` URLs under ``OUT/images/table/_partial/part-NNNNN/`` (with the
   input fingerprint in the file names): a task that is interrupted and run again fetches only the URLs it had not
   finished; the folder is removed once the part is written;
-* counts the hosts it backed off (``image_fetch.hosts_backed_off``, one example per host) and its robots.txt
-  requests (``image_fetch.robots_requests``) in its stats, besides the per-URL reasons (``host_backed_off``...).
+* counts the hosts it backed off (``image_fetch.hosts_backed_off``, only when there are some; one example per
+  host) in its stats, besides the per-URL reasons (``host_backed_off``...).
 """
 from __future__ import annotations
 
@@ -106,13 +106,11 @@ def fetch_table_part(index: int, urls: list[str], recipe: dict, out: str, archiv
     merged = [{c: by_url[u].get(c) for c in TABLE_COLUMNS} for u in urls]
     table_stats(stats, merged, note)
     if gate:
-        host_gate, robots = gate
+        host_gate = gate[0]
         for host in host_gate.backed_off_hosts:
             stats.add("image_fetch", "hosts_backed_off")
             stats.example("image_fetch", BACKED_OFF, url=host,
                           message=f"{host_gate.failures_max} failures in a row: the host's remaining URLs skipped")
-        if robots.fetches:
-            stats.add("image_fetch", "robots_requests", robots.fetches)
     write_table_part(folder, key, merged, fp, stats.to_dict())
     spool.clear()
     return stats.to_dict()
