@@ -209,6 +209,14 @@ def test_resume_of_a_partially_fetched_host(tmp_path, monkeypatch):
         assert [strip(r) for r in rows.values()] == [strip(r) for r in fresh.values()]
 
 
+def test_per_host_delay_spaces_the_requests_of_a_host(tmp_path):
+    with Hosts() as srv:
+        urls = [srv.url("slow.test", f"/img/{i}.png") for i in range(5)]
+        t0 = time.perf_counter()
+        _fetch(0, urls, _recipe(per_host_delay_s=0.1, respect_robots=False), tmp_path)
+        assert time.perf_counter() - t0 >= 0.4 and srv.requests("slow.test") == 5
+
+
 def test_host_policy_defaults_and_host_key():
     p = HostPolicy.from_config({"host_max_urls": "7", "per_host_delay_s": None})
     assert p.host_max_urls == 7 and p.per_host_delay_s == 0.0 and p.host_failures_max == 10
