@@ -387,6 +387,9 @@ def recipe_schema() -> Section:
         "robots_timeout_s": Number(lo=0, lo_open=True, nullable=True, what="seconds (a number > 0, or null)"),
         "image_size": Number(lo=0, integer=True, nullable=True),
         "resize_mode": Text(choices=tuple(RESIZE_MODES), nullable=True),
+        # per-host politeness and the host-partitioned plan (defaults: images.hosts.HostPolicy)
+        "host_max_urls": POSITIVE, "host_failures_max": COUNT, "per_host_delay_s": Number(lo=0),
+        "checkpoint_urls": POSITIVE,
     }
     _knows(fetch, FETCH_DEFAULTS, "images.fetch.DEFAULTS")
     return Section(keys={

@@ -227,24 +227,21 @@ def _archive(refs: tuple) -> object | None:
 
 
 def fetch_partition(index: int, urls: list[str], recipe: dict, out: str, archive_refs: tuple, fetch_overrides: dict,
-                    fp: str | None = None) -> dict:
-    """Build ``images/table/part-NNNNN.parquet`` (see :mod:`obelics_builder.images.ledger` for the marker)."""
-    from .images.ledger import fetch_input_fingerprint, fetch_rows, table_stats, write_table_part
+                    fp: str | None = None, shares: int = 1) -> dict:
+    """Build ``images/table/part-NNNNN.parquet`` from ``urls`` (see :mod:`obelics_builder.images.partition`; the
+    marker: :mod:`obelics_builder.images.ledger`)."""
+    from .images.partition import fetch_table_part
 
-    folder = Path(out) / "images" / "table"
-    key = f"part-{index:05d}"
-    urls = sorted(set(urls))
-    fetch_cfg = {**(recipe.get("images") or {}), **fetch_overrides}
-    fp = fp or fetch_input_fingerprint(urls, fetch_cfg, recipe["filters_config"], [r.name for r in archive_refs])
-    done = read_marker(folder, key)
-    if done is not None and done.get("input_fingerprint") == fp:
-        return done["stats"]
-    stats = Stats()
-    with timed(_ctx("image_fetch", {}, stats), process=True, wall=False):  # decodes in helper threads
-        rows, note = fetch_rows(urls, _archive(archive_refs), fetch_cfg, recipe["filters_config"])
-    table_stats(stats, rows, note)
-    write_table_part(folder, key, rows, fp, stats.to_dict())
-    return stats.to_dict()
+    return fetch_table_part(index, urls, recipe, out, _archive(archive_refs), fetch_overrides, fp=fp, shares=shares,
+                            archive_names=[r.name for r in archive_refs])
+
+
+def fetch_unit(index: int, path: str, shares: int, recipe: dict, out: str, archive_refs: tuple,
+               fetch_overrides: dict, fp: str | None = None) -> dict:
+    """One unit of the image-URL plan: its URLs read here from ``path`` (the plan's file), not passed in."""
+    from .images.partition import unit_urls
+
+    return fetch_partition(index, unit_urls(path), recipe, out, archive_refs, fetch_overrides, fp=fp, shares=shares)
 
 
 def load_image_rows(out: str, urls: set[str]) -> dict[str, dict]:

@@ -33,48 +33,134 @@ def url_losers(keys_files: list[Path], dest: Path, fp: str, scheduler: str) -> N
     write_marker(dest, "losers", {"fingerprint": fp})
 
 
-def image_url_plan(pairs_files: list[Path], dest: Path, fp: str, max_documents_per_url: int, scheduler: str,
-                   urls_per_partition: int = 20_000) -> int:
-    """Count distinct documents per image URL over the run.
+#: the plan's table of fetch units (one row per unit: index, bucket, urls, hosts, shares, digest)
+UNITS_FILE = "units.parquet"
 
-    Writes ``dest/too_frequent/*.parquet`` (URLs in more than ``max_documents_per_url`` documents) and
-    ``dest/fetch/bucket=B/*.parquet`` (the other unique URLs, hash-partitioned into fetch partitions).  Returns the
-    number of fetch partitions.
+
+def _host_column(df):
+    from ..images.hosts import host_of
+
+    return df.assign(host=df["image_url"].map(host_of).astype(df["image_url"].dtype))
+
+
+def _assign_units(df, buckets: int, split: dict):
+    """The fetch unit of each URL: a split host's share (by URL hash within the host), else its host's bucket."""
+    import numpy as np
+    import pandas as pd
+
+    h_host = pd.util.hash_pandas_object(df["host"], index=False).to_numpy(np.uint64)
+    unit = (h_host % np.uint64(max(buckets, 1))).astype(np.int64)
+    if split:
+        first = df["host"].map({h: f for h, (f, _) in split.items()})
+        big = first.notna().to_numpy()
+        if big.any():
+            k = df["host"].map({h: n for h, (_, n) in split.items()}).to_numpy()[big].astype(np.uint64)
+            h_url = pd.util.hash_pandas_object(df["image_url"][big], index=False).to_numpy(np.uint64)
+            unit[big] = first.to_numpy()[big].astype(np.int64) + (h_url % k).astype(np.int64)
+    return df.assign(unit=unit)[["image_url", "host", "unit"]]
+
+
+def _write_units(df, folder: str, shares: dict):
+    """Write each unit of a (shuffled) partition: ``bucket=B/urls.parquet``, sorted unique URLs; one small row per
+    unit back."""
+    import pandas as pd
+
+    from ..images.ledger import urls_digest
+    from ..io.parquet import write_table_atomic
+
+    rows = []
+    for bucket, g in df.groupby("unit", sort=True):
+        urls = sorted(set(g["image_url"].tolist()))
+        write_table_atomic(pa.table({"image_url": pa.array(urls, pa.string())}),
+                           Path(folder) / f"bucket={int(bucket)}" / "urls.parquet")
+        rows.append({"bucket": int(bucket), "urls": len(urls), "hosts": int(g["host"].nunique()),
+                     "shares": int(shares.get(int(bucket), 1)), "digest": urls_digest(urls)})
+    return pd.DataFrame(rows, columns=["bucket", "urls", "hosts", "shares", "digest"]).astype(
+        {"bucket": "int64", "urls": "int64", "hosts": "int64", "shares": "int64", "digest": object})
+
+
+#: URLs per partition of the plan's shuffle by unit (each partition writes the units it holds)
+SHUFFLE_ROWS = 500_000
+
+
+def image_url_plan(pairs_files: list[Path], dest: Path, fp: str, max_documents_per_url: int, scheduler: str,
+                   urls_per_partition: int = 20_000, host_max_urls: int = 50_000,
+                   banned: tuple[str, ...] | list[str] = ()) -> int:
+    """Count distinct documents per image URL over the run, and partition the URLs to fetch by host.
+
+    Writes ``dest/too_frequent/*.parquet`` (URLs in more than ``max_documents_per_url`` documents) and, for the
+    other unique URLs (but those with a ``banned`` substring), the fetch units: ``dest/fetch/bucket=B/urls.parquet``
+    (sorted URLs) and ``dest/fetch/units.parquet`` (one row per unit, in unit order: bucket, urls, hosts, shares,
+    digest of the URLs).  A host is in one unit (bucket = hash of the host % the number of buckets, one bucket per
+    ``urls_per_partition`` URLs); a host with more than ``host_max_urls`` URLs is split over ``ceil(n / cap)``
+    units of its own (by URL hash), each with ``shares`` = that number (the per-host limit is divided by it).
+    The URLs pass through files, never through this process.  Returns the number of units.
     """
     done = read_marker(dest, "plan", fp)
     if done is not None:
         return int(done["partitions"])
+    import dask
     import dask.dataframe as dd
-    import pandas as pd
 
     shutil.rmtree(dest, ignore_errors=True)
-    (dest / "too_frequent").mkdir(parents=True, exist_ok=True)
-    (dest / "fetch").mkdir(parents=True, exist_ok=True)
+    for sub in ("too_frequent", "fetch", "_unique"):
+        (dest / sub).mkdir(parents=True, exist_ok=True)
     files = _existing(pairs_files)
-    partitions = 0
+    units: list[dict] = []
+    split: dict = {}
     if files:
-        pairs = dd.read_parquet(files, columns=["image_url", "doc_url"]).drop_duplicates()
-        counts = pairs.groupby("image_url").size().rename("documents").reset_index()
+        pairs = dd.read_parquet(files, columns=["image_url", "doc_url"])
+        split_out = max(1, pairs.npartitions // 4)
+        pairs = pairs.drop_duplicates(split_out=split_out)
+        counts = pairs.groupby("image_url").size(split_out=split_out).rename("documents").reset_index()
         too = counts[counts["documents"] > max_documents_per_url][["image_url"]]
-        too.to_parquet(str(dest / "too_frequent"), write_index=False, compute_kwargs={"scheduler": scheduler})
         ok = counts[counts["documents"] <= max_documents_per_url][["image_url"]]
-        n = int(ok.shape[0].compute(scheduler=scheduler))
-        partitions = max(1, math.ceil(n / urls_per_partition)) if n else 0
-        if partitions:
-            def bucket(df: pd.DataFrame, p: int = partitions) -> pd.DataFrame:
-                h = pd.util.hash_pandas_object(df["image_url"], index=False).astype("uint64")
-                return df.assign(bucket=(h % p).astype("int64"))
+        if banned:
+            import re
 
-            ok = ok.map_partitions(bucket, meta=bucket(ok._meta))
-            ok.to_parquet(str(dest / "fetch"), partition_on=["bucket"], write_index=False,
-                          compute_kwargs={"scheduler": scheduler})
-    write_marker(dest, "plan", {"fingerprint": fp, "partitions": partitions})
-    return partitions
+            pattern = "|".join(re.escape(w) for w in banned)
+            ok = ok[~ok["image_url"].str.contains(pattern, regex=True)]
+        ok = ok.map_partitions(_host_column, meta=ok._meta.assign(host=ok._meta["image_url"]))
+        dask.compute(too.to_parquet(str(dest / "too_frequent"), write_index=False, compute=False),
+                     ok.to_parquet(str(dest / "_unique"), write_index=False, compute=False), scheduler=scheduler)
+        unique = dd.read_parquet(str(dest / "_unique"))
+        per_host = unique.groupby("host").size(split_out=split_out)
+        n, big = dask.compute(unique.shape[0], per_host[per_host > host_max_urls], scheduler=scheduler)
+        big = big.sort_index()
+        buckets = math.ceil((int(n) - int(big.sum())) / urls_per_partition) if int(n) > int(big.sum()) else 0
+        nxt = buckets
+        for host, count in big.items():
+            split[host] = (nxt, math.ceil(int(count) / host_max_urls))
+            nxt += split[host][1]
+        if n:
+            planned = unique.map_partitions(_assign_units, buckets, split,
+                                            meta=_assign_units(unique._meta, buckets, split))
+            total = nxt
+            shares = {b: k for f, k in split.values() for b in range(f, f + k)}
+            nparts = max(1, min(total, math.ceil(int(n) / SHUFFLE_ROWS)))
+            if planned.npartitions > 1 or nparts > 1:
+                planned = planned.shuffle(on="unit", npartitions=nparts)
+            meta = _write_units(planned._meta, str(dest / "fetch"), shares)
+            written = planned.map_partitions(_write_units, str(dest / "fetch"), shares, meta=meta)
+            units = written.compute(scheduler=scheduler).sort_values("bucket").to_dict("records")
+    shutil.rmtree(dest / "_unique", ignore_errors=True)
+    schema = pa.schema([("bucket", pa.int64()), ("urls", pa.int64()), ("hosts", pa.int64()), ("shares", pa.int64()),
+                        ("digest", pa.string())])
+    units = [u for u in units if u["urls"]]
+    pq.write_table(pa.Table.from_pylist(units, schema=schema), dest / "fetch" / UNITS_FILE)
+    write_marker(dest, "plan", {"fingerprint": fp, "partitions": len(units), "split_hosts": len(split)})
+    return len(units)
+
+
+def plan_units(dest: Path) -> list[dict]:
+    """The fetch units of a written plan, in unit order (part-NNNNN is the N-th): bucket, urls, hosts, shares,
+    digest (small: one row per unit, whatever the number of URLs)."""
+    path = dest / "fetch" / UNITS_FILE
+    return pq.read_table(path).to_pylist() if path.exists() else []
 
 
 def fetch_bucket_urls(dest: Path, bucket: int) -> list[str]:
+    from ..images.partition import unit_urls
+
     folder = dest / "fetch" / f"bucket={bucket}"
-    urls: list[str] = []
-    for f in sorted(folder.glob("*.parquet")):
-        urls += pq.read_table(f, columns=["image_url"]).column("image_url").to_pylist()
-    return sorted(set(urls))
+    return unit_urls(folder) if folder.exists() else []

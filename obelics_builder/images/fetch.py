@@ -23,7 +23,7 @@ import random
 import socket
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -31,7 +31,8 @@ import aiohttp
 from yarl import URL
 
 from .consent import REASON_ROBOTS_TXT, header_consent, ua_token_from
-from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules, robots_url, rules_from_response
+from .hosts import BACKED_OFF, BackedOff, HostGate, HostPolicy, host_of
+from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules, RobotsStore, robots_url, rules_from_response
 from .safety import SafeResolver, UnsafeAddress, UnsafeURL, check_url, parse_allow_list
 
 DEFAULTS: dict[str, Any] = {
@@ -57,10 +58,12 @@ DEFAULTS: dict[str, Any] = {
     "respect_robots": True,  # robots.txt once per host (see .robots); archive hits use the archived robots.txt
     "consent_headers": True,  # X-Robots-Tag noai/noimageai/noml and tdm-reservation: 1 drop the image
     "robots_timeout_s": 10.0,
+    **asdict(HostPolicy()),  # host_max_urls, host_failures_max, per_host_delay_s, checkpoint_urls (see .hosts)
 }
 
 #: Error classes worth another try later (``obelics-build images OUT --retry-failed``): transient network trouble.
-RETRYABLE_ERRORS = frozenset({"timeout", "connection", "dns", "fetch_error", "not_in_archive", "http_429"})
+RETRYABLE_ERRORS = frozenset({"timeout", "connection", "dns", "fetch_error", "not_in_archive", "http_429",
+                              BACKED_OFF})
 
 
 def is_retryable(error: str | None) -> bool:
@@ -103,6 +106,7 @@ class FetchResult:
     seconds: float = 0.0
     attempts: int = 0
     message: str | None = None  # a human detail for the error (not part of the table)
+    requested: bool = False  # an HTTP request was sent for it (not part of the table)
 
 
 class _Retry(Exception):
@@ -161,10 +165,13 @@ def classify_exception(exc: BaseException) -> tuple[str, bool]:
 class Fetcher:
     """``async with Fetcher(cfg, archive) as f: result = await f.fetch(url)``.
 
-    ``getaddrinfo`` (tests) replaces the event loop's name resolution inside the safe resolver.
+    ``getaddrinfo`` (tests) replaces the event loop's name resolution inside the safe resolver; ``robots_store``
+    (a folder, :class:`~.robots.RobotsStore`) keeps robots.txt answers across tasks and runs.  Per-host limits and
+    back-off: :class:`~.hosts.HostGate` (``per_host``, ``per_host_delay_s``, ``host_failures_max``).
     """
 
-    def __init__(self, cfg: dict | None = None, archive: Any = None, getaddrinfo=None) -> None:
+    def __init__(self, cfg: dict | None = None, archive: Any = None, getaddrinfo=None,
+                 robots_store: str | None = None) -> None:
         self.cfg = fetch_config(cfg)
         self.archive = archive if self.cfg.get("archive_first", True) else None
         self.allow_private = bool(self.cfg["allow_private_addresses"])
@@ -179,7 +186,12 @@ class Fetcher:
         self.ua_token = ua_token_from(self.cfg.get("user_agent"))
         self.respect_robots = bool(self.cfg.get("respect_robots", True))
         self.consent_headers = bool(self.cfg.get("consent_headers", True))
-        self.robots = RobotsCache(self._fetch_robots, self.ua_token)
+        store = (RobotsStore(robots_store, wait_s=float(self.cfg.get("robots_timeout_s") or 10.0) + 5.0)
+                 if robots_store else None)
+        self.robots = RobotsCache(self._fetch_robots, self.ua_token, store=store)
+        policy = HostPolicy.from_config(self.cfg)
+        self.gate = HostGate(int(self.cfg["per_host"]), policy.per_host_delay_s, policy.host_failures_max,
+                             classify=classify_exception)
         self._archive_robots: dict[str, RobotsRules | None] = {}
 
     async def __aenter__(self) -> "Fetcher":
@@ -249,13 +261,20 @@ class Fetcher:
                 return res
         if self.session is None:
             return FetchResult(url=url, error="not_in_archive", final_url=start if start != url else None)
+        host = host_of(start)
+        if self.gate.backed_off(host):
+            return FetchResult(url=url, error=BACKED_OFF, final_url=start if start != url else None,
+                               message=f"{host}: {self.gate.failures_max} failures in a row, host backed off")
+        return await self._network_deadline(url, start, hops)
+
+    async def _network_deadline(self, url: str, start: str, hops: int) -> FetchResult:
         deadline = self.cfg.get("deadline_s")
         if not deadline:
             return await self._from_network(url, start, hops)
         try:
             return await asyncio.wait_for(self._from_network(url, start, hops), float(deadline))
         except asyncio.TimeoutError:
-            return FetchResult(url=url, error="timeout", source="network", final_url=start,
+            return FetchResult(url=url, error="timeout", source="network", final_url=start, requested=True,
                                message=f"deadline of {deadline}s for the URL exceeded")
 
     def _from_archive(self, url: str) -> tuple[FetchResult | None, str, int]:
@@ -375,8 +394,10 @@ class Fetcher:
                             res.message = f"robots.txt unreachable ({rules.error}): host disallowed this run"
                         return res
                 self.network_requests += 1
-                async with self.session.get(current, allow_redirects=False) as resp:
-                    res.status = last_status = resp.status
+                res.requested = True
+                async with self.gate.request(host_of(current), check=check_consent) as slot, \
+                        self.session.get(current, allow_redirects=False) as resp:
+                    res.status = last_status = slot.status = resp.status
                     res.content_type = resp.headers.get("Content-Type")
                     if resp.status in REDIRECT_CODES:
                         location = resp.headers.get("Location")
@@ -419,6 +440,10 @@ class Fetcher:
                     return res
             except _Retry:
                 raise
+            except BackedOff as exc:  # the host failed too often while this URL waited for its turn
+                self.network_requests -= 1
+                res.requested, res.source, res.error, res.message = False, None, BACKED_OFF, str(exc)
+                return res
             except Exception as exc:
                 err, retryable = classify_exception(exc)
                 res.error = err
@@ -456,16 +481,21 @@ async def fetch_many_async(
     *,
     getaddrinfo=None,
     on_result: Callable[[FetchResult], Any] | None = None,
+    robots_store: str | None = None,
+    gate: list | None = None,
 ) -> list[FetchResult]:
     """Fetch every unique URL once; results aligned with ``urls`` (a repeated URL shares one result).
 
     ``on_result`` (optional, may be a coroutine function) sees each result as it completes; its return value
     replaces the result in the output list (e.g. to keep a decoded summary and drop the body early).
+    ``gate`` (a list) receives the fetcher's :class:`~.hosts.HostGate` and robots cache (what a task reports).
     """
     urls = list(urls)
     unique = list(dict.fromkeys(urls))
     out: dict[str, Any] = {}
-    async with Fetcher(cfg, archive, getaddrinfo=getaddrinfo) as fetcher:
+    async with Fetcher(cfg, archive, getaddrinfo=getaddrinfo, robots_store=robots_store) as fetcher:
+        if gate is not None:
+            gate += [fetcher.gate, fetcher.robots]
 
         async def one(u: str) -> None:
             r = await fetcher.fetch(u)

@@ -14,6 +14,7 @@ then the new marker is written; a crash in between leaves the part without a mar
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from ..io.markers import fingerprint, marker_path, read_marker, write_marker
 from ..io.parquet import write_table_atomic
 from ..stats import Stats
 from .fetch import is_retryable, run_sync
+from .hosts import SCHEDULING_KEYS
 from .nsfw import BatchScorer, detector_or_reason, nsfw_config
 from .phash import near_duplicate_groups
 from .table import build_image_table_async
@@ -39,8 +41,10 @@ CONTENT_COLUMNS = ("url", "reason", "sha256", "stored_width", "stored_height", "
 
 
 def fetch_config(fetch_cfg: dict, filters_config: dict, archive_names: list[str]) -> list:
-    """What a table part is fetched with besides its URLs: the fetch settings, the image filters without the
-    decisions applied later, the NSFW detector (not its threshold) and the image archives."""
+    """What a table part is fetched with besides its URLs: the fetch settings (but those that only schedule the
+    work, :data:`~.hosts.SCHEDULING_KEYS`), the image filters without the decisions applied later, the NSFW
+    detector (not its threshold) and the image archives."""
+    fetch_cfg = {k: v for k, v in fetch_cfg.items() if k not in SCHEDULING_KEYS}
     img = dict(filters_config.get("image") or {})
     for k in DECISION_KEYS:
         img.pop(k, None)
@@ -49,13 +53,24 @@ def fetch_config(fetch_cfg: dict, filters_config: dict, archive_names: list[str]
     return [fetch_cfg, img, list(archive_names)]
 
 
+def urls_digest(urls: list[str]) -> str:
+    """The identity of a table part: a digest of its (sorted, unique) URLs, as the image-URL plan writes it."""
+    h = hashlib.sha256()
+    for u in urls:
+        h.update(u.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()[:32]
+
+
 def fetch_input_fingerprint(urls: list[str], fetch_cfg: dict, filters_config: dict, archive_names: list[str]) -> str:
-    return fingerprint(urls, *fetch_config(fetch_cfg, filters_config, archive_names))
+    return fingerprint(urls_digest(sorted(set(urls))), *fetch_config(fetch_cfg, filters_config, archive_names))
 
 
 def fetch_rows(urls: list[str], archive: Any, fetch_cfg: dict, filters_config: dict,
-               getaddrinfo=None) -> tuple[list[dict], str | None]:
-    """Fetch, decode, filter, hash and NSFW-score ``urls``; returns (rows, note when NSFW scoring is disabled)."""
+               getaddrinfo=None, **kwargs: Any) -> tuple[list[dict], str | None]:
+    """Fetch, decode, filter, hash and NSFW-score ``urls``; returns (rows, note when NSFW scoring is disabled).
+    ``kwargs``: ``robots_store``, ``gate``, ``on_rows``, ``checkpoint_every`` (see
+    :func:`~.table.build_image_table_async`)."""
     if not urls:
         return [], None
 
@@ -65,7 +80,7 @@ def fetch_rows(urls: list[str], archive: Any, fetch_cfg: dict, filters_config: d
 
     async def go():
         return await build_image_table_async(urls, archive, fetch_cfg, filters_config, getaddrinfo=getaddrinfo,
-                                             scorer=scorer)
+                                             scorer=scorer, **kwargs)
 
     return run_sync(go()), note
 

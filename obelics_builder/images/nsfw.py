@@ -266,6 +266,11 @@ class BatchScorer:
                 self._waiting[key].append(row)
                 self._pending.append((key, image))
 
+    def settled(self, row: dict) -> bool:
+        """Whether ``row``'s score is final (scored, or known to stay unscored)."""
+        with self._lock:
+            return (row.get("sha256") or row["url"]) in self._done
+
     def take(self, final: bool = False) -> list[tuple[str, Image.Image]]:
         with self._lock:
             if len(self._pending) < (1 if final else self.batch_size):

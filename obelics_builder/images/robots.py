@@ -5,6 +5,7 @@
 * :meth:`RobotsRules.allowed` applies the longest-match rule over ``Allow``/``Disallow`` patterns (``*`` wildcards,
   ``$`` end anchor; on a tie ``Allow`` wins; an empty ``Disallow`` allows everything); ``/robots.txt`` is always
   allowed.
+* :class:`RobotsStore` keeps the answers in OUT (one request per host per run, resumes included).
 * :class:`RobotsCache` fetches ``robots.txt`` once per ``scheme://host:port`` (concurrent callers wait for the same
   fetch) through a caller-given coroutine ``fetch(robots_url) -> (status | None, body | None)``:
 
@@ -18,8 +19,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import json
+import os
 import re
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Awaitable, Callable
 from urllib.parse import unquote, urlsplit
 
@@ -151,9 +158,10 @@ RobotsFetch = Callable[[str], Awaitable[tuple[int | None, bytes | None, str | No
 class RobotsCache:
     """Per-host robots verdicts; one fetch per host, shared by concurrent callers (one event loop)."""
 
-    def __init__(self, fetch: RobotsFetch, ua_token: str = UA_TOKEN) -> None:
+    def __init__(self, fetch: RobotsFetch, ua_token: str = UA_TOKEN, store: "RobotsStore | None" = None) -> None:
         self._fetch = fetch
         self.ua_token = ua_token
+        self.store = store
         self._rules: dict[str, RobotsRules] = {}
         self._inflight: dict[str, asyncio.Future] = {}
         self.fetches = 0
@@ -170,9 +178,11 @@ class RobotsCache:
         fut = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
-            self.fetches += 1
             try:
-                status, body, error = await self._fetch(key)
+                if self.store is not None:
+                    status, body, error = await self.store.fetch(key, self._counted)
+                else:
+                    status, body, error = await self._counted(key)
                 rules = rules_from_response(status, body, self.ua_token, error)
             except Exception:
                 rules = RobotsRules(disallow_all=True, source="unreachable", error="fetch_error")
@@ -182,6 +192,73 @@ class RobotsCache:
         finally:
             self._inflight.pop(key, None)
 
+    async def _counted(self, key: str):
+        self.fetches += 1
+        return await self._fetch(key)
+
     async def allowed(self, url: str) -> bool:
         rules = await self.rules_for(url)
         return True if rules is None else rules.allowed(url)
+
+
+class RobotsStore:
+    """robots.txt answers kept in OUT (``OUT/images/robots/<hash of the robots URL>.json``: url, status, body
+    (base64), fetched_at), so a host's robots.txt is asked once per run: by the one task that owns the host, and
+    not again by a resumed run or by the other tasks of a split host.  Only answers (2xx, 4xx) are kept: an
+    unreachable robots.txt disallows the host for this task and is asked again next time (see the module
+    docstring).  Concurrent tasks of one host: the first takes ``<hash>.lock`` and fetches, the others wait for its
+    answer (at most ``wait_s``, then they ask themselves)."""
+
+    def __init__(self, folder: str | Path, wait_s: float = 30.0) -> None:
+        self.folder = Path(folder)
+        self.wait_s = float(wait_s)
+
+    def _path(self, url: str, suffix: str = ".json") -> Path:
+        return self.folder / (hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:24] + suffix)
+
+    def load(self, url: str) -> tuple[int | None, bytes | None, str | None] | None:
+        try:
+            data = json.loads(self._path(url).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+        if data.get("url") != url:
+            return None
+        body = base64.b64decode(data["body"]) if data.get("body") is not None else None
+        return data.get("status"), body, None
+
+    def save(self, url: str, status: int | None, body: bytes | None, error: str | None) -> None:
+        if error is not None or status is None or not (200 <= status < 500):
+            return
+        from ..io.markers import write_json_atomic
+
+        write_json_atomic(self._path(url), {"url": url, "status": status, "fetched_at": round(time.time(), 3),
+                                            "body": base64.b64encode(body).decode() if body is not None else None})
+
+    async def fetch(self, url: str, fetch: RobotsFetch) -> tuple[int | None, bytes | None, str | None]:
+        """The stored answer, or ``fetch(url)``'s (stored), one fetch among concurrent tasks."""
+        hit = self.load(url)
+        if hit is not None:
+            return hit
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lock = self._path(url, ".lock")
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            start = time.monotonic()
+            while time.monotonic() - start < self.wait_s and lock.exists():
+                await asyncio.sleep(0.05)
+                hit = self.load(url)
+                if hit is not None:
+                    return hit
+            hit = self.load(url)
+            if hit is not None:
+                return hit
+            answer = await fetch(url)  # the other task could not answer (unreachable, or it died)
+            self.save(url, *answer)
+            return answer
+        try:
+            answer = await fetch(url)
+            self.save(url, *answer)
+            return answer
+        finally:
+            lock.unlink(missing_ok=True)

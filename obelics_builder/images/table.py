@@ -234,7 +234,14 @@ async def build_image_table_async(
     decode_workers: int | None = None,
     getaddrinfo=None,
     scorer: Any = None,
+    robots_store: str | None = None,
+    gate: list | None = None,
+    on_rows: Any = None,
+    checkpoint_every: int = 1000,
 ) -> list[dict]:
+    """The rows of ``urls`` (see :func:`build_image_table`).  ``on_rows(rows)`` (optional, run in the decode pool)
+    gets the rows that are final (decoded, NSFW-scored) every ``checkpoint_every`` URLs, each row once (a fetch task
+    saves them so that a resumed task does not fetch them again)."""
     unique = list(dict.fromkeys(u for u in urls if u))
     img_cfg = image_filter_config(filter_cfg)
     for k in ("image_size", "resize_mode"):  # resize settings live with the fetch settings
@@ -246,20 +253,38 @@ async def build_image_table_async(
     loop = asyncio.get_running_loop()
     side = scorer.side if scorer is not None else None
     cache: dict = {}
+    unsaved: list[dict] = []
+
+    def settled(row: dict) -> bool:
+        return scorer is None or row["reason"] is not None or scorer.settled(row)
+
+    async def checkpoint() -> None:
+        if on_rows is None or len(unsaved) < max(1, int(checkpoint_every)):
+            return
+        ready = [r for r in unsaved if settled(r)]
+        if ready:
+            keep = {id(r) for r in ready}
+            unsaved[:] = [r for r in unsaved if id(r) not in keep]
+            await loop.run_in_executor(pool, on_rows, ready)
+
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="image-decode") as pool:
 
         async def on_result(result: FetchResult) -> dict:
             if not (result.ok and result.body is not None):
-                return row_from_fetch(result, img_cfg)
-            row, image = await loop.run_in_executor(pool, judge, result, img_cfg, DECODE_FORMATS, side, cache)
-            if scorer is not None and row["reason"] is None:
-                scorer.add(row, image)
-                batch = scorer.take()
-                if batch:
-                    await loop.run_in_executor(pool, scorer.score, batch)
+                row = row_from_fetch(result, img_cfg)
+            else:
+                row, image = await loop.run_in_executor(pool, judge, result, img_cfg, DECODE_FORMATS, side, cache)
+                if scorer is not None and row["reason"] is None:
+                    scorer.add(row, image)
+                    batch = scorer.take()
+                    if batch:
+                        await loop.run_in_executor(pool, scorer.score, batch)
+            unsaved.append(row)
+            await checkpoint()
             return row
 
-        rows = await fetch_many_async(unique, archive, fetch_cfg, getaddrinfo=getaddrinfo, on_result=on_result)
+        rows = await fetch_many_async(unique, archive, fetch_cfg, getaddrinfo=getaddrinfo, on_result=on_result,
+                                      robots_store=robots_store, gate=gate)
         while scorer is not None:
             batch = scorer.take(final=True)
             if not batch:

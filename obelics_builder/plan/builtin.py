@@ -29,8 +29,26 @@ def _text_filter_config(inp: RunInputs) -> list:
     return [f.get("node"), f.get("doc"), f.get("perplexity"), f.get("lang_id")]
 
 
+def banned_words(fcfg: dict) -> list[str]:
+    """The URL-ban words the image-URL plan leaves out of the fetch (``image.banned_url_substrings``)."""
+    img = fcfg.get("image") or {}
+    path = (fcfg.get("wordlists") or {}).get("url_ban_words")
+    if not img.get("banned_url_substrings", True) or not path:
+        return []
+    from ..quality.wordlists import load_wordlist
+
+    return sorted(load_wordlist(path))
+
+
+def host_max_urls(inp: RunInputs) -> int:
+    from ..images.hosts import HostPolicy
+
+    return HostPolicy.from_config(fetch_settings(inp)).host_max_urls
+
+
 def _image_plan_config(inp: RunInputs) -> list:
-    return [(_filters(inp).get("image") or {}).get("max_documents_per_url", 10)]
+    return [(_filters(inp).get("image") or {}).get("max_documents_per_url", 10), banned_words(_filters(inp)),
+            host_max_urls(inp)]
 
 
 def _fetch_config(inp: RunInputs) -> list:
@@ -81,8 +99,10 @@ BUILTIN: tuple[Step, ...] = (
          _section("near_dedup"), marker="near_losers", what="MinHash LSH near duplicates (before any image fetch)"),
     Step("url_dedup", "parts", ("url_dedup",), ("text_filter", "url_losers", "near_dedup"), "parts/url_dedup",
          (), _none, products=("pairs",), what="drop the URL and near-duplicate losers"),
-    Step("image_plan", "run", (), ("url_dedup",), "images/plan", ("filters: image.max_documents_per_url",),
-         _image_plan_config, marker="plan", what="unique image URLs, hash-partitioned; URLs in too many documents"),
+    Step("image_plan", "run", (), ("url_dedup",), "images/plan",
+         ("filters: image.max_documents_per_url, image.banned_url_substrings, wordlists.url_ban_words",
+          "recipe: images.host_max_urls"), _image_plan_config, marker="plan",
+         what="unique image URLs partitioned by host (large hosts split); URLs in too many documents"),
     Step("image_fetch", "images", ("image_fetch",), ("image_plan",), "images/table",
          ("recipe: images (+ --no-network...)", "filters: image (not the decisions), image.nsfw detector",
           "the image archives"), _fetch_config, output="content", by_content=("image_plan",),

@@ -52,10 +52,10 @@ def _url_dedup_task(job: tuple, losers: str, near: str | None, out: str, src: st
 
 
 def _fetch_task(job: tuple, recipe: dict, out: str, archive_refs: tuple, overrides: dict) -> dict:
-    from ..tasks import fetch_partition
+    from ..tasks import fetch_unit
 
-    (index, urls), fp = job
-    return fetch_partition(index, urls, recipe, out, archive_refs, overrides, fp=fp)
+    (index, path, shares), fp = job
+    return fetch_unit(index, path, shares, recipe, out, archive_refs, overrides, fp=fp)
 
 
 def _final_task(job: tuple, recipe: dict, out: str, too_frequent: str, src: str) -> dict:
@@ -153,39 +153,29 @@ def _image_plan(run: Run, step: Step) -> None:
     from ..engine.reductions import image_url_plan
 
     pairs = [run.folder(step.reads[0]) / f"{k}.pairs.parquet" for k in run.keys]
-    max_docs = int(step.config(run.inputs)[0])
+    max_docs, banned, cap = step.config(run.inputs)
 
     def execute(fp: str, done: bool) -> None:
-        run.state["partitions"] = image_url_plan(pairs, step.folder(run.out), fp, max_docs, _scheduler(run))
+        run.state["partitions"] = image_url_plan(pairs, step.folder(run.out), fp, int(max_docs), _scheduler(run),
+                                                 host_max_urls=int(cap), banned=tuple(banned))
 
     run.reduce(step, execute)
     if run.dry and run.reports[-1].skip:
         run.state["partitions"] = int(read_marker(step.folder(run.out), "plan")["partitions"])
 
 
-def _banned_words(fcfg: dict) -> list[str]:
-    img = fcfg.get("image") or {}
-    path = (fcfg.get("wordlists") or {}).get("url_ban_words")
-    if not img.get("banned_url_substrings", True) or not path:
-        return []
-    from ..quality.wordlists import load_wordlist
-
-    return sorted(load_wordlist(path))
-
-
 def _image_fetch(run: Run, step: Step) -> None:
-    from ..engine.reductions import fetch_bucket_urls
-    from .builtin import fetch_settings
+    """One task per unit of the plan; each gets its unit's file and reads its URLs itself (the driver reads only
+    the plan's table of units: O(units), never the URLs).  A unit's identity is the digest of its URLs."""
+    from ..engine.reductions import plan_units
 
     if "partitions" not in run.state:
         run.unknown(step, "its partitions are known once the image plan has run")
         return
     plan_dir = run.folder(step.reads[0])
-    banned = _banned_words(run.recipe["filters_config"])
-    units = []
-    for b in range(run.state["partitions"]):
-        urls = sorted(set(u for u in fetch_bucket_urls(plan_dir, b) if not any(w in u for w in banned)))
-        units.append(Unit(f"part-{b:05d}", f"part-{b:05d}", [urls], (b, urls)))
+    units = [Unit(f"part-{i:05d}", f"part-{i:05d}", [u["digest"]],
+                  (i, str(plan_dir / "fetch" / f"bucket={u['bucket']}" / "urls.parquet"), int(u["shares"])))
+             for i, u in enumerate(plan_units(plan_dir))]
     if not run.dry:
         _prune(step.folder(run.out), {u.name for u in units})
     run.map_units(step, units, _fetch_task, run.recipe, str(run.out), run.archive_refs, dict(run.inputs.fetch_overrides),

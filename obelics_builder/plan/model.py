@@ -18,8 +18,8 @@ The rule, for every step (:func:`unit_fingerprint`, :func:`run_fingerprint`)::
 
     fingerprint(unit) = H(*identity(unit), *[fp of each read], *config)
 
-``identity`` is what the unit is about (a WARC: its name and the dump; a part: its key; an image partition: its
-URLs; a reduction: nothing).  The fp of a read is, for a ``warcs``/``parts`` step read by a step over the same
+``identity`` is what the unit is about (a WARC: its name and the dump; a part: its key; an image partition: the
+digest of its URLs, which the image plan writes beside them; a reduction: nothing).  The fp of a read is, for a ``warcs``/``parts`` step read by a step over the same
 parts, that part's output fingerprint; otherwise the whole step's: a reduction's, or for a map step
 ``H([(unit, its output fingerprint), ...])`` over its units.  A step's output fingerprint is its own (``output:
 input``) or the digest in its marker (``output: content``).  One exception, declared (``by_content``): an image
