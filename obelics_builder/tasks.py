@@ -282,10 +282,11 @@ def _writer(path: Path, recipe: dict) -> DocumentWriter:
 def finalize_part(key: str, recipe: dict, out: str, too_frequent_dir: str, fp: str, src: str,
                   images_dir: str | None = None) -> dict:
     """``images_dir``: the image table bucketed by URL hash (:mod:`obelics_builder.images.join`; default
-    ``OUT/images/by_url_hash``); each batch reads only the buckets and row groups of its image URLs."""
+    ``OUT/images/by_url_hash``); the part's image URLs are looked up once, reading only the buckets (each opened
+    once) and row groups they fall in; the rows held are the part's, never the table's."""
     from .dedup.paragraphs import counts_table, merge_counts, paragraph_counts
     from .images.apply import apply_image_table
-    from .images.join import BucketReader
+    from .images.join import BucketReader, part_image_urls
     from .quality.final import final_cleaning_stage
     from .quality.wordlists import load_wordlist
 
@@ -306,11 +307,10 @@ def finalize_part(key: str, recipe: dict, out: str, too_frequent_dir: str, fp: s
     c_final = _ctx("final", fcfg, stats)
     counts: dict = {}
     images = BucketReader.of(images_dir or Path(out) / "images" / "by_url_hash")
+    table = images.lookup(part_image_urls(src))  # a superset of what the batches keep after the image rules
     with _writer(folder / f"{key}.parquet", recipe) as writer:
         for docs in iter_document_batches(src, BATCH):
             docs = run_stage(image_url_prefilter, docs, c_pre)
-            urls = {u for d in docs for u in d["images"] if u}
-            table = images.lookup(urls)
             docs = run_stage(lambda b, c: apply_image_table(b, table, c), docs, c_img)
             docs = run_stage(final_cleaning_stage, docs, c_final)
             merge_counts(counts, paragraph_counts(docs))

@@ -16,8 +16,8 @@ in two waves of tasks, each holding one input part or one bucket (never the corp
 * gather (one task per bucket): its fragments, in table-part order, one row per URL (the last, as the scan did),
   sorted by URL -> ``bucket-BBBBB.parquet``; the fragments are then removed.
 
-A document part's task hashes its image URLs, opens only the buckets they fall in and reads only the row groups
-whose URL range holds one of them (:class:`BucketReader`).  Work per run is O(image rows) for the re-partition and
+A document part's task reads its image URLs (the ``images`` column), hashes them, opens only the buckets they fall
+in, each once, and reads only the row groups whose URL range holds one of them (:class:`BucketReader`).  Work per run is O(image rows) for the re-partition and
 O(image positions x row_group_rows) for the lookups; memory per task is one table part, one bucket, or a batch's
 row groups.  ``P`` is fixed (``image_join.buckets``) or ``ceil(rows / rows_per_bucket)``; the config is
 :class:`JoinConfig` (recipe section ``image_join:``), fingerprinted with the step.
@@ -162,6 +162,14 @@ def bucket_images(table_dir: str | Path, dest: str | Path, fp: str, cfg: JoinCon
 
 
 # ---- the final step's side: keyed lookups ------------------------------------------------------------------------
+
+def part_image_urls(path: str | Path, batch_rows: int = 4096) -> set[str]:
+    """The distinct image URLs of a document part (its ``images`` column only, read in batches)."""
+    urls: set[str] = set()
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=["images"]):
+        urls.update(u for imgs in batch.column(0).to_pylist() for u in (imgs or ()) if u)
+    return urls
+
 
 class BucketReader:
     """Image rows by URL from the buckets, reading only the buckets and row groups that can hold the URLs asked for.
