@@ -159,3 +159,15 @@ def test_the_plan_skips_the_bucketing_when_done_and_reruns_it_when_the_fetch_out
     assert BucketReader.of(out / "images" / "by_url_hash").lookup({url})[url]["error"] == "changed"
     steps = _plan(out)
     assert steps["image_buckets"]["skip"] == 1 and steps["final"]["skip"] == steps["final"]["units"]
+
+
+def test_the_bucket_count_comes_from_one_typed_config():
+    from obelics_builder.config_schema import problems
+
+    assert JoinConfig.from_recipe({}) == JoinConfig()
+    assert JoinConfig.from_recipe({"image_join": {"buckets": None, "rows_per_bucket": 10}}) == JoinConfig(rows_per_bucket=10)
+    assert JoinConfig(rows_per_bucket=10).count(0) == 1 and JoinConfig(rows_per_bucket=10).count(101) == 11
+    assert JoinConfig(buckets=5).count(10**9) == 5
+    assert problems({"image_join": {"buckets": 0}}, "recipe") == ["image_join.buckets: out of range: expected an "
+                                                                 "integer >= 1, got 0"]
+    assert url_bucket("https://a.example/x.jpg", 1000) == url_bucket("https://a.example/x.jpg", 1000) < 1000
