@@ -424,6 +424,8 @@ def recipe_schema() -> Section:
             "c2pa": Section(keys={"enabled": Flag()}, nullable=True),
         }, nullable=True),
         "images": Section(keys=fetch, nullable=True),
+        "image_join": Section(keys={"buckets": Number(lo=1, integer=True, nullable=True),
+                                    "rows_per_bucket": POSITIVE, "row_group_rows": POSITIVE}, nullable=True),
         "write": Section(keys={"rows_per_part": POSITIVE, "compression": Text(choices=COMPRESSIONS)}, nullable=True),
     })
 

@@ -12,6 +12,7 @@ Output folder::
     OUT/parts/url_dedup/<warc>.parquet   after URL dedup (+ <warc>.pairs.parquet: image_url, doc_url)
     OUT/images/table/part-NNNNN.parquet  one row per unique image URL: ledger (status, error, bytes, seconds...),
                                          image info and bytes
+    OUT/images/by_url_hash/bucket-BBBBB  the same rows minus the bytes, by URL hash (the final step's join)
     OUT/documents/part-NNNNN.parquet     final documents (OBELICS columns + score columns)
 """
 from __future__ import annotations
@@ -245,7 +246,8 @@ def fetch_unit(index: int, path: str, shares: int, recipe: dict, out: str, archi
 
 
 def load_image_rows(out: str, urls: set[str]) -> dict[str, dict]:
-    """Image-table rows (without the bytes) for the given URLs."""
+    """Image-table rows (without the bytes) for the given URLs, by scanning every table part (the reference the
+    keyed join, :class:`obelics_builder.images.join.BucketReader`, is tested against; the final step uses that)."""
     folder = Path(out) / "images" / "table"
     found: dict[str, dict] = {}
     if not urls:
@@ -274,9 +276,14 @@ def _writer(path: Path, recipe: dict) -> DocumentWriter:
     return DocumentWriter(path, compression=(recipe.get("write") or {}).get("compression", "zstd"))
 
 
-def finalize_part(key: str, recipe: dict, out: str, too_frequent_dir: str, fp: str, src: str) -> dict:
+def finalize_part(key: str, recipe: dict, out: str, too_frequent_dir: str, fp: str, src: str,
+                  images_dir: str | None = None) -> dict:
+    """``images_dir``: the image table bucketed by URL hash (:mod:`obelics_builder.images.join`; default
+    ``OUT/images/by_url_hash``); the part's image URLs are looked up once, reading only the buckets (each opened
+    once) and row groups they fall in; the rows held are the part's, never the table's."""
     from .dedup.paragraphs import counts_table, merge_counts, paragraph_counts
     from .images.apply import apply_image_table
+    from .images.join import BucketReader, part_image_urls
     from .quality.final import final_cleaning_stage
     from .quality.wordlists import load_wordlist
 
@@ -296,11 +303,11 @@ def finalize_part(key: str, recipe: dict, out: str, too_frequent_dir: str, fp: s
     c_img = _ctx("images", fcfg, stats)
     c_final = _ctx("final", fcfg, stats)
     counts: dict = {}
+    images = BucketReader.of(images_dir or Path(out) / "images" / "by_url_hash")
+    table = images.lookup(part_image_urls(src))  # a superset of what the batches keep after the image rules
     with _writer(folder / f"{key}.parquet", recipe) as writer:
         for docs in iter_document_batches(src, BATCH):
             docs = run_stage(image_url_prefilter, docs, c_pre)
-            urls = {u for d in docs for u in d["images"] if u}
-            table = load_image_rows(out, urls)
             docs = run_stage(lambda b, c: apply_image_table(b, table, c), docs, c_img)
             docs = run_stage(final_cleaning_stage, docs, c_final)
             merge_counts(counts, paragraph_counts(docs))

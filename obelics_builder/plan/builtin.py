@@ -66,6 +66,12 @@ def _phash_config(inp: RunInputs) -> list:
     return [int((_filters(inp).get("image") or {}).get("phash_max_distance", 4))]
 
 
+def _join_config(inp: RunInputs) -> list:
+    from ..images.join import JoinConfig
+
+    return JoinConfig.from_recipe(inp.recipe).as_list()
+
+
 def _final_config(inp: RunInputs) -> list:
     f = _filters(inp)
     return [f.get("image"), f.get("final"), (f.get("doc") or {}).get("number_images")]
@@ -109,7 +115,9 @@ BUILTIN: tuple[Step, ...] = (
          what="fetch each unique image URL once: decode, filters, sha256, pHash, NSFW"),
     Step("image_phash", "run", (), ("image_fetch",), "images/phash", ("filters: image.phash_max_distance",),
          _phash_config, output="content", marker="phash", what="near-duplicate image marks across the run"),
-    Step("final", "parts", ("image_rules", "images", "final"), ("url_dedup", "image_plan", "image_phash"),
+    Step("image_buckets", "run", (), ("image_phash",), "images/by_url_hash", ("recipe: image_join",), _join_config,
+         marker="buckets", what="the image table (minus bytes) re-partitioned by URL hash, for the final join"),
+    Step("final", "parts", ("image_rules", "images", "final"), ("url_dedup", "image_plan", "image_buckets"),
          "parts/final", ("filters: image, final, doc.number_images",), _final_config, products=("pcounts",),
          what="image rules, image results, final cleaning"),
     Step("paragraph_counts", "run", (), ("final",), "parts/paragraphs/_frequent", ("recipe: paragraph_dedup",),

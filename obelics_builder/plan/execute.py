@@ -58,10 +58,10 @@ def _fetch_task(job: tuple, recipe: dict, out: str, archive_refs: tuple, overrid
     return fetch_unit(index, path, shares, recipe, out, archive_refs, overrides, fp=fp)
 
 
-def _final_task(job: tuple, recipe: dict, out: str, too_frequent: str, src: str) -> dict:
+def _final_task(job: tuple, recipe: dict, out: str, too_frequent: str, src: str, images: str) -> dict:
     from ..tasks import finalize_part
 
-    return finalize_part(job[0], recipe, out, too_frequent, job[1], src)
+    return finalize_part(job[0], recipe, out, too_frequent, job[1], src, images)
 
 
 def _paragraphs_task(job: tuple, recipe: dict, out: str, frequent: str, src: str) -> dict:
@@ -208,10 +208,21 @@ def _image_phash(run: Run, step: Step) -> None:
     run.reduce(step, execute, content=content)
 
 
+def _image_buckets(run: Run, step: Step) -> None:
+    from ..images.join import JoinConfig, bucket_images
+
+    table = run.folder(run.plan.step(step.reads[0]).reads[0])  # the fetch's table, as the pHash step marked it
+    if run.fps.get(step.reads[0]) is None:
+        run.unknown(step, "after the pHash marks")
+        return
+    cfg = JoinConfig.from_recipe(run.recipe)
+    run.reduce(step, lambda fp, done: bucket_images(table, step.folder(run.out), fp, cfg, run.engine))
+
+
 def _final(run: Run, step: Step) -> None:
-    src, plan, _marks = step.reads
+    src, plan, buckets = step.reads
     run.map_units(step, _parts(run), _final_task, run.recipe, str(run.out), str(run.folder(plan) / "too_frequent"),
-                  str(run.folder(src)), desc="final")
+                  str(run.folder(src)), str(run.folder(buckets)), desc="final")
 
 
 def _paragraph_counts(run: Run, step: Step) -> None:
@@ -299,7 +310,7 @@ def _prune(folder: Path, keep: set[str]) -> None:
 EXECUTORS: dict[str, Callable[[Run, Step], None]] = {
     "warc": _warc, "text_filter": _text_filter, "url_losers": _url_losers, "near_dedup": _near_dedup,
     "url_dedup": _url_dedup, "image_plan": _image_plan, "image_fetch": _image_fetch, "image_phash": _image_phash,
-    "final": _final, "paragraph_counts": _paragraph_counts, "paragraphs": _paragraphs,
+    "image_buckets": _image_buckets, "final": _final, "paragraph_counts": _paragraph_counts, "paragraphs": _paragraphs,
     "image_set_losers": _image_set_losers, "optout_lookups": _optout_lookups, "publish": _publish,
     "manifest": _manifest,
 }
