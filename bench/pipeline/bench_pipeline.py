@@ -312,6 +312,14 @@ def report(inputs: dict, ours: dict, peer: dict, started: str, wall: float) -> i
           f"({pps_startup:.1f} with the start-up); image stage: {image_cpu:.1f} CPU s = {ups:.1f} image URLs/CPU-s "
           f"({image_cpu / urls * 1000 if urls else 0:.1f} ms per URL; NSFW {'on' if nsfw_on else 'OFF'}"
           f"{'' if nsfw_on else ': ' + '; '.join(nsfw.get('notes') or [nsfw.get('error') or 'disabled by config'])})")
+    if ours.get("main_thread_cpu") is not None:
+        other = total - float(ours["main_thread_cpu"])
+        print(f"threads: the main thread {ours['main_thread_cpu']:.1f} CPU s, the others {other:.1f} (the image decode "
+              f"and NSFW pool, onnxruntime's and Arrow's own threads: only the image fetch's process CPU counts them, "
+              f"elsewhere they fall in 'engine: the rest')")
+        live = sorted((ours.get("thread_cpu") or {}).items(), key=lambda kv: -kv[1])[:6]
+        if live:
+            print("  live threads at the end (CPU s by name): " + ", ".join(f"{k} {v:.2f}" for k, v in live))
     print("\nimage stage by URL outcome (CPU ms per URL)")
     print("\n".join(fmt_outcomes(outcomes)))
     print(f"start-up (interpreter, imports, models, tables): {startup:.2f} CPU s = the process CPU at the end of a "
@@ -354,7 +362,7 @@ def report(inputs: dict, ours: dict, peer: dict, started: str, wall: float) -> i
                                                              if k not in ("warcs", "warmup_warcs", "image_archive",
                                                                           "warmup_archive")},
         "pages": pages, "image_urls": urls, "documents": summary.get("documents"),
-        "cpu_s": round(total, 3), "wall_s": ours["wall"], "startup_cpu_s": round(startup, 3), "startup_raw_cpu_s": startup_raw,
+        "cpu_s": round(total, 3), "wall_s": ours["wall"], "main_thread_cpu_s": ours.get("main_thread_cpu"), "startup_cpu_s": round(startup, 3), "startup_raw_cpu_s": startup_raw,
         "warmup": {"pages": w_pages, "image_urls": w_urls},
         "per_1k_pages": {name: round(v / pages * 1000, 3) for _, name, v in b["rows"]},
         "groups_cpu_s": {g: round(v, 3) for g, v in b["groups"].items()},

@@ -112,6 +112,21 @@ def warmup_cpu(stages: dict, probe_totals: dict, total: float) -> dict:
     return {k: round(v, 3) for k, v in out.items() if v >= 0.005}
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of the live threads of this process by name (Linux ``/proc/self/task``; {} elsewhere): where
+    the CPU outside the main thread goes (Arrow's and onnxruntime's pools; finished threads are not listed)."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
 def nsfw_setting(out: Path) -> dict:
     """Whether the run scored NSFW: the crawl's own filter config (``image.nsfw``) and the image stage's notes
     (a detector that could not be loaded is said there), not whether a probe fired."""
@@ -149,13 +164,13 @@ def main(argv: list[str]) -> int:
         rc_warm = cli.main(crawl_args(inputs["warmup_warcs"], inputs["warmup_archive"], work / "warmup-out"))
     cpu_startup = cpu_now()
     warm_wall = time.perf_counter() - t0
-    before, calls_before = probes.snapshot(), probes.calls()
-    t0, c0 = time.perf_counter(), cpu_now()
+    before, calls_before, threads_before = probes.snapshot(), probes.calls(), thread_cpu()
+    t0, c0, m0 = time.perf_counter(), cpu_now(), time.thread_time()
     buf = io.StringIO()
     with redirect_stdout(buf):
         rc = cli.main(crawl_args(inputs["warcs"], inputs["image_archive"], work / "out"))
-    wall, cpu = time.perf_counter() - t0, cpu_now() - c0
-    after, calls_after = probes.snapshot(), probes.calls()
+    wall, cpu, main_cpu = time.perf_counter() - t0, cpu_now() - c0, time.thread_time() - m0
+    after, calls_after, threads_after = probes.snapshot(), probes.calls(), thread_cpu()
     stats = json.loads((work / "out" / "stats.json").read_text(encoding="utf-8"))
     warm = json.loads((work / "warmup-out" / "stats.json").read_text(encoding="utf-8"))["stages"]
     result = {
@@ -165,7 +180,9 @@ def main(argv: list[str]) -> int:
         "warmup_cpu": warmup_cpu(warm, before, cpu_startup - cpu_imports),
         "warmup_pages": warm.get("read", {}).get("documents_out", 0),
         "warmup_image_urls": warm.get("image_fetch", {}).get("documents_in", 0),
-        "cpu": round(cpu, 3), "wall": round(wall, 2),
+        "cpu": round(cpu, 3), "wall": round(wall, 2), "main_thread_cpu": round(main_cpu, 3),
+        "thread_cpu": {k: round(v - threads_before.get(k, 0.0), 2) for k, v in sorted(threads_after.items())
+                       if v - threads_before.get(k, 0.0) >= 0.01},
         "probes": {k: round(after.get(k, 0.0) - before.get(k, 0.0), 4) for k in sorted(after)},
         "probe_calls": {k: calls_after[k] - calls_before.get(k, 0) for k in sorted(calls_after)
                         if calls_after[k] - calls_before.get(k, 0)},
