@@ -46,6 +46,9 @@ sys.path.insert(0, str(HERE))
 FINAL_STAGES = ("image_rules", "images", "final", "paragraph_dedup", "cleanup", "image_set_dedup", "optout")
 #: probe labels of the image work done inside the image fetch's process CPU (decode threads have no stage mark)
 IMAGE_SPLIT = ("image decode", "image pHash", "image NSFW")
+#: the image stage's URL outcomes (bench_pipeline.image_outcomes)
+OUTCOMES = ("not in the archive", "refused by the fetch (HTTP status, consent, size)",
+            "rejected by the checks (format, size, decode)", "usable (decoded, pHash, NSFW-scored, stored)")
 
 
 def children_cpu() -> float:
@@ -119,8 +122,8 @@ def breakdown(ours: dict) -> dict:
     def nested(stage: str) -> dict[str, float]:
         return {k.split("@")[0]: v for k, v in probes.items() if k.endswith(f"@{stage}")}
 
-    def probe(label: str) -> float:  # wherever it fired (the image decode threads carry no stage mark)
-        return sum(v for k, v in probes.items() if k == label or k.startswith(label + "@"))
+    def probe(label: str) -> float:  # wherever it fired (the image decode threads carry no stage mark), any outcome
+        return sum(v for k, v in probes.items() if k.split("@")[0].split("|")[0] == label)
 
     rows: list[tuple[str, str, float]] = []
     rows.append(("read", "read (WARC gunzip, records, HTTP)", cpu("read")))
@@ -131,7 +134,7 @@ def breakdown(ours: dict) -> dict:
     rows += [("text scores", f"text scores: {k}", v) for k, v in nested("text_scores").items() if k != "lang-id"]
     rows.append(("decisions", "decisions (text_filter)", cpu("text_filter")))
     rows.append(("dedup", "dedup: url_dedup pass", cpu("url_dedup")))
-    rows.append(("dedup", "dedup: URL groups (run-wide)", probes.get("dedup: URL groups", 0.0)))
+    rows.append(("dedup", "dedup: URL groups (run-wide)", probe("dedup: URL groups")))
     rows.append(("dedup", "dedup: MinHash (run-wide)", probes.get("dedup: MinHash", 0.0)))
     rows.append(("dedup", "dedup: URL keys per part", probes.get("dedup: keys per part", 0.0)))
     split = {k: probe(k) for k in IMAGE_SPLIT}
@@ -158,6 +161,58 @@ def breakdown(ours: dict) -> dict:
     for g, _, v in rows:
         groups[g] = groups.get(g, 0.0) + v
     return {"rows": rows, "groups": groups}
+
+
+def image_outcomes(ours: dict, b: dict, urls: int) -> dict:
+    """The image stage's CPU per URL by outcome: each outcome's own work (its archive lookups, its judge calls;
+    for usable images also pHash, NSFW, the run-wide pHash grouping and the table writes that carry their bytes)
+    plus an equal share per URL of the rest (the fetch loop, table rows, the URL plan).  Counts are the probes'
+    calls, so a reader can price another mix: ms = sum(share_i * ms_i)."""
+    probes, calls = ours["probes"], ours.get("probe_calls") or {}
+
+    def by(label: str, what: dict) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for k, v in what.items():
+            name, _, tag = k.split("@")[0].partition("|")
+            if name == label:
+                out[tag] = out.get(tag, 0.0) + v
+        return out
+
+    lookup_cpu, lookup_n = by("image archive", probes), by("image archive", calls)
+    judge_cpu, judge_n = by("image decode", probes), by("image decode", calls)
+    image_cpu = b["groups"].get("image", 0.0)
+    rows = {r[1]: r[2] for r in b["rows"]}
+    usable_only = (rows["image: pHash"] + rows["image: NSFW"] + rows["image: table writes (Parquet with the bytes)"])
+    n_usable = int(judge_n.get("usable", 0))
+    n_rejected = int(judge_n.get("rejected", 0) + judge_n.get("error", 0))
+    n_miss, n_refused = int(lookup_n.get("miss", 0)), int(lookup_n.get("refused", 0))
+    n_refused += max(0, urls - n_usable - n_rejected - n_miss - n_refused)  # (invalid URLs etc.: no lookup)
+    hit_cpu = lookup_cpu.get("hit", 0.0)
+    own = {
+        OUTCOMES[0]: (n_miss, lookup_cpu.get("miss", 0.0)),
+        OUTCOMES[1]: (n_refused, lookup_cpu.get("refused", 0.0)),
+        OUTCOMES[2]: (n_rejected, judge_cpu.get("rejected", 0.0) + judge_cpu.get("error", 0.0)
+                      + hit_cpu * n_rejected / max(1, n_rejected + n_usable)),
+        OUTCOMES[3]: (n_usable, judge_cpu.get("usable", 0.0) + usable_only
+                      + hit_cpu * n_usable / max(1, n_rejected + n_usable)),
+    }
+    shared = image_cpu - sum(c for _, c in own.values())
+    shared_ms = shared / max(1, urls) * 1000
+    out = {name: {"urls": n, "own_ms": round(c / n * 1000, 3) if n else None,
+                  "ms": round(c / n * 1000 + shared_ms, 3) if n else None} for name, (n, c) in own.items()}
+    return {"outcomes": out, "shared_ms_per_url": round(shared_ms, 3), "counted_urls": sum(n for n, _ in own.values())}
+
+
+def fmt_outcomes(o: dict) -> list[str]:
+    lines = [f"  {'outcome':<52} {'URLs':>6} {'own ms':>8} {'ms/URL':>8} {'URLs/CPU-s':>10}"]
+    for name, v in o["outcomes"].items():
+        if v["urls"]:
+            lines.append(f"  {name:<52} {v['urls']:>6,} {v['own_ms']:>8.2f} {v['ms']:>8.2f} {1000 / v['ms']:>10,.0f}")
+        else:
+            lines.append(f"  {name:<52} {0:>6} {'-':>8} {'-':>8} {'-':>10}")
+    lines.append(f"  (ms/URL = own + {o['shared_ms_per_url']:.2f} ms per URL of shared work: the fetch loop, table "
+                 f"rows, the URL plan; another mix costs sum(share x ms/URL))")
+    return lines
 
 
 def fmt_rows(rows, pages: int, total: float) -> list[str]:
@@ -238,8 +293,9 @@ def report(inputs: dict, ours: dict, peer: dict, started: str, wall: float) -> i
     w_pages, w_urls = int(ours.get("warmup_pages") or 0), int(ours.get("warmup_image_urls") or 0)
     startup = max(0.0, startup_raw - w_pages * cpu_stages / max(1, pages) - w_urls * image_cpu / max(1, urls))
     pps_startup = pages / (cpu_stages + startup) if cpu_stages else 0.0
-    nsfw_on = not any("nsfw" in n.lower() and "disabled" in n.lower() for n in ours["stats"].get("notes") or []) \
-        and b["rows"][[r[1] for r in b["rows"]].index("image: NSFW")][2] > 0
+    nsfw = ours.get("nsfw") or {}
+    nsfw_on = bool(nsfw.get("on"))  # the run's filter config (image.nsfw.enabled) and no "disabled" note
+    outcomes = image_outcomes(ours, b, urls)
     summary = ours["stats"]["summary"] or {}
 
     print(f"=== bench/pipeline: the whole crawl, one worker (--scheduler sync), {pages:,} pages, {urls:,} unique image "
@@ -254,7 +310,18 @@ def report(inputs: dict, ours: dict, peer: dict, started: str, wall: float) -> i
         print(f"  {g:<18} {v:>8.2f} CPU s {v / pages * 1000:>8.2f} per 1k pages  {unit}")
     print(f"\nCPU stages (all but the image stage): {cpu_stages:.1f} CPU s = {pps:.1f} pages/CPU-s "
           f"({pps_startup:.1f} with the start-up); image stage: {image_cpu:.1f} CPU s = {ups:.1f} image URLs/CPU-s "
-          f"({image_cpu / urls * 1000 if urls else 0:.1f} ms per URL; NSFW {'on' if nsfw_on else 'OFF'})")
+          f"({image_cpu / urls * 1000 if urls else 0:.1f} ms per URL; NSFW {'on' if nsfw_on else 'OFF'}"
+          f"{'' if nsfw_on else ': ' + '; '.join(nsfw.get('notes') or [nsfw.get('error') or 'disabled by config'])})")
+    if ours.get("main_thread_cpu") is not None:
+        other = total - float(ours["main_thread_cpu"])
+        print(f"threads: the main thread {ours['main_thread_cpu']:.1f} CPU s, the others {other:.1f} (the image decode "
+              f"and NSFW pool, onnxruntime's and Arrow's own threads: only the image fetch's process CPU counts them, "
+              f"elsewhere they fall in 'engine: the rest')")
+        live = sorted((ours.get("thread_cpu") or {}).items(), key=lambda kv: -kv[1])[:6]
+        if live:
+            print("  live threads at the end (CPU s by name): " + ", ".join(f"{k} {v:.2f}" for k, v in live))
+    print("\nimage stage by URL outcome (CPU ms per URL)")
+    print("\n".join(fmt_outcomes(outcomes)))
     print(f"start-up (interpreter, imports, models, tables): {startup:.2f} CPU s = the process CPU at the end of a "
           f"warm-up crawl of {w_pages} pages and {w_urls} image URLs ({startup_raw:.2f}) less their work at the rates "
           f"above; imports alone {ours['cpu_after_imports']:.2f}; the whole measuring process "
@@ -295,12 +362,13 @@ def report(inputs: dict, ours: dict, peer: dict, started: str, wall: float) -> i
                                                              if k not in ("warcs", "warmup_warcs", "image_archive",
                                                                           "warmup_archive")},
         "pages": pages, "image_urls": urls, "documents": summary.get("documents"),
-        "cpu_s": round(total, 3), "wall_s": ours["wall"], "startup_cpu_s": round(startup, 3), "startup_raw_cpu_s": startup_raw,
+        "cpu_s": round(total, 3), "wall_s": ours["wall"], "main_thread_cpu_s": ours.get("main_thread_cpu"), "startup_cpu_s": round(startup, 3), "startup_raw_cpu_s": startup_raw,
         "warmup": {"pages": w_pages, "image_urls": w_urls},
         "per_1k_pages": {name: round(v / pages * 1000, 3) for _, name, v in b["rows"]},
         "groups_cpu_s": {g: round(v, 3) for g, v in b["groups"].items()},
         "cpu_stages_pages_per_cpu_s": round(pps, 2), "cpu_stages_pages_per_cpu_s_with_startup": round(pps_startup, 2),
         "image_urls_per_cpu_s": round(ups, 2), "nsfw_on": nsfw_on,
+        "image_outcomes": outcomes,
         "datatrove": {k: v for k, v in peer.items() if k != "steps"},
         "ratio_vs_datatrove": None if ratio is None else round(ratio, 2),
         "targets": {name: {"value": None if v is None else round(v, 3), "target": w, "pass": ok}

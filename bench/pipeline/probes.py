@@ -90,18 +90,61 @@ def _wrap(fn, label: str):
     return wrapper
 
 
+def _wrap_outcome(fn, label: str, outcome):
+    """As :func:`_wrap` for a plain function, the label suffixed with ``|`` and ``outcome(result, args)``
+    (``|error`` when it raised): the same function's cost split by what it was given and returned."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        frame = _enter()
+        tag = "error"
+        try:
+            res = fn(*args, **kwargs)
+            tag = outcome(res, args)
+            return res
+        finally:
+            _leave(f"{label}|{tag}", frame)
+
+    wrapper.__probe__ = label
+    return wrapper
+
+
+def _resolve(target: str):
+    """``(owner, attribute, original)`` of ``module:qualname``; raises ImportError/AttributeError."""
+    mod_name, _, qual = target.partition(":")
+    mod = importlib.import_module(mod_name)
+    owner, attr = mod, qual
+    if "." in qual:
+        cls_name, attr = qual.split(".", 1)
+        owner = getattr(mod, cls_name)
+    return mod, owner, attr, inspect.getattr_static(owner, attr)
+
+
+def install_outcomes(targets: dict[str, tuple[str, object]]) -> list[str]:
+    """Wrap every ``module:qualname`` of ``targets`` (-> ``(label, outcome)``) with :func:`_wrap_outcome`;
+    returns the targets that were not found."""
+    missing = []
+    for target, (label, outcome) in targets.items():
+        try:
+            mod, owner, attr, orig = _resolve(target)
+        except (ImportError, AttributeError):
+            missing.append(target)
+            continue
+        if getattr(orig, "__probe__", None):
+            continue
+        wrapped = _wrap_outcome(orig, label, outcome)
+        if owner is mod:
+            _rebind(mod, attr, orig, wrapped)
+        else:
+            setattr(owner, attr, wrapped)
+    return missing
+
+
 def install(targets: dict[str, str]) -> list[str]:
     """Wrap every ``module:qualname`` of ``targets`` (-> label); returns the targets that were not found."""
     missing = []
     for target, label in targets.items():
-        mod_name, _, qual = target.partition(":")
         try:
-            mod = importlib.import_module(mod_name)
-            owner, attr = mod, qual
-            if "." in qual:
-                cls_name, attr = qual.split(".", 1)
-                owner = getattr(mod, cls_name)
-            orig = inspect.getattr_static(owner, attr)
+            mod, owner, attr, orig = _resolve(target)
         except (ImportError, AttributeError):
             missing.append(target)
             continue
@@ -165,3 +208,8 @@ def install_stage_markers() -> list[str]:
 def snapshot() -> dict[str, float]:
     with _LOCK:
         return dict(TOTALS)
+
+
+def calls() -> dict[str, int]:
+    with _LOCK:
+        return dict(CALLS)

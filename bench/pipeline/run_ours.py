@@ -38,9 +38,13 @@ def cpu_now() -> float:
 TARGETS = {
     "obelics_builder.quality.langid:LangId.predict": "lang-id",
     "obelics_builder.quality.langid:LangId.predict_with_scores": "lang-id",
-    "obelics_builder.images.table:row_from_fetch": "image decode",
+    # the image table (images/table.py): judge (header checks, decode once per sha256, pHash, scoring image) in
+    # the decode threads; BatchScorer.score (the detector's batches) there too; the archive lookups in the loop
+    "obelics_builder.images.table:row_from_fetch": "image decode",  # a failed fetch's row (no decode)
     "obelics_builder.images.phash:phash_hex": "image pHash",
-    "obelics_builder.images.nsfw:score_rows": "image NSFW",
+    "obelics_builder.images.decode:scoring_image": "image NSFW",  # the detector's reduced input
+    "obelics_builder.images.decode:open_reduced": "image NSFW",
+    "obelics_builder.images.nsfw:BatchScorer.score": "image NSFW",
     "obelics_builder.engine.reductions:url_losers": "dedup: URL groups",
     "obelics_builder.engine.dedup_reductions:near_duplicate_losers": "dedup: MinHash",
     "obelics_builder.engine.reductions:image_url_plan": "image: URL plan",
@@ -48,7 +52,7 @@ TARGETS = {
     "obelics_builder.images.ledger:apply_phash_groups": "image: pHash groups",
     "obelics_builder.engine.dedup_reductions:frequent_paragraphs": "final: run-wide",
     "obelics_builder.engine.dedup_reductions:keep_best_losers": "final: run-wide",
-    "obelics_builder.pipeline:_optout_lookups": "final: run-wide",
+    "obelics_builder.plan.lookups:optout_lookups": "final: run-wide",
     "obelics_builder.tasks:load_image_rows": "final: image-table reads",
     "obelics_builder.io.parquet:DocumentWriter.write": "writing: parts",
     "obelics_builder.io.parquet:DocumentWriter.close": "writing: parts",
@@ -75,6 +79,25 @@ TARGETS = {
 }
 
 
+def _judged(res, args) -> str:
+    fetched = args[0]
+    if not (fetched.ok and fetched.body is not None):
+        return "fetch_failed"  # (row_from_fetch of a failed fetch: no decode)
+    return "rejected" if res[0].get("reason") else "usable"
+
+
+def _looked_up(res, args) -> str:
+    hit = res[0]
+    return "miss" if hit is None else "hit" if hit.ok else "refused"
+
+
+#: module:qualname -> (label, outcome of its result): the image table's per-URL work split by outcome
+OUTCOME_TARGETS = {
+    "obelics_builder.images.table:judge": ("image decode", _judged),
+    "obelics_builder.images.fetch:Fetcher._from_archive": ("image archive", _looked_up),
+}
+
+
 def crawl_args(warcs: list[str], archive: str, out: Path) -> list[str]:
     return ["crawl", "--warc", *warcs, "--image-archive", archive, "--out", str(out), "--scheduler", "sync",
             "--no-network", "--quiet"]
@@ -89,6 +112,39 @@ def warmup_cpu(stages: dict, probe_totals: dict, total: float) -> dict:
     return {k: round(v, 3) for k, v in out.items() if v >= 0.005}
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of the live threads of this process by name (Linux ``/proc/self/task``; {} elsewhere): where
+    the CPU outside the main thread goes (Arrow's and onnxruntime's pools; finished threads are not listed)."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def nsfw_setting(out: Path) -> dict:
+    """Whether the run scored NSFW: the crawl's own filter config (``image.nsfw``) and the image stage's notes
+    (a detector that could not be loaded is said there), not whether a probe fired."""
+    from obelics_builder.images.nsfw import nsfw_config
+    from obelics_builder.recipe import recipe_for_run
+
+    try:
+        info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        cfg = nsfw_config(recipe_for_run(info)["filters_config"])
+    except Exception as exc:  # (the bench says it could not tell, never guesses)
+        return {"enabled": None, "error": f"{type(exc).__name__}: {exc}"[:200]}
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    notes = [n for n in (stats.get("stages", {}).get("image_fetch", {}).get("notes") or []) + (stats.get("notes") or [])
+             if "nsfw" in str(n).lower()]
+    return {"enabled": bool(cfg.get("enabled")), "detector": cfg.get("detector"), "notes": notes,
+            "on": bool(cfg.get("enabled")) and not any("disabled" in n.lower() for n in notes)}
+
+
 def main(argv: list[str]) -> int:
     inputs = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     work, result_path = Path(argv[1]), Path(argv[2])
@@ -98,7 +154,7 @@ def main(argv: list[str]) -> int:
     import obelics_builder.pipeline  # noqa: F401
     import probes
 
-    missing = probes.install(TARGETS) + probes.install_stage_markers()
+    missing = probes.install(TARGETS) + probes.install_outcomes(OUTCOME_TARGETS) + probes.install_stage_markers()
     cpu_imports = cpu_now()
     import io
     from contextlib import redirect_stdout
@@ -108,13 +164,13 @@ def main(argv: list[str]) -> int:
         rc_warm = cli.main(crawl_args(inputs["warmup_warcs"], inputs["warmup_archive"], work / "warmup-out"))
     cpu_startup = cpu_now()
     warm_wall = time.perf_counter() - t0
-    before = probes.snapshot()
-    t0, c0 = time.perf_counter(), cpu_now()
+    before, calls_before, threads_before = probes.snapshot(), probes.calls(), thread_cpu()
+    t0, c0, m0 = time.perf_counter(), cpu_now(), time.thread_time()
     buf = io.StringIO()
     with redirect_stdout(buf):
         rc = cli.main(crawl_args(inputs["warcs"], inputs["image_archive"], work / "out"))
-    wall, cpu = time.perf_counter() - t0, cpu_now() - c0
-    after = probes.snapshot()
+    wall, cpu, main_cpu = time.perf_counter() - t0, cpu_now() - c0, time.thread_time() - m0
+    after, calls_after, threads_after = probes.snapshot(), probes.calls(), thread_cpu()
     stats = json.loads((work / "out" / "stats.json").read_text(encoding="utf-8"))
     warm = json.loads((work / "warmup-out" / "stats.json").read_text(encoding="utf-8"))["stages"]
     result = {
@@ -124,9 +180,14 @@ def main(argv: list[str]) -> int:
         "warmup_cpu": warmup_cpu(warm, before, cpu_startup - cpu_imports),
         "warmup_pages": warm.get("read", {}).get("documents_out", 0),
         "warmup_image_urls": warm.get("image_fetch", {}).get("documents_in", 0),
-        "cpu": round(cpu, 3), "wall": round(wall, 2),
+        "cpu": round(cpu, 3), "wall": round(wall, 2), "main_thread_cpu": round(main_cpu, 3),
+        "thread_cpu": {k: round(v - threads_before.get(k, 0.0), 2) for k, v in sorted(threads_after.items())
+                       if v - threads_before.get(k, 0.0) >= 0.01},
         "probes": {k: round(after.get(k, 0.0) - before.get(k, 0.0), 4) for k in sorted(after)},
+        "probe_calls": {k: calls_after[k] - calls_before.get(k, 0) for k in sorted(calls_after)
+                        if calls_after[k] - calls_before.get(k, 0)},
         "probes_missing": missing,
+        "nsfw": nsfw_setting(work / "out"),
         "stats": {"run": stats.get("run"), "summary": stats.get("summary"), "stages": stats.get("stages")},
         "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "pid": os.getpid(),
     }
