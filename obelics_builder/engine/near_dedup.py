@@ -94,6 +94,14 @@ def _ufp(fp: str, *parts) -> str:
     return ":".join([fp, *map(str, parts)])
 
 
+def _done(folder: Path, name: str, ufp: str, *outputs: Path) -> dict | None:
+    """The summary of a finished unit: its marker has this fingerprint and its outputs are all there."""
+    done = read_marker(folder, name, ufp)
+    if done is None or not all(p.exists() for p in outputs):
+        return None
+    return done["summary"]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 1. signatures, ranks and partitioned band rows, per part
 # ---------------------------------------------------------------------------------------------------------------
@@ -106,9 +114,10 @@ def signature_part(index: int, path: str, dest: str, c: NearConfig, exclude_dir:
     dest_p = Path(dest)
     name = _name(index)
     pfp = _ufp(fp, path, "bands", c.band_partitions)
-    done = read_marker(dest_p / "sig", name, pfp)
+    done = _done(dest_p / "sig", name, pfp, dest_p / "sig" / f"{name}.npy", dest_p / "docs" / f"{name}.parquet",
+                 dest_p / "bands" / f"{name}.bin")
     if done is not None:
-        return done["summary"]
+        return done
     key = part_key(path)
     exclude = rows_to_drop(exclude_dir, key) if exclude_dir else set()
     pf = pq.ParquetFile(path)
@@ -171,9 +180,9 @@ def edges_task(t: int, lo: int, hi: int, dest: str, band_names: list[str], c: Ne
     d = Path(dest)
     name = _name(t)
     ufp = _ufp(fp, "edges", lo, hi, c.band_partitions, c.edge_partitions)
-    done = read_marker(d / "edges", name, ufp)
+    done = _done(d / "edges", name, ufp, d / "edges" / f"{name}.bin")
     if done is not None:
-        return done["summary"]
+        return done
     rows = _concat([read_partitions(d / "bands" / f"{n}.bin", BAND, lo, hi) for n in band_names], BAND)
     a, b = bucket_edges(rows["key"], rows["doc"])
     n_rows = int(rows.size)
@@ -213,9 +222,9 @@ def verify_task(v: int, lo: int, hi: int, dest: str, edge_names: list[str], c: N
     d = Path(dest)
     name = _name(v)
     ufp = _ufp(fp, "verified", lo, hi, c.edge_partitions, c.threshold)
-    done = read_marker(d / "verified", name, ufp)
+    done = _done(d / "verified", name, ufp, d / "verified" / f"{name}.bin")
     if done is not None:
-        return done["summary"]
+        return done
     e = _concat([read_partitions(d / "edges" / f"{n}.bin", EDGE, lo, hi) for n in edge_names], EDGE)
     a, b = unique_pairs(e["a"], e["b"])
     del e
@@ -240,10 +249,11 @@ def components_task(dest: str, part_rows: list[int], verified_names: list[str], 
     """Union-find of the verified edges -> ``cc/labels/NNNNN.parquet`` (node, label) of every clustered row."""
     d = Path(dest)
     ufp = _ufp(fp, "cc", len(part_rows))
-    done = read_marker(d / "cc", "labels", ufp)
+    done = _done(d / "cc", "labels", ufp, d / "cc" / "labels")
     if done is not None:
-        return done["summary"]
+        return done
     shutil.rmtree(d / "cc" / "labels", ignore_errors=True)
+    (d / "cc" / "labels").mkdir(parents=True)
     off = np.zeros(len(part_rows) + 1, dtype=np.int64)
     np.cumsum(np.asarray(part_rows, dtype=np.int64), out=off[1:])
     parent = parent_array(int(off[-1]))
@@ -286,9 +296,9 @@ def ranked_task(i: int, dest: str, n_parts: int, fp: str) -> dict:
     d = Path(dest)
     name = _name(i)
     ufp = _ufp(fp, "ranked", n_parts)
-    done = read_marker(d / "ranked", name, ufp)
+    done = _done(d / "ranked", name, ufp, d / "ranked" / f"{name}.parquet")
     if done is not None:
-        return done["summary"]
+        return done
     t = pq.read_table(d / "cc" / "labels" / f"{name}.parquet")
     node, label = t.column("node").to_numpy(), t.column("label").to_numpy()
     ranks = pq.read_table(d / "docs" / f"{name}.parquet", columns=["rank"]).column("rank")
@@ -316,9 +326,9 @@ def losers_task(r: int, dest: str, n_parts: int, ranked_names: list[str], keys: 
     d = Path(dest)
     name = _name(r)
     ufp = _ufp(fp, "losers", n_parts)
-    done = read_marker(d / "losers", name, ufp)
+    done = _done(d / "losers", name, ufp, d / "losers" / f"{name}.parquet")
     if done is not None:
-        return done["summary"]
+        return done
     tables = [pq.read_table(d / "ranked" / f"{n}.parquet", columns=["label", "node", "rank"],
                             filters=[("lp", "=", r)]) for n in ranked_names]
     df = pa.concat_tables(tables).to_pandas() if tables else None
