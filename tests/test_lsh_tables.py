@@ -134,3 +134,15 @@ def test_resume_skips_finished_units(tmp_path, monkeypatch):
     assert calls["sig"] > 0 and calls["cc"] > 0
     assert sorted(f.name for f in (dest / "losers").glob("*.parquet")) == ["00000.parquet"]
     assert _losers(dest) == {"pa": {0, 4}, "pb": {1, 6}}
+
+
+def test_no_band_rows_no_tasks(tmp_path):
+    from obelics_builder import schema
+    from obelics_builder.io.parquet import write_documents
+
+    d = schema.new_document({"url": "https://x/0"})
+    schema.add_text(d, "")
+    write_documents(tmp_path / "p.parquet", [d])
+    s = near_duplicate_losers([tmp_path / "p.parquet"], tmp_path / "near", "fp", "sync", {})
+    assert s["band_rows"] == 0 and s["losers"] == 0 and s["edge_tasks"] == 0
+    assert rows_to_drop(tmp_path / "near" / "losers", "p") == set()

@@ -351,7 +351,9 @@ def losers_task(r: int, dest: str, n_parts: int, ranked_names: list[str], keys: 
 # ---------------------------------------------------------------------------------------------------------------
 
 def _ranges(n: int, tasks: int) -> list[tuple[int, int]]:
-    """``tasks`` contiguous ranges splitting ``[0, n)`` as evenly as possible."""
+    """``tasks`` contiguous ranges splitting ``[0, n)`` as evenly as possible (none for no task)."""
+    if tasks <= 0:
+        return []
     b = [n * k // tasks for k in range(tasks + 1)]
     return [(b[k], b[k + 1]) for k in range(tasks)]
 
