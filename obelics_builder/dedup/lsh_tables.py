@@ -149,20 +149,30 @@ def union_edges(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> int:
     return rounds
 
 
-def final_labels(parent: np.ndarray) -> np.ndarray:
-    """Every document's root (pointer jumping until stable): the smallest dense id of its component.
+def final_labels(parent: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """Every document's root (pointer jumping until stable, in place): the smallest dense id of its component.
 
-    Uses ``parent`` and one array of the same size as buffers (the result is one of them)."""
-    nxt = np.empty_like(parent)
+    Works ``chunk`` documents at a time (a pointer replaced by its grandparent is still an ancestor, so updating in
+    place is sound), so nothing of the corpus's size is allocated besides ``parent``.
+    """
     while True:
-        np.take(parent, parent, out=nxt)
-        if np.array_equal(nxt, parent):
+        changed = False
+        for lo in range(0, parent.size, chunk):
+            p = parent[lo:lo + chunk]
+            gp = parent[p]
+            if not np.array_equal(gp, p):
+                p[...] = gp
+                changed = True
+        if not changed:
             return parent
-        parent, nxt = nxt, parent
 
 
-def members(labels: np.ndarray) -> np.ndarray:
-    """Documents in a component of two or more (labels from :func:`final_labels`)."""
-    out = labels != np.arange(labels.size, dtype=labels.dtype)
-    out[labels[out]] = True
+def members(labels: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """Documents in a component of two or more (labels from :func:`final_labels`): one bool a document."""
+    out = np.zeros(labels.size, dtype=bool)
+    for lo in range(0, labels.size, chunk):
+        lab = labels[lo:lo + chunk]
+        other = lab != np.arange(lo, lo + lab.size, dtype=lab.dtype)
+        out[lo:lo + lab.size] |= other
+        out[lab[other]] = True
     return out

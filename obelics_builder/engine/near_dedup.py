@@ -14,8 +14,8 @@ tables between the steps are hash-partitioned raw files (``dedup.lsh_tables``): 
    (every copy of an edge is in one partition), each edge verified on the full signatures (memory-mapped ``.npy``
    rows, ``verify_chunk`` edges at a time): Jaccard estimate >= ``threshold`` -> ``verified/VVVVV.bin``;
 4. ``cc`` (one task): union-find over dense doc ids streamed over the verified files.  This is the one state that
-   grows with the corpus: one int32 per document (4 MB per million documents), about 13 bytes per document at the
-   peak (pointer jumping buffer, member mask).  -> ``cc/labels/NNNNN.parquet`` (node, label) for the clustered rows
+   grows with the corpus: one int32 per document (4 MB per million documents) and a member mask (one byte); the
+   pointer jumping and the mask are computed in place, 1M documents at a time.  -> ``cc/labels/NNNNN.parquet`` (node, label) for the clustered rows
    of each part, label = the smallest doc id of the component;
 5. ``ranked`` (a task per part with clustered rows): their capture ranks -> ``ranked/NNNNN.parquet``, one row group
    per label partition (the label hashed into R partitions, R from ``ranks_per_partition``);
@@ -264,9 +264,10 @@ def components_task(dest: str, part_rows: list[int], verified_names: list[str], 
         if e.size:
             da = off[e["a"] >> 32] + (e["a"] & ROW_MASK)
             db = off[e["b"] >> 32] + (e["b"] & ROW_MASK)
+            del e
             rounds = max(rounds, union_edges(parent, da, db))
+            del da, db
     labels = final_labels(parent)
-    del parent
     mem = members(labels)
     clustered = clusters = 0
     label_parts = []
