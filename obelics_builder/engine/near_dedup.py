@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 
 from ..dedup.lsh_tables import (BAND, EDGE, bucket_edges, doc_partition, final_labels, members, parent_array,
                                 read_partitions, read_rows, union_edges, unique_pairs, write_partitioned, write_rows)
-from ..io.markers import read_marker, write_marker
+from ..io.markers import read_marker, write_json_atomic, write_marker
 from ..io.parquet import tmp_path_for, write_table_atomic
 from .losers import LOSERS_SCHEMA, part_key, rows_to_drop
 
@@ -175,15 +175,25 @@ def _concat(chunks: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype)
 
 
-def edges_task(t: int, lo: int, hi: int, dest: str, band_names: list[str], c: NearConfig, fp: str) -> dict:
-    """Band partitions ``[lo, hi)`` of every part -> star edges, partitioned on ``a``."""
+def _put_index(dest: Path, name: str, obj) -> str:
+    """A list every task of a step needs (file names, part keys), written once: the tasks get its path, so the
+    task graph stays O(tasks) instead of O(tasks x parts)."""
+    return str(write_json_atomic(dest / "_index" / f"{name}.json", obj))
+
+
+def _get_index(path: str):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def edges_task(t: int, lo: int, hi: int, dest: str, index: str, c: NearConfig, fp: str) -> dict:
+    """Band partitions ``[lo, hi)`` of every part (band file names in ``index``) -> star edges, partitioned on ``a``."""
     d = Path(dest)
     name = _name(t)
     ufp = _ufp(fp, "edges", lo, hi, c.band_partitions, c.edge_partitions)
     done = _done(d / "edges", name, ufp, d / "edges" / f"{name}.bin")
     if done is not None:
         return done
-    rows = _concat([read_partitions(d / "bands" / f"{n}.bin", BAND, lo, hi) for n in band_names], BAND)
+    rows = _concat([read_partitions(d / "bands" / f"{n}.bin", BAND, lo, hi) for n in _get_index(index)], BAND)
     a, b = bucket_edges(rows["key"], rows["doc"])
     n_rows = int(rows.size)
     del rows
@@ -217,7 +227,7 @@ class _SigReader:
         return out
 
 
-def verify_task(v: int, lo: int, hi: int, dest: str, edge_names: list[str], c: NearConfig, fp: str) -> dict:
+def verify_task(v: int, lo: int, hi: int, dest: str, index: str, c: NearConfig, fp: str) -> dict:
     """Edge partitions ``[lo, hi)`` of every edges file -> distinct edges whose Jaccard estimate >= threshold."""
     d = Path(dest)
     name = _name(v)
@@ -225,7 +235,7 @@ def verify_task(v: int, lo: int, hi: int, dest: str, edge_names: list[str], c: N
     done = _done(d / "verified", name, ufp, d / "verified" / f"{name}.bin")
     if done is not None:
         return done
-    e = _concat([read_partitions(d / "edges" / f"{n}.bin", EDGE, lo, hi) for n in edge_names], EDGE)
+    e = _concat([read_partitions(d / "edges" / f"{n}.bin", EDGE, lo, hi) for n in _get_index(index)], EDGE)
     a, b = unique_pairs(e["a"], e["b"])
     del e
     reader = _SigReader(d / "sig")
@@ -322,16 +332,19 @@ def ranked_task(i: int, dest: str, n_parts: int, fp: str) -> dict:
     return summary
 
 
-def losers_task(r: int, dest: str, n_parts: int, ranked_names: list[str], keys: list[str], fp: str) -> dict:
-    """Label partition ``r``: every clustered document whose rank is not the best of its component."""
+def losers_task(r: int, dest: str, n_parts: int, index: str, fp: str) -> dict:
+    """Label partition ``r``: every clustered document whose rank is not the best of its component (``index``: the
+    ranked file names and the part keys)."""
     d = Path(dest)
     name = _name(r)
     ufp = _ufp(fp, "losers", n_parts)
     done = _done(d / "losers", name, ufp, d / "losers" / f"{name}.parquet")
     if done is not None:
         return done
+    idx = _get_index(index)
+    keys = idx["keys"]
     tables = [pq.read_table(d / "ranked" / f"{n}.parquet", columns=["label", "node", "rank"],
-                            filters=[("lp", "=", r)]) for n in ranked_names]
+                            filters=[("lp", "=", r)]) for n in idx["ranked"]]
     df = pa.concat_tables(tables).to_pandas() if tables else None
     if df is None or not len(df):
         lose = np.zeros(0, np.int64)
@@ -409,12 +422,14 @@ def near_duplicate_losers(part_files: list[Path], dest: Path, fp: str, scheduler
                "union_rounds": 0, "union_find_bytes": 0, "loser_tasks": 0}
     band_names = [_name(i) for i, s in zip(present, sums) if s["band_rows"]]
     nb = _tasks_for(band_rows, c.band_rows_per_partition, c.band_partitions)
-    esums = _run(scheduler, edges_task, [(t, lo, hi, str(dest), band_names, c, fp)
+    index = _put_index(dest, "bands", band_names)
+    esums = _run(scheduler, edges_task, [(t, lo, hi, str(dest), index, c, fp)
                                          for t, (lo, hi) in enumerate(_ranges(c.band_partitions, nb))])
     edge_rows = sum(s["edge_rows"] for s in esums)
     edge_names = [_name(t) for t, s in enumerate(esums) if s["edge_rows"]]
     nv = _tasks_for(edge_rows, c.edges_per_partition, c.edge_partitions)
-    vsums = _run(scheduler, verify_task, [(v, lo, hi, str(dest), edge_names, c, fp)
+    index = _put_index(dest, "edges", edge_names)
+    vsums = _run(scheduler, verify_task, [(v, lo, hi, str(dest), index, c, fp)
                                           for v, (lo, hi) in enumerate(_ranges(c.edge_partitions, nv))])
     summary.update(edge_tasks=nb, candidate_edge_rows=edge_rows, verify_tasks=nv,
                    candidate_edges=sum(s["candidate_edges"] for s in vsums),
@@ -428,9 +443,9 @@ def near_duplicate_losers(part_files: list[Path], dest: Path, fp: str, scheduler
         nr = _tasks_for(cc["clustered_documents"], c.ranks_per_partition, 1 << 16)
         _run(scheduler, ranked_task, [(i, str(dest), nr, fp) for i in cc["label_parts"]])
         _clear_losers(losers_dir, {f"{_name(r)}.parquet" for r in range(nr)})
-        keys = [part_key(p) for p in part_files]
-        ranked_names = [_name(i) for i in cc["label_parts"]]
-        lsums = _run(scheduler, losers_task, [(r, str(dest), nr, ranked_names, keys, fp) for r in range(nr)])
+        index = _put_index(dest, "losers", {"ranked": [_name(i) for i in cc["label_parts"]],
+                                            "keys": [part_key(p) for p in part_files]})
+        lsums = _run(scheduler, losers_task, [(r, str(dest), nr, index, fp) for r in range(nr)])
         summary.update(clustered_documents=cc["clustered_documents"], clusters=cc["clusters"],
                        union_rounds=cc["union_rounds"], union_find_bytes=cc["union_find_bytes"], loser_tasks=nr,
                        losers=sum(s["losers"] for s in lsums))
