@@ -370,6 +370,9 @@ def _modes() -> tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def recipe_schema() -> Section:
+    from dataclasses import fields
+
+    from .engine.near_dedup import NearConfig  # numpy and pyarrow only: no Dask at import
     from .images.fetch import DEFAULTS as FETCH_DEFAULTS
     from .images.table import RESIZE_MODES
 
@@ -392,6 +395,15 @@ def recipe_schema() -> Section:
         "checkpoint_urls": POSITIVE,
     }
     _knows(fetch, FETCH_DEFAULTS, "images.fetch.DEFAULTS")
+    near = {
+        "enabled": Flag(), "num_perm": POSITIVE, "bands": POSITIVE, "rows": POSITIVE,
+        "threshold": Number(lo=0, hi=1, lo_open=True, what="a similarity in (0, 1]"),
+        "ngram": NGRAM, "seed": Number(integer=True),
+        "band_rows_per_partition": POSITIVE, "edges_per_partition": POSITIVE, "verify_chunk": POSITIVE,
+        "batch_rows": POSITIVE, "band_partitions": POSITIVE, "edge_partitions": POSITIVE,
+        "ranks_per_partition": POSITIVE,
+    }
+    _knows(near, [f.name for f in fields(NearConfig)], "engine.near_dedup.NearConfig")
     return Section(keys={
         "name": Text(),
         "description": Text(),
@@ -404,13 +416,7 @@ def recipe_schema() -> Section:
                            nullable=True),
         "text_scores": Section(keys={"lang_id": Flag()}, nullable=True),
         "url_dedup": Section(keys={"keep": Text(choices=("latest_warc",))}, nullable=True),
-        "near_dedup": Section(keys={
-            "enabled": Flag(), "num_perm": POSITIVE, "bands": POSITIVE, "rows": POSITIVE,
-            "threshold": Number(lo=0, hi=1, lo_open=True, what="a similarity in (0, 1]"),
-            "ngram": NGRAM, "seed": Number(integer=True),
-            "band_rows_per_partition": POSITIVE, "edges_per_partition": POSITIVE, "verify_chunk": POSITIVE,
-            "batch_rows": POSITIVE, "max_iterations": POSITIVE,
-        }, rules=(_bands_fit,), nullable=True),
+        "near_dedup": Section(keys=near, rules=(_bands_fit,), nullable=True),
         "paragraph_dedup": Section(keys={"enabled": Flag(), "min_count": POSITIVE}, nullable=True),
         "optout": Section(keys={
             "remove_documents_with_opted_out_images": Flag(),

@@ -131,6 +131,11 @@ def _maxrss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _cpu_s():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def evaluate(data: Path, dest: Path, n_parts: int) -> dict:
     fam = [pq.read_table(data / f"truth-{i:05d}.parquet") for i in range(n_parts)]
     jac_stats: dict = {}
@@ -144,7 +149,8 @@ def evaluate(data: Path, dest: Path, n_parts: int) -> dict:
 
     # the family id is the flat index of the source document
     label = np.arange(family.size, dtype=np.int64)  # singletons label themselves (flat index)
-    cc = sorted((dest / "cc").glob("labels-*"))
+    # (node, label) of the clustered documents: cc/labels/ (partitioned tables), else the last cc/labels-N/ (Dask)
+    cc = [dest / "cc" / "labels"] if (dest / "cc" / "labels").is_dir() else sorted((dest / "cc").glob("labels-*"))
     if cc:
         t = pq.read_table(cc[-1])
         nodes = flat(t.column("node").to_numpy())
@@ -201,17 +207,20 @@ def run_size(n: int, args, pool) -> dict:
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     cfg = {"num_perm": 128, "bands": 20, "rows": 6, "threshold": 0.8, "ngram": 5}
+    cpu0 = sum(client.run(_cpu_s).values()) + _cpu_s()
     t1 = time.time()
     summary = near_duplicate_losers(files, dest, f"bench-{n}", "distributed", cfg)
     dedup_s = time.time() - t1
     stop.set()
     th.join()
+    cpu_s = sum(client.run(_cpu_s).values()) + _cpu_s() - cpu0
     maxrss = client.run(_maxrss)
     client.close()
     cluster.close()
     quality = evaluate(data, dest, len(files))
     res = {"documents": n, "parts": len(files), "generate_s": round(gen_s, 1), "dedup_s": round(dedup_s, 1),
            "docs_per_s": round(n / dedup_s, 1), "workers": args.workers,
+           "cpu_s": round(cpu_s, 1), "docs_per_cpu_s": round(n / cpu_s, 1),
            "peak_rss_sampled_gb": round(max(peaks.values()) / 2**30, 3) if peaks else None,
            "peak_rss_maxrss_gb": round(max(maxrss.values()) / 2**30, 3),
            "peak_rss_per_worker_gb": {w.split(":")[-1]: round(v / 2**30, 3) for w, v in maxrss.items()},
@@ -235,7 +244,7 @@ def main(argv=None) -> None:
     rng = random.Random(12345)
     pool = variants(load_paragraphs(Path(args.pages)), 32, 0.2, rng)
     results = [run_size(n, args, pool) for n in args.sizes]
-    final = {"bench": "dedup", "results": [{k: r[k] for k in ("documents", "docs_per_s", "dedup_s",
+    final = {"bench": "dedup", "results": [{k: r[k] for k in ("documents", "docs_per_s", "dedup_s", "docs_per_cpu_s",
                                                                "peak_rss_maxrss_gb", "peak_rss_sampled_gb",
                                                                "recall_near", "recall_near_true_jaccard_0.8_1",
                                                                "recall_exact", "precision")}
