@@ -1,8 +1,9 @@
 """Run-wide dedup steps on Dask: MinHash near duplicates, image-URL sets, per-domain paragraph counts, opt-out URLs.
 
-Same contract as ``reductions``: inputs are per-part parquet files, outputs are parquet folders with a completion
-marker carrying a fingerprint (rerun with the same fingerprint = nothing to do), and memory is bounded by the
-partition size, never by the corpus size:
+Same contract as ``reductions`` (and the same in-process path for a small run's inputs: ``arrow_reductions``):
+inputs are per-part parquet files, outputs are parquet folders with a completion marker carrying a fingerprint
+(rerun with the same fingerprint = nothing to do), and memory is bounded by the partition size, never by the
+corpus size:
 
 * MinHash (:func:`near_duplicate_losers`, in ``engine.near_dedup``): signatures and LSH band rows per part,
   written hash-partitioned on the band key; star edges and their verification per range of partitions; union-find
@@ -47,6 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..io.markers import read_marker, write_marker
+from . import arrow_reductions
 from .losers import LOSERS_SCHEMA, part_key, rows_to_drop  # noqa: F401  (re-exported: tasks, pipeline)
 from .near_dedup import DEFAULT_NEAR, NearConfig, near_config, near_duplicate_losers  # noqa: F401  (re-exported)
 
@@ -71,13 +73,15 @@ def keep_best_losers(keys_files: list[Path], dest: Path, fp: str, scheduler: str
     done = read_marker(dest, "losers", fp)
     if done is not None:
         return int(done.get("losers", 0))
-    import dask.dataframe as dd
-
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
     files = _nonempty(keys_files)
     n = 0
-    if files:
+    if files and arrow_reductions.fits(files):
+        n = arrow_reductions.best_rank_losers(files, dest, key_column, skip_empty=True)
+    elif files:
+        import dask.dataframe as dd
+
         df = dd.read_parquet(files, columns=[key_column, "rank", "row", "part"])
         df = df[df[key_column].notnull() & (df[key_column] != "")]
         best = df.groupby(key_column)["rank"].max().rename("best").reset_index()
@@ -104,13 +108,15 @@ def frequent_paragraphs(count_files: list[Path], dest: Path, fp: str, scheduler:
     done = read_marker(dest, "frequent", fp)
     if done is not None:
         return int(done["pairs"])
-    import dask.dataframe as dd
-
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
     files = _nonempty(count_files)
     total = 0
-    if files:
+    if files and arrow_reductions.fits(files):
+        total = arrow_reductions.frequent_pairs(files, dest, int(min_count), buckets)
+    elif files:
+        import dask.dataframe as dd
+
         df = dd.read_parquet(files, columns=["domain", "phash", "n"])
         counts = df.groupby(["domain", "phash"])["n"].sum().reset_index()
         freq = counts[counts["n"] >= int(min_count)][["domain", "phash"]]
@@ -157,14 +163,16 @@ def unique_urls_plan(url_files: list[Path], dest: Path, fp: str, scheduler: str,
     done = read_marker(dest, "urls", fp)
     if done is not None:
         return int(done["buckets"])
-    import dask.dataframe as dd
-    import pandas as pd
-
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
     files = _nonempty(url_files)
     nb = 0
-    if files:
+    if files and arrow_reductions.fits(files):
+        nb = arrow_reductions.distinct_urls(files, dest, urls_per_bucket)
+    elif files:
+        import dask.dataframe as dd
+        import pandas as pd
+
         df = dd.read_parquet(files, columns=["url", "kind"]).drop_duplicates()
         n = int(df.shape[0].compute(scheduler=scheduler))
         nb = max(1, math.ceil(n / urls_per_bucket)) if n else 0

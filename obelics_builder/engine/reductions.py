@@ -1,4 +1,5 @@
-"""Run-wide steps as Dask DataFrame reductions; memory is bounded by partition size, not corpus size."""
+"""Run-wide steps as Dask DataFrame reductions; memory is bounded by partition size, not corpus size (a small run's
+inputs are reduced in this process instead: ``arrow_reductions``)."""
 from __future__ import annotations
 
 import math
@@ -9,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..io.markers import read_marker, write_marker
+from . import arrow_reductions
 
 
 def _existing(files: list[Path]) -> list[str]:
@@ -19,12 +21,14 @@ def url_losers(keys_files: list[Path], dest: Path, fp: str, scheduler: str) -> N
     """Rows (part, row) whose URL has a better-ranked capture elsewhere in the run -> parquet files in ``dest``."""
     if read_marker(dest, "losers", fp) is not None:
         return
-    import dask.dataframe as dd
-
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
     files = _existing(keys_files)
-    if files:
+    if files and arrow_reductions.fits(files):
+        arrow_reductions.best_rank_losers(files, dest, "url", skip_empty=False)
+    elif files:
+        import dask.dataframe as dd
+
         df = dd.read_parquet(files, columns=["url", "rank", "row", "part"])
         best = df.groupby("url")["rank"].max().rename("best").reset_index()
         joined = df.merge(best, on="url", how="inner")
@@ -99,16 +103,19 @@ def image_url_plan(pairs_files: list[Path], dest: Path, fp: str, max_documents_p
     done = read_marker(dest, "plan", fp)
     if done is not None:
         return int(done["partitions"])
-    import dask
-    import dask.dataframe as dd
-
     shutil.rmtree(dest, ignore_errors=True)
     for sub in ("too_frequent", "fetch", "_unique"):
         (dest / sub).mkdir(parents=True, exist_ok=True)
     files = _existing(pairs_files)
     units: list[dict] = []
     split: dict = {}
-    if files:
+    if files and arrow_reductions.fits(files):
+        units, split = arrow_reductions.url_plan(files, dest, max_documents_per_url, urls_per_partition,
+                                                 host_max_urls, tuple(banned))
+    elif files:
+        import dask
+        import dask.dataframe as dd
+
         pairs = dd.read_parquet(files, columns=["image_url", "doc_url"])
         split_out = max(1, pairs.npartitions // 4)
         pairs = pairs.drop_duplicates(split_out=split_out)
