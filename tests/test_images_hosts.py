@@ -192,6 +192,7 @@ def test_resume_of_a_partially_fetched_host(tmp_path, monkeypatch):
         spool = tmp_path / "images" / "table" / "_partial" / "part-00000"
         saved = {r["url"] for f in spool.glob("*.parquet") for r in pq.read_table(f).to_pylist()}
         assert len(saved) >= 15  # checkpoints every 5 URLs
+        assert all(_codecs(f)["data"] == "UNCOMPRESSED" for f in spool.glob("*.parquet"))
         assert srv.hits[("a.test", "/robots.txt")] == 1
         before = Counter(srv.hits)
         monkeypatch.setattr(partition, "write_table_part", real)
@@ -207,6 +208,14 @@ def test_resume_of_a_partially_fetched_host(tmp_path, monkeypatch):
         fresh = _rows(tmp_path / "fresh", 0)
         strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
         assert [strip(r) for r in rows.values()] == [strip(r) for r in fresh.values()]
+        # the image bytes, compressed already, are stored as they are; the other columns with zstd
+        codecs = _codecs(tmp_path / "images" / "table" / "part-00000.parquet")
+        assert codecs.pop("data") == "UNCOMPRESSED" and set(codecs.values()) == {"ZSTD"}
+
+
+def _codecs(path: Path) -> dict[str, str]:
+    rg = pq.ParquetFile(path).metadata.row_group(0)
+    return {rg.column(i).path_in_schema: rg.column(i).compression for i in range(rg.num_columns)}
 
 
 def test_per_host_delay_spaces_the_requests_of_a_host(tmp_path):

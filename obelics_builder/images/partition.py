@@ -22,6 +22,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from ..io.image_table import IMAGE_TABLE_COMPRESSION
 from ..io.markers import read_marker
 from ..io.parquet import write_table_atomic
 from ..stats import StageContext, Stats, timed
@@ -67,7 +68,8 @@ class Spool:
 
     def save(self, rows: list[dict]) -> None:
         if rows:
-            write_table_atomic(rows_to_table(rows), self.folder / f"{self.fp}-{next(self._n):06d}.parquet")
+            write_table_atomic(rows_to_table(rows), self.folder / f"{self.fp}-{next(self._n):06d}.parquet",
+                               IMAGE_TABLE_COMPRESSION)
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -137,7 +137,8 @@ def read_documents(path: str | Path) -> list[dict]:
     return from_arrow(pq.read_table(path))
 
 
-def write_table_atomic(table: pa.Table, path: str | Path, compression: str = "zstd") -> Path:
+def write_table_atomic(table: pa.Table, path: str | Path, compression: str | dict[str, str] = "zstd") -> Path:
+    """``table`` -> ``path`` (a temporary name, then a rename); ``compression``: one codec, or one per column."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path_for(path)
