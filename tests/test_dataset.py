@@ -310,3 +310,28 @@ def test_convert_command(fake_out, tmp_path, capsys):
     assert cmd.run(p.parse_args([str(tmp_path / "w"), str(tmp_path / "p"), "--to", "parquet"])) == 0
     assert cmd.run(p.parse_args([str(tmp_path / "none"), str(tmp_path / "q")])) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_funnel_chart_is_drawn_without_matplotlib(tmp_path):
+    """The chart (Pillow): the same series give the same bytes, each panel's bars in its colour, and drawing it
+    does not import matplotlib (whose import and layout cost ~0.7 CPU-s of every crawl)."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from obelics_builder.dataset.funnel_chart import COLORS, HEIGHT, WIDTH, draw_funnel, nice_ticks
+
+    series = (["read (input)", "read", "extract", "text_filter"], [1341, 496, 495, 329], [0, 0, 1240, 844])
+    a, b = draw_funnel(series, tmp_path / "a.png"), draw_funnel(series, tmp_path / "b.png")
+    assert a.read_bytes() == b.read_bytes()
+    img = Image.open(a).convert("RGB")
+    assert img.size == (WIDTH, HEIGHT)
+    colors = {c: n for n, c in img.getcolors(WIDTH * HEIGHT)}
+    rgb = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in COLORS]
+    assert colors[rgb[0]] > 20_000 and colors[rgb[1]] > 20_000  # the bars of both panels
+    assert nice_ticks(1.15) == [0, 1] and nice_ticks(1542.15) == [0, 250, 500, 750, 1000, 1250, 1500]
+    code = ("import sys; from obelics_builder.dataset.funnel_chart import draw_funnel; "
+            f"draw_funnel(({series!r}), {str(tmp_path / 'c.png')!r}); print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False" and (tmp_path / "c.png").read_bytes() == a.read_bytes()

@@ -10,7 +10,7 @@ from .shards import DEFAULT_SHARD_SIZE, parse_size, write_dataset
 __all__ = ["DEFAULT_SHARD_SIZE", "parse_size", "write_dataset", "convert", "write_card", "publish"]
 
 
-def __getattr__(name):  # the card (matplotlib) and publish (huggingface_hub) load lazily
+def __getattr__(name):  # the card (Pillow) and publish (huggingface_hub) load lazily
     if name == "convert":
         from .convert import convert
 

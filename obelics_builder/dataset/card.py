@@ -213,43 +213,10 @@ def funnel_series(stages: dict) -> tuple[list[str], list[int], list[int]]:
 
 
 def write_funnel_png(stages: dict, path: str | Path) -> Path:
-    # the object API with the Agg canvas, not pyplot: the same pixels, without pyplot's import (~0.2 CPU-s: its
-    # backend machinery and docstring interpolation) and without touching the process's pyplot state
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
+    """The funnel chart of ``stages`` (:func:`funnel_series`) -> ``path`` (see :mod:`.funnel_chart`)."""
+    from .funnel_chart import draw_funnel
 
-    labels, docs, images = funnel_series(stages)
-    # image positions only exist from the extractor on: leave out the leading stages without any
-    skip = next((i for i, v in enumerate(images) if v), len(images))
-    fig = Figure(figsize=(13, 4.8), dpi=100)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
-    for ax, labels_, values, title, color in (
-            (axes[0], labels, docs, "Documents through the stages", "#3b6ea8"),
-            (axes[1], labels[skip:], images[skip:], "Image positions through the stages", "#d0843b")):
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{int(v):,}"))
-        x = list(range(len(labels_)))
-        bars = ax.bar(x, values, color=color)
-        ax.set_title(title)
-        ax.set_xticks(x)
-        ax.set_xticklabels(labels_, rotation=35, ha="right", fontsize=9)
-        ax.set_ylabel("count")
-        top = max(values) if values and max(values) > 0 else 1
-        ax.set_ylim(0, top * 1.15)
-        for b, v in zip(bars, values):
-            ax.text(b.get_x() + b.get_width() / 2, b.get_height() + top * 0.01, f"{v:,}", ha="center",
-                    va="bottom", fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
-        if not labels_:
-            ax.text(0.5, 0.5, "no stage statistics", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    # fixed metadata so the same stats give the same bytes
-    fig.savefig(tmp, format="png", metadata={"Software": None})
-    tmp.replace(path)
-    return path
+    return draw_funnel(funnel_series(stages), path)
 
 
 def card_metadata(summary: dict, filters: dict | None, license: str | None = None) -> dict:
@@ -354,7 +321,7 @@ def render_card(out: str | Path, summary: dict, license: str | None = None, char
     if stats is not None:
         lines += ["### Removal funnel", ""]
         lines += (["![Documents and image positions through the stages](funnel.png)", ""] if chart else
-                  ["(No chart: matplotlib is not installed.)", ""])
+                  ["(No chart: Pillow is not installed.)", ""])
         lines += funnel_table(stages)
         notes = stats.get("notes") or []
         lines += ["### Notes", ""]
@@ -381,7 +348,7 @@ def write_card(out: str | Path, summary: dict | None = None, license: str | None
         write_funnel_png(stages, root / "funnel.png")
         chart = True
     except ImportError:
-        log.warning("matplotlib is not installed: the dataset card has no funnel chart")
+        log.warning("Pillow is not installed: the dataset card has no funnel chart")
         (root / "funnel.png").unlink(missing_ok=True)
         chart = False
     text = render_card(out, summary, license, chart=chart)
