@@ -146,6 +146,28 @@ def test_a_probed_function_can_also_carry_a_stage_mark(monkeypatch):
     assert getattr(ledger.write_table_part.__wrapped__, "__probe__", None) == "image: table write"
 
 
+def test_the_fetch_checkpoints_in_the_decode_pool_are_image_work(monkeypatch, tmp_path):
+    """Spool.save runs in the image fetch's decode threads (inside the fetch's process CPU): its Parquet write is
+    marked image_fetch there, not counted again as 'writing: parts' of the CPU stages."""
+    import threading
+
+    import obelics_builder.images.partition as partition
+    import obelics_builder.io.parquet as parquet
+
+    monkeypatch.setattr(probes, "TOTALS", {})
+    monkeypatch.setattr(partition.Spool, "save", partition.Spool.save)  # restored after the test
+    monkeypatch.setattr(partition, "write_table_atomic", parquet.write_table_atomic)
+    probes.install({"obelics_builder.io.parquet:write_table_atomic": "writing: parts"})
+    probes.install_stage_markers()
+    spool = partition.Spool(tmp_path / "spool", "fp")
+    t = threading.Thread(target=spool.save, args=([{"url": "https://i/1", "data": b"x" * 1000}],))
+    t.start()
+    t.join()
+    got = probes.snapshot()
+    assert "writing: parts@image_fetch" in got and "writing: parts" not in got
+    assert len(list((tmp_path / "spool").glob("fp-*.parquet"))) == 1
+
+
 def test_a_missing_peer_is_said_and_skipped(tmp_path):
     res = bench_pipeline.run_peer(str(tmp_path / "no-python"), tmp_path, tmp_path, "lid.176.ftz", 5.0)
     assert "skipped" in res and "not found" in res["skipped"]

@@ -187,21 +187,25 @@ def _rebind(mod, attr: str, orig, wrapped) -> None:
 
 def install_stage_markers() -> list[str]:
     """Mark ``run_stage`` calls with their stage (``ctx.stage``) and the image fetch (``fetch_rows``, the block
-    whose process CPU ``tasks.fetch_partition`` counts) with ``image_fetch``, and the image table's writes (not a
-    stage of stats.json: their probes' figures, ``...@image_table``, belong to the image work) with ``image_table``."""
+    whose process CPU ``tasks.fetch_partition`` counts, and the fetch's checkpoints, ``Spool.save``, which run in its
+    decode pool: threads that ``fetch_rows``' mark does not reach) with ``image_fetch``, and the image table's writes
+    (not a stage of stats.json: their probes' figures, ``...@image_table``, belong to the image work) with
+    ``image_table``."""
     missing = []
     for target, stage_of in (("obelics_builder.stats:run_stage", lambda a, k: getattr(a[2], "stage", None)),
                              ("obelics_builder.images.ledger:fetch_rows", lambda a, k: "image_fetch"),
+                             ("obelics_builder.images.partition:Spool.save", lambda a, k: "image_fetch"),
                              ("obelics_builder.images.ledger:write_table_part", lambda a, k: "image_table")):
-        mod_name, _, attr = target.partition(":")
         try:
-            mod = importlib.import_module(mod_name)
-            orig = getattr(mod, attr)
+            mod, owner, attr, orig = _resolve(target)
         except (ImportError, AttributeError):
             missing.append(target)
             continue
         if getattr(orig, "__probe__", None) != "stage":  # (a probe of the same function stays inside the mark)
-            _rebind(mod, attr, orig, _stage_setter(orig, stage_of))
+            if owner is mod:
+                _rebind(mod, attr, orig, _stage_setter(orig, stage_of))
+            else:
+                setattr(owner, attr, _stage_setter(orig, stage_of))
     return missing
 
 
