@@ -104,11 +104,17 @@ class SpawningClient:
         self.timeout_s = float(timeout_s)
         self.sleep = sleep
         self.limiter = RateLimiter(requests_per_second, sleep=sleep)
-        if session is None:
+        self._session = session
+
+    @property
+    def session(self):
+        """The HTTP session, made on the first request (``requests``' import, ~0.1 CPU-s, is not paid by a run
+        without a key, which never asks)."""
+        if self._session is None:
             import requests
 
-            session = requests.Session()
-        self.session = session
+            self._session = requests.Session()
+        return self._session
 
     def __repr__(self) -> str:  # never show the key
         return f"SpawningClient(url={self.url!r}, key={'set' if self._key else 'missing'}, batch_size={self.batch_size})"
