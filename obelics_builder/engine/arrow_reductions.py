@@ -103,11 +103,11 @@ def distinct_urls(files: list[str], dest: Path, urls_per_bucket: int) -> int:
 def url_plan(files: list[str], dest: Path, max_documents_per_url: int, urls_per_partition: int,
              host_max_urls: int, banned) -> tuple[list[dict], dict]:
     """``reductions.image_url_plan`` on a small run: writes ``too_frequent/part.0.parquet`` and the fetch units
-    (``fetch/bucket=B/urls.parquet``, by the same ``_assign_units`` and ``_write_units``); returns the units' rows
+    (``fetch/bucket=B/urls.parquet``, by the same ``assign_units`` and ``write_units``); returns the units' rows
     (in bucket order) and the split hosts."""
     import pandas as pd
 
-    from .reductions import _assign_units, _host_column, _write_units
+    from .url_units import assign_units, host_column, write_units
 
     t = _read(files, ["image_url", "doc_url"]).group_by(["image_url", "doc_url"]).aggregate([])
     t = t.filter(pc.is_valid(t.column("image_url")))
@@ -118,7 +118,7 @@ def url_plan(files: list[str], dest: Path, max_documents_per_url: int, urls_per_
           if not any(w in u for w in banned)]
     if not ok:
         return [], {}
-    unique = _host_column(pd.DataFrame({"image_url": pd.Series(ok, dtype=object)}))
+    unique = host_column(pd.DataFrame({"image_url": pd.Series(ok, dtype=object)}))
     per_host = unique.groupby("host").size()
     big = per_host[per_host > host_max_urls].sort_index()
     n = len(unique)
@@ -129,5 +129,5 @@ def url_plan(files: list[str], dest: Path, max_documents_per_url: int, urls_per_
         split[host] = (nxt, math.ceil(int(count) / host_max_urls))
         nxt += split[host][1]
     shares = {b: k for f, k in split.values() for b in range(f, f + k)}
-    units = _write_units(_assign_units(unique, buckets, split), str(dest / "fetch"), shares)
+    units = write_units(assign_units(unique, buckets, split), str(dest / "fetch"), shares)
     return units.sort_values("bucket").to_dict("records"), split

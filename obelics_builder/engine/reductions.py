@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from ..io.markers import read_marker, write_marker
 from . import arrow_reductions
+from .url_units import assign_units, host_column, write_units
 
 
 def _existing(files: list[Path]) -> list[str]:
@@ -39,48 +40,6 @@ def url_losers(keys_files: list[Path], dest: Path, fp: str, scheduler: str) -> N
 
 #: the plan's table of fetch units (one row per unit: index, bucket, urls, hosts, shares, digest)
 UNITS_FILE = "units.parquet"
-
-
-def _host_column(df):
-    from ..images.hosts import host_of
-
-    return df.assign(host=df["image_url"].map(host_of).astype(df["image_url"].dtype))
-
-
-def _assign_units(df, buckets: int, split: dict):
-    """The fetch unit of each URL: a split host's share (by URL hash within the host), else its host's bucket."""
-    import numpy as np
-    import pandas as pd
-
-    h_host = pd.util.hash_pandas_object(df["host"], index=False).to_numpy(np.uint64)
-    unit = (h_host % np.uint64(max(buckets, 1))).astype(np.int64)
-    if split:
-        first = df["host"].map({h: f for h, (f, _) in split.items()})
-        big = first.notna().to_numpy()
-        if big.any():
-            k = df["host"].map({h: n for h, (_, n) in split.items()}).to_numpy()[big].astype(np.uint64)
-            h_url = pd.util.hash_pandas_object(df["image_url"][big], index=False).to_numpy(np.uint64)
-            unit[big] = first.to_numpy()[big].astype(np.int64) + (h_url % k).astype(np.int64)
-    return df.assign(unit=unit)[["image_url", "host", "unit"]]
-
-
-def _write_units(df, folder: str, shares: dict):
-    """Write each unit of a (shuffled) partition: ``bucket=B/urls.parquet``, sorted unique URLs; one small row per
-    unit back."""
-    import pandas as pd
-
-    from ..images.ledger import urls_digest
-    from ..io.parquet import write_table_atomic
-
-    rows = []
-    for bucket, g in df.groupby("unit", sort=True):
-        urls = sorted(set(g["image_url"].tolist()))
-        write_table_atomic(pa.table({"image_url": pa.array(urls, pa.string())}),
-                           Path(folder) / f"bucket={int(bucket)}" / "urls.parquet")
-        rows.append({"bucket": int(bucket), "urls": len(urls), "hosts": int(g["host"].nunique()),
-                     "shares": int(shares.get(int(bucket), 1)), "digest": urls_digest(urls)})
-    return pd.DataFrame(rows, columns=["bucket", "urls", "hosts", "shares", "digest"]).astype(
-        {"bucket": "int64", "urls": "int64", "hosts": "int64", "shares": "int64", "digest": object})
 
 
 #: URLs per partition of the plan's shuffle by unit (each partition writes the units it holds)
@@ -127,7 +86,7 @@ def image_url_plan(pairs_files: list[Path], dest: Path, fp: str, max_documents_p
 
             pattern = "|".join(re.escape(w) for w in banned)
             ok = ok[~ok["image_url"].str.contains(pattern, regex=True)]
-        ok = ok.map_partitions(_host_column, meta=ok._meta.assign(host=ok._meta["image_url"]))
+        ok = ok.map_partitions(host_column, meta=ok._meta.assign(host=ok._meta["image_url"]))
         dask.compute(too.to_parquet(str(dest / "too_frequent"), write_index=False, compute=False),
                      ok.to_parquet(str(dest / "_unique"), write_index=False, compute=False), scheduler=scheduler)
         unique = dd.read_parquet(str(dest / "_unique"))
@@ -140,15 +99,15 @@ def image_url_plan(pairs_files: list[Path], dest: Path, fp: str, max_documents_p
             split[host] = (nxt, math.ceil(int(count) / host_max_urls))
             nxt += split[host][1]
         if n:
-            planned = unique.map_partitions(_assign_units, buckets, split,
-                                            meta=_assign_units(unique._meta, buckets, split))
+            planned = unique.map_partitions(assign_units, buckets, split,
+                                            meta=assign_units(unique._meta, buckets, split))
             total = nxt
             shares = {b: k for f, k in split.values() for b in range(f, f + k)}
             nparts = max(1, min(total, math.ceil(int(n) / SHUFFLE_ROWS)))
             if planned.npartitions > 1 or nparts > 1:
                 planned = planned.shuffle(on="unit", npartitions=nparts)
-            meta = _write_units(planned._meta, str(dest / "fetch"), shares)
-            written = planned.map_partitions(_write_units, str(dest / "fetch"), shares, meta=meta)
+            meta = write_units(planned._meta, str(dest / "fetch"), shares)
+            written = planned.map_partitions(write_units, str(dest / "fetch"), shares, meta=meta)
             units = written.compute(scheduler=scheduler).sort_values("bucket").to_dict("records")
     shutil.rmtree(dest / "_unique", ignore_errors=True)
     schema = pa.schema([("bucket", pa.int64()), ("urls", pa.int64()), ("hosts", pa.int64()), ("shares", pa.int64()),
