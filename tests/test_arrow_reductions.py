@@ -116,7 +116,8 @@ def test_image_url_plan_same_units(tmp_path, both):
         for i in range(400):
             host = rnd.choice(["big.example"] * 6 + ["mid.example"] * 3 + [f"h{k}.example" for k in range(30)])
             img = f"https://{host}/i/{rnd.randrange(120)}.jpg" + rnd.choice(["", "", "?ad=1"])
-            pairs.append((img if rnd.random() > 0.02 else None, rnd.choice([None, *(f"https://d/{k}" for k in range(30))])))
+            doc = rnd.choice([None, *(f"https://d/{k}" for k in range(30))])
+            pairs.append((img if rnd.random() > 0.02 else None, doc))
         pairs += [("https://common.example/logo.png", f"https://d/{k}") for k in range(12)]
         files.append(tmp_path / f"pairs{p}.parquet")
         pq.write_table(pa.table({"image_url": [x for x, _ in pairs], "doc_url": [y for _, y in pairs]},

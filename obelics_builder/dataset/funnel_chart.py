@@ -92,7 +92,8 @@ def _panel(img, draw, box: tuple[int, int, int, int], labels: list[str], values:
             half = slot * 0.4
             draw.rectangle([cx - half, y_of(v), cx + half, bottom], fill=color)
             w, h = _size(f"{v:,}", 11)
-            _paste(img, _text_image(f"{v:,}", 11), cx - w / 2, y_of(v) - top * 0.01 * (bottom - ptop) / (top * 1.15) - h - 3)
+            gap = (bottom - ptop) * 0.01 / 1.15  # 1% of the top value above the bar, as the matplotlib chart had
+            _paste(img, _text_image(f"{v:,}", 11), cx - w / 2, y_of(v) - gap - h - 3)
             tile = _text_image(name, 12, 35)
             draw.line([(cx, bottom), (cx, bottom + 4)], fill=AXIS, width=1)
             _paste(img, tile, cx - tile.width + 2, bottom + 6)
