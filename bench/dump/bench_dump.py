@@ -287,6 +287,7 @@ def figures(inputs: dict, res: dict, out: Path) -> dict:
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     pages = int(stats["stages"]["read"]["documents_out"])  # HTML responses read (records_in counts every record)
     cpu = res["driver_cpu_s"] + res["workers_cpu_s"]
+    image_cpu = float(stats["stages"].get("image_fetch", {}).get("cpu_seconds") or 0.0)  # the fetch tasks' process CPU
     return {
         "warcs": len(inputs["warcs"]), "pages": pages,
         "cpu_s_per_page": round(cpu / pages, 5) if pages else None,
@@ -297,7 +298,7 @@ def figures(inputs: dict, res: dict, out: Path) -> dict:
         "workers_cpu_s": round(res["workers_cpu_s"], 1), "peak_scheduler_tasks": res["peak_scheduler_tasks"],
         "tasks_by_prefix": res["tasks_by_prefix"],
         "documents": stats["summary"]["documents"], "unique_image_urls": stats["summary"]["unique_image_urls"],
-        "image_urls_usable": stats["summary"]["image_urls_usable"],
+        "image_urls_usable": stats["summary"]["image_urls_usable"], "image_fetch_cpu_s": round(image_cpu, 2),
         "load_1min": round(os.getloadavg()[0], 2),
     }
 
@@ -313,6 +314,11 @@ def projection(runs: list[dict], warcs: int) -> dict:
         "driver_peak_rss_mb": round(b["driver_peak_rss_mb"] + rss_slope * (warcs - b["warcs"]), 1),
         "driver_rss_mb_per_1000_warcs": round(rss_slope * 1000, 2),
         "cpu_s_per_page": b["cpu_s_per_page"],
+        # for ``obelics-build estimate --throughput-from`` (costs.from_bench_dump): the image stage apart, per URL
+        "cpu_s_per_page_less_images": round((b["cpu_s"] - b["image_fetch_cpu_s"]) / b["pages"], 5),
+        "cpu_s_per_image_url": (round(b["image_fetch_cpu_s"] / b["unique_image_urls"], 5)
+                                if b["unique_image_urls"] else None),
+        "image_urls_per_page": round(b["unique_image_urls"] / b["pages"], 4),
         "bench_pages": round(pages_per_warc * warcs),
         "bench_core_hours": round(b["cpu_s_per_page"] * pages_per_warc * warcs / 3600, 2),
         "cc_pages": round(CC_PAGES_PER_WARC * warcs),
