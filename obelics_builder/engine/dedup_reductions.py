@@ -49,6 +49,7 @@ import pyarrow.parquet as pq
 from ..io.markers import read_marker, write_marker
 from .losers import LOSERS_SCHEMA, part_key, rows_to_drop  # noqa: F401  (re-exported: tasks, pipeline)
 from .near_dedup import DEFAULT_NEAR, NearConfig, near_config, near_duplicate_losers  # noqa: F401  (re-exported)
+from .parts import read_parts
 
 log = logging.getLogger("obelics_builder")
 
@@ -71,14 +72,12 @@ def keep_best_losers(keys_files: list[Path], dest: Path, fp: str, scheduler: str
     done = read_marker(dest, "losers", fp)
     if done is not None:
         return int(done.get("losers", 0))
-    import dask.dataframe as dd
-
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
     files = _nonempty(keys_files)
     n = 0
     if files:
-        df = dd.read_parquet(files, columns=[key_column, "rank", "row", "part"])
+        df = read_parts(files, [key_column, "rank", "row", "part"])
         df = df[df[key_column].notnull() & (df[key_column] != "")]
         best = df.groupby(key_column)["rank"].max().rename("best").reset_index()
         joined = df.merge(best, on=key_column, how="inner")
@@ -104,14 +103,12 @@ def frequent_paragraphs(count_files: list[Path], dest: Path, fp: str, scheduler:
     done = read_marker(dest, "frequent", fp)
     if done is not None:
         return int(done["pairs"])
-    import dask.dataframe as dd
-
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
     files = _nonempty(count_files)
     total = 0
     if files:
-        df = dd.read_parquet(files, columns=["domain", "phash", "n"])
+        df = read_parts(files, ["domain", "phash", "n"])
         counts = df.groupby(["domain", "phash"])["n"].sum().reset_index()
         freq = counts[counts["n"] >= int(min_count)][["domain", "phash"]]
 
@@ -157,7 +154,6 @@ def unique_urls_plan(url_files: list[Path], dest: Path, fp: str, scheduler: str,
     done = read_marker(dest, "urls", fp)
     if done is not None:
         return int(done["buckets"])
-    import dask.dataframe as dd
     import pandas as pd
 
     shutil.rmtree(dest, ignore_errors=True)
@@ -165,7 +161,7 @@ def unique_urls_plan(url_files: list[Path], dest: Path, fp: str, scheduler: str,
     files = _nonempty(url_files)
     nb = 0
     if files:
-        df = dd.read_parquet(files, columns=["url", "kind"]).drop_duplicates()
+        df = read_parts(files, ["url", "kind"]).drop_duplicates()
         n = int(df.shape[0].compute(scheduler=scheduler))
         nb = max(1, math.ceil(n / urls_per_bucket)) if n else 0
         if nb:

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..io.markers import read_marker, write_marker
+from .parts import read_parts
 
 
 def _existing(files: list[Path]) -> list[str]:
@@ -19,13 +20,11 @@ def url_losers(keys_files: list[Path], dest: Path, fp: str, scheduler: str) -> N
     """Rows (part, row) whose URL has a better-ranked capture elsewhere in the run -> parquet files in ``dest``."""
     if read_marker(dest, "losers", fp) is not None:
         return
-    import dask.dataframe as dd
-
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
     files = _existing(keys_files)
     if files:
-        df = dd.read_parquet(files, columns=["url", "rank", "row", "part"])
+        df = read_parts(files, ["url", "rank", "row", "part"])
         best = df.groupby("url")["rank"].max().rename("best").reset_index()
         joined = df.merge(best, on="url", how="inner")
         losers = joined[joined["rank"] != joined["best"]][["part", "row"]]
