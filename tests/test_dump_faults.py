@@ -20,15 +20,15 @@ WARCS, PER_WARC, WORKERS = 16, 2, 2
 @pytest.fixture(scope="module")
 def dump(tmp_path_factory, shared_data):
     import bench_dump
+    from gen_inputs import make_variants, page_pool  # (puts scripts/ on the path)
     from build_sample_mirror import page_image_urls
-    from gen_inputs import make_variants, page_pool
 
     tmp = tmp_path_factory.mktemp("dump")
     empty = tmp / "no-dev"
     empty.mkdir()
     pool = [p for p in page_pool(empty) if 1 <= len(page_image_urls(p["url"], p["body"])) <= 12]
     variants = make_variants(shared_data / "images" / "cc0-photos", 20)
-    inputs = bench_dump.build_inputs(tmp / "in", pool, variants, WARCS, PER_WARC)
+    inputs = bench_dump.build_inputs(tmp / "in", pool, variants, WARCS, PER_WARC, bench_dump.paragraph_bank(pool))
     ref = bench_dump.run_crawl(inputs, tmp / "reference", WORKERS)
     hashes = bench_dump.output_hashes(tmp / "reference")
     assert ref["rc"] == 0 and hashes["documents"] > 0 and hashes["shards"] > 0, (ref, hashes)

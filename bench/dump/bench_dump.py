@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A simulated Common Crawl dump through the whole pipeline: cost per page, memory and tasks as the WARC count grows.
 
-1. Inputs, per size (``--warcs 100 500 2000``): ``N`` small WARCs of ``--pages-per-warc`` pages (default 3) each,
+1. Inputs, per size (``--warcs 100 500 2000``): ``N`` small WARCs of ``--pages-per-warc`` pages (default 2) each,
    Common Crawl-shaped (request / response / metadata records, gzip per record; ``bench/pipeline/gen_inputs``'s
    writers).  The pages are the real HTML of the bundled sample mirror (its WARCs and ``../shared/data/pages``) and
    of ``../shared/eval/dev`` (``gen_inputs.page_pool``) with 1 to ``--max-images`` image URLs, 70% of them among
@@ -66,8 +66,40 @@ CC_PAGES_PER_WARC = 3.35e9 / 90_000
 # Inputs
 # ---------------------------------------------------------------------------------------------------------------
 
-def dump_pages(pool: list[dict], n: int, seed: int) -> list[dict]:
-    """``n`` pool pages under new URLs on ``~n/4`` generated hosts ({url, body, ctype})."""
+def paragraph_bank(pages: list[dict], min_words: int = 25) -> list[str]:
+    """The text of every ``<p>`` of ``pages`` with at least ``min_words`` words (HTML-escaped), first seen kept."""
+    import html
+
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+    seen: dict[str, None] = {}
+    for p in pages:
+        for node in HTMLParser(p["body"]).css("p"):
+            text = " ".join(node.text(separator=" ").split())
+            if len(text.split()) >= min_words:
+                seen.setdefault(html.escape(text), None)
+    return list(seen)
+
+
+def vary(body: bytes, rng: random.Random, bank: list[str], words: int) -> bytes:
+    """The page with about ``words`` words of bank paragraphs put in front of its content (after ``<body ...>``):
+    two copies of one pool page are then no near duplicates of each other (each has its own mix), as two pages of
+    a dump are not, while the page keeps its layout, links and images."""
+    out, n = [], 0
+    while n < words:
+        para = bank[rng.randrange(len(bank))]
+        out.append(f"<p>{para}</p>")
+        n += para.count(" ") + 1
+    block = ('<div class="story">' + "".join(out) + "</div>").encode()
+    low = body[:200_000].lower()
+    i = low.find(b"<body")
+    j = body.find(b">", i) + 1 if i >= 0 else 0
+    return body[:j] + block + body[j:]
+
+
+def dump_pages(pool: list[dict], n: int, seed: int, bank: list[str], words: int = 600) -> list[dict]:
+    """``n`` pool pages under new URLs on ``~n/4`` generated hosts ({url, body, ctype}), each with its own
+    ``words`` words of bank paragraphs (:func:`vary`)."""
     rng = random.Random(seed)
     hosts = max(8, n // 4)
     out = []
@@ -75,18 +107,20 @@ def dump_pages(pool: list[dict], n: int, seed: int) -> list[dict]:
         p = pool[rng.randrange(len(pool))]
         path = p["url"].split("://", 1)[1].partition("/")[2]
         h = rng.randrange(hosts)
-        out.append({**p, "url": f"https://site{h}.dump{h % 7}.example.org/{k}/{path}"})
+        out.append({**p, "url": f"https://site{h}.dump{h % 7}.example.org/{k}/{path}",
+                    "body": vary(p["body"], rng, bank, words)})
     return out
 
 
-def build_inputs(folder: Path, pool: list[dict], variants: list, warcs: int, per_warc: int, seed: int = 0) -> dict:
+def build_inputs(folder: Path, pool: list[dict], variants: list, warcs: int, per_warc: int, bank: list[str],
+                 seed: int = 0) -> dict:
     """``folder/warcs/*.warc.gz`` (``warcs`` files) and ``folder/images.warc.gz``; returns a summary."""
     from gen_inputs import plan_records, record_image_urls, write_image_archive, write_page_warcs
 
     t0 = time.perf_counter()
     # the copies come on top of the unique pages: fewer unique ones so that each WARC holds ``per_warc`` records
     unique = int(warcs * per_warc / 1.07)
-    records = plan_records(dump_pages(pool, unique, seed), exact=0.03, near=0.03, recrawl=0.01, seed=seed)
+    records = plan_records(dump_pages(pool, unique, seed, bank), exact=0.03, near=0.03, recrawl=0.01, seed=seed)
     records = records[:warcs * per_warc]
     records += records[:warcs * per_warc - len(records)]  # (rounding) top up to whole WARCs
     paths = write_page_warcs(records, folder / "warcs", per_warc, prefix="DUMP")
@@ -97,10 +131,12 @@ def build_inputs(folder: Path, pool: list[dict], variants: list, warcs: int, per
             "build_s": round(time.perf_counter() - t0, 1)}
 
 
-def load_pool(max_images: int, variants: list, tmp: Path, workers: int, kept_share: float) -> list[dict]:
+def load_pool(max_images: int, variants: list, tmp: Path, workers: int,
+              kept_share: float) -> tuple[list[dict], list[str]]:
     """The pool's pages with 1 to ``max_images`` image URLs; a ``kept_share`` of the draws comes from those the
     real recipe keeps to the end (found by one crawl of the pool under its own URLs), the rest from those it
-    removes (text filters, too few images...), so that every stage has work at every size."""
+    removes (text filters, too few images...), so that every stage has work at every size.  And the paragraph
+    bank (:func:`paragraph_bank`) of the kept pages."""
     from gen_inputs import page_pool, record_image_urls, write_image_archive, write_page_warcs  # (scripts/ on the path)
     from build_sample_mirror import page_image_urls
 
@@ -123,7 +159,9 @@ def load_pool(max_images: int, variants: list, tmp: Path, workers: int, kept_sha
     mix = good[:round(n * kept_share)] + other[:round(n * (1 - kept_share))]
     print(f"page pool: {len(pool)} pages with 1-{max_images} image URLs, {len(good)} kept by the recipe; "
           f"{len(mix)} drawn from ({kept_share:.0%} of them kept ones)", file=sys.stderr)
-    return mix
+    bank = paragraph_bank(good)
+    print(f"paragraph bank: {len(bank)} paragraphs of the kept pages", file=sys.stderr)
+    return mix, bank
 
 
 def corrupt(path: Path) -> None:
@@ -299,6 +337,7 @@ def figures(inputs: dict, res: dict, out: Path) -> dict:
         "tasks_by_prefix": res["tasks_by_prefix"],
         "documents": stats["summary"]["documents"], "unique_image_urls": stats["summary"]["unique_image_urls"],
         "image_urls_usable": stats["summary"]["image_urls_usable"], "image_fetch_cpu_s": round(image_cpu, 2),
+        "stage_cpu_s": {k: round(float(v.get("cpu_seconds") or 0.0), 2) for k, v in stats["stages"].items()},
         "load_1min": round(os.getloadavg()[0], 2),
     }
 
@@ -381,7 +420,7 @@ def _same(a: dict, b: dict) -> bool:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--warcs", type=int, nargs="+", default=[100, 500, 2000], help="dump sizes in WARCs")
-    p.add_argument("--pages-per-warc", type=int, default=3)
+    p.add_argument("--pages-per-warc", type=int, default=2)
     p.add_argument("--max-images", type=int, default=12, help="pages with 1 to this many image URLs (default 12)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--kept-share", type=float, default=0.7,
@@ -404,12 +443,12 @@ def main(argv=None) -> int:
     try:
         t0 = time.perf_counter()
         variants = make_variants(SHARED / "data" / "images" / "cc0-photos", 120)
-        pool = load_pool(args.max_images, variants, tmp, args.workers, args.kept_share)
+        pool, bank = load_pool(args.max_images, variants, tmp, args.workers, args.kept_share)
         print(f"inputs ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         runs, faults = [], None
         for n in sorted(args.warcs):
             folder = tmp / f"in-{n}"
-            inputs = build_inputs(folder, pool, variants, n, args.pages_per_warc)
+            inputs = build_inputs(folder, pool, variants, n, args.pages_per_warc, bank)
             out = tmp / f"out-{n}"
             load = os.getloadavg()[0]
             res = run_crawl(inputs, out, args.workers)
