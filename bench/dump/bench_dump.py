@@ -248,6 +248,26 @@ def drive(spec_file: str) -> int:
             return leave(self, *exc)
 
     executor.Engine.__enter__, executor.Engine.__exit__ = entered, left
+
+    # the driver's peak before and after its two steps that hold a whole run's images in this process
+    import obelics_builder.dataset as dataset
+    import obelics_builder.images.ledger as ledger
+
+    marks: dict[str, float] = {}
+
+    def marked(module, name: str):
+        fn = getattr(module, name)
+
+        def wrapper(*a, **k):
+            marks.setdefault(f"before_{name}", peak_rss_mb())
+            try:
+                return fn(*a, **k)
+            finally:
+                marks[f"after_{name}"] = peak_rss_mb()
+        setattr(module, name, wrapper)
+
+    marked(ledger, "apply_phash_groups")
+    marked(dataset, "write_dataset")
     t0 = time.perf_counter()
     args = ["crawl", "--warc", *spec["warcs"], "--image-archive", spec["image_archive"], "--out", spec["out"],
             "--workers", str(spec["workers"]), "--no-network", "--quiet"]
@@ -264,6 +284,7 @@ def drive(spec_file: str) -> int:
         "workers_cpu_s": kids.ru_utime + kids.ru_stime, "worker_peak_rss_mb": max(workers_rss.values(), default=0.0),
         "tasks": counter.ran, "peak_scheduler_tasks": counter.peak, "killed_worker": killed,
         "tasks_by_prefix": dict(sorted(counter.by_prefix.items(), key=lambda kv: -kv[1])),
+        "driver_peak_rss_marks_mb": {k: round(v, 1) for k, v in marks.items()},
     }), encoding="utf-8")
     return 0
 
@@ -333,6 +354,7 @@ def figures(inputs: dict, res: dict, out: Path) -> dict:
         "cpu_s": round(cpu, 1), "driver_cpu_s": round(res["driver_cpu_s"], 1),
         "workers_cpu_s": round(res["workers_cpu_s"], 1), "peak_scheduler_tasks": res["peak_scheduler_tasks"],
         "tasks_by_prefix": res["tasks_by_prefix"],
+        "driver_peak_rss_marks_mb": res.get("driver_peak_rss_marks_mb", {}),
         "documents": stats["summary"]["documents"], "unique_image_urls": stats["summary"]["unique_image_urls"],
         "image_urls_usable": stats["summary"]["image_urls_usable"], "image_fetch_cpu_s": round(image_cpu, 2),
         "stage_cpu_s": {k: round(float(v.get("cpu_seconds") or 0.0), 2) for k, v in stats["stages"].items()},
