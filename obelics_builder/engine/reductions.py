@@ -108,7 +108,7 @@ def image_url_plan(pairs_files: list[Path], dest: Path, fp: str, max_documents_p
     units: list[dict] = []
     split: dict = {}
     if files:
-        pairs = dd.read_parquet(files, columns=["image_url", "doc_url"])
+        pairs = read_parts(files, ["image_url", "doc_url"])  # (grouped: the shuffles are O(groups x split_out))
         split_out = max(1, pairs.npartitions // 4)
         pairs = pairs.drop_duplicates(split_out=split_out)
         counts = pairs.groupby("image_url").size(split_out=split_out).rename("documents").reset_index()
