@@ -6,7 +6,8 @@ for the image stage and how many unique image URLs a page read yields.  Profiles
 - the figures shipped with the package (``data/throughput.json``: the JSON line of a ``bench/pipeline`` run on this
   project's reference machine, see bench/pipeline/README.md);
 - a user's own ``bench/pipeline`` output (per stage, images included), ``bench/scale`` output (the CPU stages as one
-  figure) or a crawl's ``stats.json`` (its stages' ``cpu_seconds``; older files: wall ``seconds``).
+  figure), ``bench/dump`` output (the whole crawl's CPU, driver and workers, of its largest run: everything but the
+  image stage per page, the image stage per URL) or a crawl's ``stats.json`` (its stages' ``cpu_seconds``; older files: wall ``seconds``).
 
 :func:`project` turns a profile and a page count into core-hours per stage group.  A benchmark's pages are all in
 the filters' language and reach every stage; in a dump most pages leave at the text filters, so the per-page
@@ -120,6 +121,25 @@ def from_stats(data: dict, source: str) -> CostProfile:
     )
 
 
+def from_bench_dump(data: dict, source: str) -> CostProfile:
+    """The largest run of a ``bench/dump`` output: every process's CPU (driver, scheduler, workers) less the image
+    stage per page read, the image stage per unique image URL.  Its small generated WARCs say nothing of a real
+    WARC's pages, and its pages' image URLs are a benchmark's, not a dump's."""
+    proj = data.get("projection") or {}
+    per_page = proj.get("cpu_s_per_page_less_images")
+    if not per_page or per_page <= 0:
+        raise ProfileError(f"{source}: a bench/dump output without cpu_s_per_page_less_images (an older bench_dump?)")
+    runs = data.get("runs") or []
+    big = max(runs, key=lambda r: r.get("warcs", 0)) if runs else {}
+    return CostProfile(
+        page_cpu_s={"all but images": float(per_page)},
+        image_url_cpu_s=float(proj["cpu_s_per_image_url"]) if proj.get("cpu_s_per_image_url") else None,
+        image_urls_per_page=proj.get("image_urls_per_page"),
+        source=f"{source} (bench/dump: {big.get('warcs', 0):,} WARCs, {big.get('pages', 0):,} pages, the CPU of "
+               f"every process)",
+    )
+
+
 def from_rate(pages_per_core_s: float, source: str, pages_per_warc: float | None = None) -> CostProfile:
     """The CPU stages as one measured rate (pages per CPU-second); no image figures."""
     if not pages_per_core_s or pages_per_core_s <= 0:
@@ -143,16 +163,19 @@ def _json_of(path: Path) -> dict:
                 except json.JSONDecodeError:
                     continue
     if not isinstance(data, dict):
-        raise ProfileError(f"{path}: neither a stats.json nor the output of bench/pipeline or bench/scale")
+        raise ProfileError(f"{path}: neither a stats.json nor the output of bench/pipeline, bench/scale or bench/dump")
     return data
 
 
 def profile_from_file(path: str | Path) -> CostProfile:
-    """A profile from a ``stats.json``, or the output (its JSON line) of ``bench/pipeline`` or ``bench/scale``."""
+    """A profile from a ``stats.json``, or the output (its JSON line) of ``bench/pipeline``, ``bench/scale`` or
+    ``bench/dump``."""
     path = Path(path)
     data = _json_of(path)
     if data.get("bench") == "pipeline":
         return from_bench_pipeline(data, str(path))
+    if "runs" in data and "projection" in data:  # bench/dump
+        return from_bench_dump(data, str(path))
     if "pages_per_core_s" in data:  # bench/scale: wall time of read+extract+text scores per core
         ppw = data.get("pages_per_warc")
         return from_rate(float(data["pages_per_core_s"]),
@@ -160,7 +183,7 @@ def profile_from_file(path: str | Path) -> CostProfile:
                          float(ppw) if ppw else None)
     if "stages" in data:
         return from_stats(data, str(path))
-    raise ProfileError(f"{path}: neither a stats.json nor the output of bench/pipeline or bench/scale")
+    raise ProfileError(f"{path}: neither a stats.json nor the output of bench/pipeline, bench/scale or bench/dump")
 
 
 def project(pages: float, profile: CostProfile, images: CostProfile | None = None,

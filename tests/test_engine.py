@@ -1,6 +1,8 @@
 """The Dask engine: task mapping and the run-wide reductions (sync scheduler and a real LocalCluster)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -78,3 +80,35 @@ def test_warc_key_is_safe_and_unique():
     a = warc_key("crawl-data/CC-MAIN-2023-06/segments/1/warc/CC-MAIN-1.warc.gz")
     b = warc_key("crawl-data/CC-MAIN-2023-06/segments/2/warc/CC-MAIN-1.warc.gz")
     assert a != b and "/" not in a and a.startswith("CC-MAIN-1-")
+
+
+def test_reductions_read_small_part_files_in_groups(tmp_path):
+    """Many small per-part files make a few partitions (a reduction's graph is O(bytes), not O(parts)); the rows
+    and dtypes are dd.read_parquet's, and url_losers finds the same losers either way."""
+    import dask.dataframe as dd
+
+    from obelics_builder.engine import parts
+
+    files = []
+    for i in range(40):
+        f = tmp_path / f"p{i}.keys.parquet"
+        write_keys(f, f"p{i}", [(f"u{i % 7}", f"20{10 + i % 13}"), (f"v{i}", "2020")])
+        files.append(str(f))
+    sizes = {f: Path(f).stat().st_size for f in files}
+    target = sum(sizes.values()) // 4 + 1
+    groups = parts.file_groups(files, target)
+    assert 4 <= len(groups) <= 5 and [f for g in groups for f in g] == files
+    assert all(sum(sizes[f] for f in g) <= target for g in groups)
+    assert len(parts.file_groups(files, 1)) == 40  # each bigger than the target: one each
+    cols = ["url", "rank", "row", "part"]
+    grouped = parts.read_parts(files, cols)
+    assert grouped.npartitions == 1
+    a = dd.read_parquet(files, columns=cols).compute(scheduler="sync").reset_index(drop=True)
+    b = grouped.compute(scheduler="sync").reset_index(drop=True)
+    assert a.equals(b) and a.dtypes.to_dict() == b.dtypes.to_dict()
+    url_losers([tmp_path / f"p{i}.keys.parquet" for i in range(40)], tmp_path / "losers", "fp", "sync")
+    # u0..u6 each in 5-6 parts: all but the best-ranked capture of each lose
+    expected = {(f"p{i}", 0) for i in range(40)} - {
+        (f"p{max((j for j in range(40) if j % 7 == k), key=lambda j: (f'20{10 + j % 13}', j))}", 0) for k in range(7)}
+    got = losers_of(tmp_path / "losers")
+    assert len(got) == len(expected) == 33

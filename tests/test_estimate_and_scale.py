@@ -144,3 +144,27 @@ def test_bench_generator_writes_valid_gzip_per_record_warcs(tmp_path):
         assert all(r["body"] in {b for b, _ in pool} for r in recs)
         urls.update(r["url"] for r in recs)
     assert len(urls) == sum(f["pages"] for f in files)  # every page under its own URL
+
+
+def test_estimate_from_bench_dump_output(tmp_path, capsys):
+    """bench/dump's JSON line: its largest run's CPU of every process, the image stage per URL apart."""
+    line = {"runs": [{"warcs": 100, "pages": 300, "cpu_s_per_page": 0.3, "driver_peak_rss_mb": 400.0,
+                      "worker_peak_rss_mb": 600.0, "tasks": 6000, "wall_s": 80.0},
+                     {"warcs": 500, "pages": 1500, "cpu_s_per_page": 0.2, "driver_peak_rss_mb": 420.0,
+                      "worker_peak_rss_mb": 640.0, "tasks": 30000, "wall_s": 300.0}],
+            "projection": {"warcs": 90000, "cpu_s_per_page_less_images": 0.15, "cpu_s_per_image_url": 0.05,
+                           "image_urls_per_page": 1.1}}
+    f = tmp_path / "dump.txt"
+    f.write_text("[100 WARCs] ...\n" + json.dumps({"details": []}) + "\n" + json.dumps(line) + "\n")
+    prof = est.costs.profile_from_file(f)
+    assert prof.page_cpu_s == {"all but images": 0.15} and prof.image_url_cpu_s == 0.05
+    assert "500 WARCs" in prof.source and not prof.image_urls_measured_on_crawl
+    rc, out = run(["--dump", "2023-06", "--warcs", "10", "--throughput-from", str(f), "--pages-per-warc", "1000",
+                   "--image-urls-per-page", "0.5", "--json"], capsys)
+    data = json.loads(out.out)
+    assert rc == 0 and data["core_hours_by_stage"]["all but images"] == pytest.approx(10_000 * 0.15 / 3600)
+    assert data["core_hours_by_stage"]["image"] == pytest.approx(10_000 * 0.5 * 0.05 / 3600)
+    line["projection"].pop("cpu_s_per_page_less_images")
+    f.write_text(json.dumps(line))
+    rc, out = run(["--dump", "2023-06", "--warcs", "10", "--throughput-from", str(f)], capsys)
+    assert rc == 2 and "cpu_s_per_page_less_images" in out.err

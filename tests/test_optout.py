@@ -312,3 +312,38 @@ def test_publish_part_writes_rows_as_stored_and_edits_only_opted_out_images(tmp_
     assert st["removed"] == {"optout:document:spawning": 1} and st["images_removed"] == {"optout:image:local": 1}
     untouched, st = run("none", {})  # nothing opted out: the rows exactly as stored
     assert untouched == schema.from_arrow(schema.to_arrow(copy.deepcopy(docs))) and st["documents_out"] == 3
+
+
+def _url_file(path, rows):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"url": [u for u, _ in rows], "kind": [k for _, k in rows]}), path)
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_optout_lookups_reads_urls_only_when_spawning_can_be_asked(tmp_path, server, monkeypatch, with_key):
+    """Without a key (or disabled) the run-wide lookup reads no URL on the driver (no URL plan is built) and says
+    the check was skipped; with one, every distinct URL is asked once and the opted-out ones are flagged."""
+    from obelics_builder.engine import Engine
+    from obelics_builder.plan.lookups import optout_lookups
+
+    if with_key:
+        monkeypatch.setenv("SPAWNING_OPTS_KEY", KEY)
+    else:
+        monkeypatch.delenv("SPAWNING_OPTS_KEY", raising=False)
+    _url_file(tmp_path / "a.urls.parquet", [("https://x/optout", "document"), ("https://x/1.jpg", "image")])
+    _url_file(tmp_path / "b.urls.parquet", [("https://x/optout", "document"), ("https://x/fine", "document")])
+    recipe = {"optout": {"spawning": {"url": server.url("/ok"), "retries": 0}, "c2pa": {"enabled": False}}}
+    folder = tmp_path / "lookups"
+    with Engine(scheduler="sync", quiet=True) as eng:
+        stats = optout_lookups(folder, [tmp_path / "a.urls.parquet", tmp_path / "b.urls.parquet"], tmp_path, 0,
+                               recipe, "fp", eng)
+    flagged = json.loads((folder / "flagged.json").read_text())
+    if with_key:
+        assert flagged == {"https://x/optout": ["spawning", ""]}
+        assert sorted(u for _, _, lines in server.requests for u in lines) == [
+            "https://x/1.jpg", "https://x/fine", "https://x/optout"]
+    else:
+        assert flagged == {} and server.requests == [] and not (folder / "_urls").exists()
+        assert SKIPPED_NOTE in stats.to_dict()["optout"]["notes"]

@@ -29,7 +29,8 @@ images, final passes, writing, engine overhead) and wall-clock time on a given n
                  (~35,000 HTML pages per WARC: CC-MAIN-2023-06 has 3.15 billion pages in 90,000 WARCs)
   CPU per stage  the figures measured by bench/pipeline and shipped with the package, unless --throughput-from FILE
                  (your own bench/pipeline output, per stage and images; bench/scale output, the CPU stages as one
-                 figure; or an OUT/stats.json, its stages' cpu_seconds) or --pages-per-core-s X (the CPU stages as one
+                 figure; bench/dump output, every process's CPU of a whole crawl per page and per image URL; or an
+                 OUT/stats.json, its stages' cpu_seconds) or --pages-per-core-s X (the CPU stages as one
                  figure); what a source does not measure (images) comes from the shipped figures, and says so
   image URLs     unique image URLs fetched per page read: --image-urls-per-page X, else as a crawl's stats.json
                  (--throughput-from) measured it, else OBELICS's figure (3.6 billion image links from 41.2 billion
@@ -50,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="number of WARCs in the dump (skips reading the listing)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--throughput-from", metavar="FILE",
-                     help="OUT/stats.json of a crawl, or the output of bench/pipeline or bench/scale")
+                     help="OUT/stats.json of a crawl, or the output of bench/pipeline, bench/scale or bench/dump")
     src.add_argument("--pages-per-core-s", type=float, metavar="X",
                      help="measured HTML pages per CPU-second of the CPU stages (images from the shipped figures)")
     p.add_argument("--pages-per-warc", default=None, metavar="N|measured",

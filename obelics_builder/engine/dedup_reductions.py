@@ -51,6 +51,7 @@ from ..io.markers import read_marker, write_marker
 from . import arrow_reductions
 from .losers import LOSERS_SCHEMA, part_key, rows_to_drop  # noqa: F401  (re-exported: tasks, pipeline)
 from .near_dedup import DEFAULT_NEAR, NearConfig, near_config, near_duplicate_losers  # noqa: F401  (re-exported)
+from .parts import read_parts
 
 log = logging.getLogger("obelics_builder")
 
@@ -80,9 +81,7 @@ def keep_best_losers(keys_files: list[Path], dest: Path, fp: str, scheduler: str
     if files and arrow_reductions.fits(files):
         n = arrow_reductions.best_rank_losers(files, dest, key_column, skip_empty=True)
     elif files:
-        import dask.dataframe as dd
-
-        df = dd.read_parquet(files, columns=[key_column, "rank", "row", "part"])
+        df = read_parts(files, [key_column, "rank", "row", "part"])
         df = df[df[key_column].notnull() & (df[key_column] != "")]
         best = df.groupby(key_column)["rank"].max().rename("best").reset_index()
         joined = df.merge(best, on=key_column, how="inner")
@@ -115,9 +114,7 @@ def frequent_paragraphs(count_files: list[Path], dest: Path, fp: str, scheduler:
     if files and arrow_reductions.fits(files):
         total = arrow_reductions.frequent_pairs(files, dest, int(min_count), buckets)
     elif files:
-        import dask.dataframe as dd
-
-        df = dd.read_parquet(files, columns=["domain", "phash", "n"])
+        df = read_parts(files, ["domain", "phash", "n"])
         counts = df.groupby(["domain", "phash"])["n"].sum().reset_index()
         freq = counts[counts["n"] >= int(min_count)][["domain", "phash"]]
 
@@ -170,10 +167,9 @@ def unique_urls_plan(url_files: list[Path], dest: Path, fp: str, scheduler: str,
     if files and arrow_reductions.fits(files):
         nb = arrow_reductions.distinct_urls(files, dest, urls_per_bucket)
     elif files:
-        import dask.dataframe as dd
         import pandas as pd
 
-        df = dd.read_parquet(files, columns=["url", "kind"]).drop_duplicates()
+        df = read_parts(files, ["url", "kind"]).drop_duplicates()
         n = int(df.shape[0].compute(scheduler=scheduler))
         nb = max(1, math.ceil(n / urls_per_bucket)) if n else 0
         if nb:

@@ -8,17 +8,27 @@ from typing import Any, Callable, Sequence
 
 log = logging.getLogger("obelics_builder")
 
+#: ``Engine.map`` keeps at most this many tasks per worker thread submitted and not yet finished (a sliding window):
+#: enough to keep every thread busy while results come back, while the scheduler's graph, the driver's futures and
+#: the tasks' arguments stay O(threads), not O(units) (a 90,000-WARC map is never one 90,000-task graph).
+IN_FLIGHT_PER_THREAD = 4
+
 
 class Engine:
     """Run units of work on Dask.
 
     scheduler: ``None`` -> a LocalCluster (``workers`` processes × ``threads_per_worker`` threads);
     ``"tcp://HOST:PORT"`` -> connect to a running scheduler; ``"sync"`` -> no cluster, run in this process
-    (debugging, notebooks, tiny inputs).
+    (debugging, notebooks, tiny inputs).  ``max_in_flight``: the cap on a map's tasks submitted and not finished
+    (default ``IN_FLIGHT_PER_THREAD`` × the cluster's worker threads when the map starts).
     """
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None, threads_per_worker: int = 1,
-                 memory_limit: str | None = "auto", progress: bool = True, quiet: bool = False) -> None:
+                 memory_limit: str | None = "auto", progress: bool = True, quiet: bool = False,
+                 max_in_flight: int | None = None) -> None:
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
+        self.max_in_flight = max_in_flight
         self.scheduler = scheduler
         self.workers = workers
         self.threads_per_worker = threads_per_worker
@@ -113,23 +123,43 @@ class Engine:
 
             name = getattr(fn, "__name__", "task")
             tag = os.urandom(4).hex()
-            futures = self.client.map(_call, items, fn=fn, args=args, kwargs=kwargs, retries=2, pure=False,
-                                      key=[f"{name}-{tag}-{i}" for i in range(len(items))])
-            index = {f.key: i for i, f in enumerate(futures)}
+            cap = self.in_flight_cap()
             results: list[Any] = [None] * len(items)
             errors = []
-            for fut in as_completed(futures):
+            pending: dict[str, int] = {}  # key of a submitted, unfinished task -> its item's index
+
+            def submit(i: int):
+                fut = self.client.submit(_call, items[i], fn=fn, args=args, kwargs=kwargs, retries=2, pure=False,
+                                         key=f"{name}-{tag}-{i}")
+                pending[fut.key] = i
+                return fut
+
+            nxt = min(cap, len(items))
+            window = as_completed([submit(i) for i in range(nxt)])
+            for fut in window:  # each finished task makes room for the next item
+                i = pending.pop(fut.key)
                 try:
-                    results[index[fut.key]] = fut.result()
+                    results[i] = fut.result()
                 except Exception as e:  # noqa: BLE001 - collected and re-raised below
-                    errors.append((items[index[fut.key]], e))
-                advance(results[index[fut.key]])
+                    errors.append((items[i], e))
+                fut.release()
+                advance(results[i])
+                if nxt < len(items):
+                    window.add(submit(nxt))
+                    nxt += 1
             if errors:
                 item, e = errors[0]
                 raise RuntimeError(f"{len(errors)} task(s) of {desc or fn.__name__} failed; first on {item!r}: {e!r}") from e
             return results
         finally:
             bar.close()
+
+    def in_flight_cap(self) -> int:
+        """How many tasks a map keeps submitted and unfinished at once."""
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        threads = sum(self.client.nthreads().values()) if self.client is not None else 1
+        return IN_FLIGHT_PER_THREAD * max(1, threads)
 
     def _bar(self, desc: str, total: int):
         from tqdm import tqdm

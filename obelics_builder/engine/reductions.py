@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from ..io.markers import read_marker, write_marker
 from . import arrow_reductions
 from .url_units import assign_units, host_column, write_units
+from .parts import read_parts
 
 
 def _existing(files: list[Path]) -> list[str]:
@@ -28,9 +29,7 @@ def url_losers(keys_files: list[Path], dest: Path, fp: str, scheduler: str) -> N
     if files and arrow_reductions.fits(files):
         arrow_reductions.best_rank_losers(files, dest, "url", skip_empty=False)
     elif files:
-        import dask.dataframe as dd
-
-        df = dd.read_parquet(files, columns=["url", "rank", "row", "part"])
+        df = read_parts(files, ["url", "rank", "row", "part"])
         best = df.groupby("url")["rank"].max().rename("best").reset_index()
         joined = df.merge(best, on="url", how="inner")
         losers = joined[joined["rank"] != joined["best"]][["part", "row"]]
@@ -75,7 +74,7 @@ def image_url_plan(pairs_files: list[Path], dest: Path, fp: str, max_documents_p
         import dask
         import dask.dataframe as dd
 
-        pairs = dd.read_parquet(files, columns=["image_url", "doc_url"])
+        pairs = read_parts(files, ["image_url", "doc_url"])  # (grouped: the shuffles are O(groups x split_out))
         split_out = max(1, pairs.npartitions // 4)
         pairs = pairs.drop_duplicates(split_out=split_out)
         counts = pairs.groupby("image_url").size(split_out=split_out).rename("documents").reset_index()

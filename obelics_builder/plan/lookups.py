@@ -9,7 +9,8 @@ from ..stats import StageContext, Stats
 
 def optout_lookups(folder: Path, url_files: list[Path], table_dir: Path, table_parts: int, recipe: dict, fp: str,
                    engine) -> Stats:
-    """Spawning (per URL bucket, one client so its rate cap holds; skipped loudly without a key) and C2PA in the
+    """Spawning (per URL bucket, one client so its rate cap holds; skipped loudly, reading no URL, when disabled or
+    without a key) and C2PA in the
     fetched image bytes (per image-table part).  Writes ``folder/flagged.json`` ({url: [source, detail]}) and a
     marker holding ``fp`` and the lookup's stats; returns the stats (the stored ones when the marker holds ``fp``)."""
     from ..engine.dedup_reductions import bucket_urls, unique_urls_plan
@@ -24,20 +25,19 @@ def optout_lookups(folder: Path, url_files: list[Path], table_dir: Path, table_p
         return Stats.from_dict(done["stats"])
     stats = Stats()
     ctx = StageContext("optout", ocfg, stats)
-    plan = folder / "_urls"
-    buckets = unique_urls_plan(url_files, plan, fp, engine.dask_scheduler)
     flagged: dict[str, list] = {}
-    client = None
-    for b in range(buckets):
-        urls = [u for u, _kind in bucket_urls(plan, b)]
-        if client is None:
-            from ..optout.spawning import client_from_config
+    from ..optout.spawning import client_from_config
 
-            client = client_from_config(spawn_cfg)
-        for u, hit in spawning_lookup(urls, spawn_cfg, ctx, client).items():
-            flagged[u] = list(hit)
-    if buckets == 0:
-        spawning_lookup([], spawn_cfg, ctx)  # still says loudly when the check is skipped
+    client = client_from_config(spawn_cfg)
+    if spawn_cfg.get("enabled", True) and client.has_key:
+        # the distinct URLs, one hash bucket at a time on this process (one client, so its rate cap holds)
+        plan = folder / "_urls"
+        for b in range(unique_urls_plan(url_files, plan, fp, engine.dask_scheduler)):
+            urls = [u for u, _kind in bucket_urls(plan, b)]
+            for u, hit in spawning_lookup(urls, spawn_cfg, ctx, client).items():
+                flagged[u] = list(hit)
+    else:  # nothing to ask: no URL is read on the driver, the check still says loudly that it is skipped
+        spawning_lookup([], spawn_cfg, ctx, client)
     c2pa_cfg = ocfg.get("c2pa") or {}
     if c2pa_cfg.get("enabled", True):
         tables = [str(table_dir / f"part-{i:05d}.parquet") for i in range(table_parts)]

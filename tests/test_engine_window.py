@@ -1,0 +1,70 @@
+"""``Engine.map`` keeps a bounded window of tasks in flight (submitted, not finished) whatever the number of items,
+with results in input order and failures raised after the rest finished."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from obelics_builder.engine import Engine
+from obelics_builder.engine.executor import IN_FLIGHT_PER_THREAD
+
+#: set by the test: the in-process scheduler whose task table the tasks look at, and the largest count seen
+_SCHED = {"scheduler": None, "max": 0}
+_LOCK = threading.Lock()
+UNFINISHED = {"waiting", "processing", "queued", "no-worker"}
+
+
+def _probe(x: int) -> int:
+    tasks = _SCHED["scheduler"].tasks
+    n = sum(1 for k, ts in list(tasks.items()) if str(k).startswith("_probe-") and ts.state in UNFINISHED)
+    with _LOCK:
+        _SCHED["max"] = max(_SCHED["max"], n)
+    time.sleep(0.002)
+    if x == 17:
+        raise ValueError("seventeen")
+    return x * 2
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as c:
+        _SCHED["scheduler"] = c.scheduler
+        yield c
+
+
+@pytest.mark.parametrize("cap", [3, 8])
+def test_map_never_has_more_than_the_cap_in_flight(cluster, cap):
+    _SCHED["max"] = 0
+    items = [i for i in range(300) if i != 17]
+    with Engine(scheduler=cluster.scheduler_address, max_in_flight=cap, quiet=True) as eng:
+        assert eng.map(_probe, items) == [2 * i for i in items]
+    assert 1 <= _SCHED["max"] <= cap
+
+
+def test_without_the_window_every_item_would_be_in_flight(cluster):
+    """The probe can see a map's whole backlog (so the test above can fail): one client.map of 300 items."""
+    from dask.distributed import Client, wait
+
+    _SCHED["max"] = 0
+    with Client(cluster.scheduler_address) as client:
+        futs = client.map(_probe, [i for i in range(300) if i != 17], key=[f"_probe-all-{i}" for i in range(299)])
+        wait(futs)
+    assert _SCHED["max"] > 100
+
+
+def test_default_cap_is_per_worker_thread_and_failures_come_after_the_rest(cluster):
+    _SCHED["max"] = 0
+    with Engine(scheduler=cluster.scheduler_address, quiet=True) as eng:
+        assert eng.in_flight_cap() == IN_FLIGHT_PER_THREAD * 2
+        with pytest.raises(RuntimeError, match="1 task\\(s\\) of _probe failed; first on 17"):
+            eng.map(_probe, list(range(60)))
+    assert _SCHED["max"] <= IN_FLIGHT_PER_THREAD * 2
+
+
+def test_a_cap_below_one_is_refused():
+    with pytest.raises(ValueError, match="max_in_flight"):
+        Engine(scheduler="sync", max_in_flight=0)
