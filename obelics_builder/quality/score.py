@@ -58,6 +58,7 @@ from . import metrics as M
 from .langid import get_langid
 from .lazy import MODEL_CHECKS, node_model_checks, node_model_values
 from .perplexity import DISABLED_NOTE, from_config as perplexity_from_config
+from .prose import ProseConfig, store_prose_metrics
 from .structure import KIND_COLUMN, StructureConfig, document_kinds, follow_sections
 from .wordlists import config_wordlist
 
@@ -132,12 +133,14 @@ class Scorer:
             "languages": [str(x) for x in (langs if isinstance(langs, list) else [langs])],
         }
 
-    def metrics(self, texts: list[str], level: str) -> list[dict[str, float]]:
-        """All metrics (keyed by check name) of each text, at ``level`` ("node" or "doc") parameters."""
+    def metrics(self, texts: list[str], level: str, models: bool = True) -> list[dict[str, float]]:
+        """All metrics (keyed by check name) of each text, at ``level`` ("node" or "doc") parameters
+        (``models``: with the language-id score and perplexity)."""
         p = self.params[level]
         out = M.all_metrics_batch(texts, self.stopwords, self.flagged, self.common, p["char_n"], p["word_n"],
                                   p["punct_min_words"])
-        self._add_models(out, texts, level)
+        if models:
+            self._add_models(out, texts, level)
         return out
 
     def _add_models(self, out: list[dict], texts: list[str], level: str) -> None:
@@ -314,10 +317,12 @@ def doc_text_kinds(cfg: dict) -> frozenset | None:
     return None if kinds is None else frozenset(kinds)
 
 
-def doc_text_key(check_text: str, kept_text: str, text_kinds: frozenset | None) -> str:
+def doc_text_key(check_text: str, kept_text: str, text_kinds: frozenset | None, prose: str | None = None) -> str:
     """What ``doc_scored_text_sha1`` hashes: the doc checks' text and, with ``text_kinds``, the whole kept text too
-    (``number_words`` counts every kept paragraph, code and tables included: a page of tables is not short)."""
-    return check_text if text_kinds is None else check_text + "\x00" + kept_text
+    (``number_words`` counts every kept paragraph, code and tables included: a page of tables is not short), and,
+    with ``doc.prose``, the prose its prose checks read (:mod:`.prose`)."""
+    key = check_text if text_kinds is None else check_text + "\x00" + kept_text
+    return key if prose is None else key + "\x00\x00" + prose
 
 
 def doc_check_text(doc: dict, text_kinds: frozenset | None) -> str:
@@ -442,8 +447,10 @@ class _Paragraphs:
             "common_words": common / nw if nw else 0.0,
         }
 
-    def doc_metrics(self, scorer: Scorer, kept: list[list[int]], texts: list[str]) -> list[dict[str, float]]:
-        """Doc metrics of each ``texts[d]`` = the paragraphs ``kept[d]`` joined by a blank line."""
+    def doc_metrics(self, scorer: Scorer, kept: list[list[int]], texts: list[str],
+                    models: bool = True) -> list[dict[str, float]]:
+        """Doc metrics of each ``texts[d]`` = the paragraphs ``kept[d]`` joined by a blank line (``models``: with
+        the language-id score and perplexity)."""
         p = scorer.params["doc"]
         crep = M.char_repetition_ratios(texts, p["char_n"])
         out = []
@@ -456,7 +463,8 @@ class _Paragraphs:
                 sum(self.special[i] for i in idx) + seps, sum(self.punct[i] for i in idx),
                 sum(self.word_tokens[i] for i in idx), p["punct_min_words"], crep[d],
                 M.word_repetition_ratio_fast(words, p["word_n"])))
-        scorer._add_models(out, texts, "doc")
+        if models:
+            scorer._add_models(out, texts, "doc")
         return out
 
 
@@ -537,23 +545,33 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
 
     # 3. node decisions (node_decisions on the columns just stored: what decide.py applies), then doc metrics on
     #    the node-filtered text (see module docstring), reusing the paragraph counts; the language of that text
-    kept: list[list[int]] = []
+    #    (and, with doc.prose, the metrics of its prose: .prose)
+    kept: list[list[tuple[int, bool, bool]]] = []  # per doc: (paragraph, read by the doc checks, prose)
     checks = compile_checks(node_cfg)
     text_kinds = doc_text_kinds(cfg)
+    prose = ProseConfig.from_config(cfg)
+    prose_kinds = frozenset(prose.kinds) if prose is not None else frozenset()
     for doc, spans in zip(docs, layout):
         paras = [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans]
         kinds = node_kinds(doc, paras)
         fails = node_decisions(doc, node_cfg, paras, checks, structure)
-        kept.append([(sp[0] + j, text_kinds is None or k in text_kinds)
+        kept.append([(sp[0] + j, text_kinds is None or k in text_kinds, k in prose_kinds)
                      for sp, fs, ks in zip(spans, fails, kinds) if sp is not None
                      for j, (f, k) in enumerate(zip(fs, ks)) if f is None])
-    doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k, read in idx if read) for idx in kept]
-    doc_values = counts.doc_metrics(scorer, [[ref[k] for k, read in idx if read] for idx in kept], doc_texts)
-    for doc, text, values, idx in zip(docs, doc_texts, doc_values, kept):
-        key = text
+    doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k, read, _ in idx if read) for idx in kept]
+    doc_values = counts.doc_metrics(scorer, [[ref[k] for k, read, _ in idx if read] for idx in kept], doc_texts)
+    prose_texts: list[str | None] = [None] * len(docs)
+    prose_values: list[dict | None] = [None] * len(docs)
+    if prose is not None:
+        prose_texts = [PARAGRAPH_SEP.join(all_paras[k] for k, _, p in idx if p) for idx in kept]
+        prose_values = counts.doc_metrics(scorer, [[ref[k] for k, _, p in idx if p] for idx in kept], prose_texts,
+                                          models=False)
+    for doc, text, values, idx, ptext, pvalues in zip(docs, doc_texts, doc_values, kept, prose_texts, prose_values):
+        kept_text = text
         if text_kinds is not None:  # the document's length counts every kept paragraph (see doc_text_key)
-            values["number_words"] = float(sum(len(counts.words[ref[k]]) for k, _ in idx))
-            key = doc_text_key(text, PARAGRAPH_SEP.join(all_paras[k] for k, _ in idx), text_kinds)
-        store_doc_metrics(doc, key, values)
+            values["number_words"] = float(sum(len(counts.words[ref[k]]) for k, _, _ in idx))
+            kept_text = PARAGRAPH_SEP.join(all_paras[k] for k, _, _ in idx)
+        store_doc_metrics(doc, doc_text_key(text, kept_text, text_kinds, ptext), values)
+        store_prose_metrics(doc, pvalues)
     store_languages(docs, doc_texts, doc_values)
     return docs

@@ -99,7 +99,7 @@ def resolve_column(level: str, name: str, columns: Iterable[str]) -> str | None:
 
 #: Keys of a filter config's ``node`` / ``doc`` sections that are settings, not checks.
 NOT_CHECKS: dict[str, frozenset[str]] = {"node": frozenset({"structure", "standardize_whitespace"}),
-                                         "doc": frozenset({"text_kinds"})}
+                                         "doc": frozenset({"text_kinds", "prose"})}
 
 
 def checks_from_config(cfg: dict, columns: Iterable[str]) -> list[Check]:
