@@ -289,6 +289,10 @@ def check_spec(check: str, level: str = "node") -> Spec:
     keys = {"enabled": Flag(), "min": bound, "max": bound, **CHECK_PARAMS.get(check, {})}
     if level == "node":
         keys["kinds"] = CHECK_KINDS
+        keys["and"] = Section(keys={c: Section(keys={"min": replace(CHECK_VALUES[c], nullable=True),
+                                                      "max": replace(CHECK_VALUES[c], nullable=True)},
+                                               rules=(ordered("min", "max"),), example="{min: 0.001}")
+                                    for c in CHECK_VALUES if c not in ("number_images", check)}, noun="check")
     return AnyOf(options=(Section(keys=keys, rules=(ordered("min", "max"),),
                                   example="{enabled: true, max: 0.1}"), Off()))
 

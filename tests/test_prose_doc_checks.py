@@ -128,3 +128,43 @@ ON = StructureConfig(enabled=True)
 ])
 def test_code_needs_code_symbols_or_indentation(para, kind):
     assert node_kind(para, len(para.split()), False, ON) == kind
+
+
+# --- a node check with ``and``: neither stop words nor punctuation --------------------------------------------------
+
+NAMES_LINE = "Shang Zhu, Federico Bianchi, Wai Tong Chung, Zain Hasan, Rupert Wu, Ce Zhang, James Zou, Ben Athiwaratkun"
+SCORES = "Palm Bay: Tolivert 25 points. Davis 17 points. Burgher 10 points. Bozeman 10 points. Moore 3 points."
+NO_STOP = ("Trail running shoes kayaks paddles tents headlamps sleeping bags stoves water bottles backpacks jackets "
+           "gloves hats socks maps compasses")
+
+
+def test_a_prose_paragraph_goes_when_it_has_neither_stop_words_nor_punctuation():
+    cfg = load_filters("obelics-structured")
+    assert cfg["node"]["stopwords"]["and"] == {"punctuation": {"min": 0.001}}
+    doc = make_doc(PROSE + "\n\n" + NAMES_LINE + "\n\n" + SCORES + "\n\n" + NO_STOP)
+    (scored,) = run(text_score_stage, [doc], cfg)
+    assert scored["node_kind"] == [["prose"] * 4]
+    assert [v < 0.02 for v in scored["node_stopwords"][0]] == [False, True, True, True]
+    stats = Stats()
+    (out,) = run(text_filter_stage, [scored], cfg, stats)
+    # the names and the box score have punctuation: kept; the run of nouns has neither: dropped
+    assert out["texts"] == [PROSE + "\n\n" + NAMES_LINE + "\n\n" + SCORES]
+    assert dict(stats.stages["text_filter_stage"]["nodes_removed"]) == {"node:stopwords": 1}
+    # ``and`` is a decision on the stored node columns: without it, the stop-word bound alone drops all three (the
+    # doc metrics then follow the new surviving text, as with any changed node threshold)
+    alone = copy.deepcopy(cfg)
+    del alone["node"]["stopwords"]["and"]
+    (out,) = run(text_filter_stage, [scored], alone)
+    assert out["texts"] == [PROSE]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"punctuation": {"min": 1.5}}, "stopwords.and.punctuation.min"),
+    ({"punctuaton": {"min": 0.001}}, "punctuation"),
+    ({"stopwords": {"min": 0.1}}, "stopwords.and"),  # a check is not combined with itself
+])
+def test_and_is_validated(bad, message):
+    cfg = copy.deepcopy(load_filters("obelics-structured"))
+    cfg["node"]["stopwords"]["and"] = bad
+    problems = config_schema.problems(cfg, "filters")
+    assert problems and any(message in p for p in problems), problems

@@ -230,17 +230,25 @@ def first_failure(values: dict[str, Any], level_cfg: dict, skip: tuple[str, ...]
     return None
 
 
-def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any, frozenset | None]]:
-    """The enabled node checks as (check, min, max, kinds), in order (:data:`NODE_CHECKS`, for
-    :func:`node_decisions`); ``kinds`` is the set of node kinds the check applies to (None: every kind)."""
+def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple]:
+    """The enabled node checks as (check, min, max, kinds, also), in order (:data:`NODE_CHECKS`, for
+    :func:`node_decisions`); ``kinds`` is the set of node kinds the check applies to (None: every kind); ``also``
+    the check's ``and`` bounds as (check, min, max): a paragraph fails the check only when it is outside every
+    one of them too (``stopwords: {min: 0.02, and: {punctuation: {min: 0.001}}}``: neither stop words nor
+    punctuation), each read from its own stored column."""
     out = []
     for check in NODE_CHECKS:
         c = level_cfg.get(check)
         if check in skip or not isinstance(c, dict) or not c.get("enabled", True):
             continue
         kinds = c.get("kinds")
-        out.append((check, c.get("min"), c.get("max"), None if kinds is None else frozenset(kinds)))
+        also = tuple((other, b.get("min"), b.get("max")) for other, b in (c.get("and") or {}).items())
+        out.append((check, c.get("min"), c.get("max"), None if kinds is None else frozenset(kinds), also))
     return out
+
+
+def _outside(v, lo, hi) -> bool:
+    return v is not None and ((lo is not None and v < lo) or (hi is not None and v > hi))
 
 
 def node_kinds(doc: dict, paras: list[list[str] | None] | None = None) -> list[list[str] | None]:
@@ -266,7 +274,9 @@ def node_decisions(doc: dict, node_cfg: dict, paras: list[list[str] | None] | No
         paras = [None if t is None else paragraphs(t) for t in doc["texts"]]
     checks = compile_checks(node_cfg) if checks is None else checks
     structure = StructureConfig.from_config({"node": node_cfg}) if structure is None else structure
-    cols = [(check, lo, hi, only, doc.get(f"node_{NODE_CHECKS[check]}")) for check, lo, hi, only in checks]
+    cols = [(check, lo, hi, only, doc.get(f"node_{NODE_CHECKS[check]}"),
+             [(doc.get(f"node_{NODE_CHECKS[o]}"), olo, ohi) for o, olo, ohi in also])
+            for check, lo, hi, only, also in checks]
     cols = [c for c in cols if c[4] is not None]
     kinds = node_kinds(doc, paras)
     out: list[list[str | None] | None] = []
@@ -278,13 +288,11 @@ def node_decisions(doc: dict, node_cfg: dict, paras: list[list[str] | None] | No
         for j, (p, k) in enumerate(zip(ps, ks)):
             failed = None
             if p != END_OF_DOCUMENT:
-                for check, lo, hi, only, col in cols:
+                for check, lo, hi, only, col, also in cols:
                     if only is not None and k not in only:
                         continue
-                    v = col[i][j]
-                    if v is None:
-                        continue
-                    if (lo is not None and v < lo) or (hi is not None and v > hi):
+                    if _outside(col[i][j], lo, hi) and all(
+                            a is not None and _outside(a[i][j], alo, ahi) for a, alo, ahi in also):
                         failed = check
                         break
             fails.append(failed)
