@@ -52,6 +52,7 @@ VARIANTS: list[tuple[str, dict]] = [
     ("doc word_repetition max 0.2 (reference)", {"doc.word_repetition.max": 0.2}),
     ("doc special_characters max 0.275 (reference)", {"doc.special_characters.max": 0.275}),
     ("doc stopwords min 0.35 (reference)", {"doc.stopwords.min": 0.35}),
+    ("no doc stopwords check", {"doc.stopwords.enabled": False}),
     ("doc punctuation min 0.03 (reference)", {"doc.punctuation.min": 0.03}),
     ("doc common_words min 0.9 (reference)", {"doc.common_words.min": 0.9}),
     ("doc lang_id min 0.8 (reference)", {"doc.lang_id.min": 0.8}),
