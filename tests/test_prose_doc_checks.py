@@ -168,3 +168,16 @@ def test_and_is_validated(bad, message):
     cfg["node"]["stopwords"]["and"] = bad
     problems = config_schema.problems(cfg, "filters")
     assert problems and any(message in p for p in problems), problems
+
+
+def test_documents_scored_without_doc_prose_get_its_columns_when_filtered_with_it():
+    page = make_doc(PROSE, *CARDS)
+    (old,) = run(text_score_stage, [page], without_prose())
+    assert WORDS_COLUMN not in old
+    stats = Stats()
+    (out,) = run(text_filter_stage, [old], structured(), stats)  # kept: the cards are not judged as prose
+    assert [n for n in stats.stages["text_filter_stage"]["notes"] if "recomputed" in n]
+    (fresh,) = kept([page], structured())
+    assert {k: v for k, v in out.items() if k.startswith("doc_prose")} == \
+        {k: v for k, v in fresh.items() if k.startswith("doc_prose")}
+    assert run(text_filter_stage, [old], without_prose()) == []  # the reference reading still removes it
