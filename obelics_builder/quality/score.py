@@ -18,7 +18,8 @@ Node columns (aligned with ``texts``: None at image positions, one float per par
 Structure columns (with ``node.structure.enabled``, the default recipe's filters; see :mod:`.structure`)
     ``node_kind`` (strings: prose, heading, list, table, code, caption) and ``node_repeated`` (how many identical
     paragraphs come before this one in the document; a sentence of 10 words or more is compared without its numbers,
-    so templated copies count).  A check with ``kinds`` applies to those kinds only (``repeated`` is a node check
+    so templated copies count).  A check with ``kinds`` applies to those kinds only, one with ``and`` bounds fails
+    only when the paragraph is outside them too (:func:`compile_checks`) (``repeated`` is a node check
     like the others, :data:`NODE_CHECKS`); with ``node.structure.headings_follow_section`` a heading is dropped with
     the section it opens (``node:section_removed``).  Documents scored without kinds are all prose.
 
@@ -34,7 +35,8 @@ Doc columns
     Columns: ``doc_words``, ``doc_char_repetition``, ``doc_word_repetition``, ``doc_special_characters``,
     ``doc_stopwords``, ``doc_flagged_words``, ``doc_punctuation`` (with ``doc.punctuation.min_words``),
     ``doc_common_words``, ``doc_lang_score`` (highest probability among ``doc.lang_id.languages``),
-    ``doc_perplexity`` (only with a model) and ``doc_scored_text_sha1``.
+    ``doc_perplexity`` (only with a model) and ``doc_scored_text_sha1``; with ``doc.prose``, ``doc_prose_words`` and
+    ``doc_prose_<check>``: the ratio metrics of the document's prose, which the prose checks read (:mod:`.prose`).
 
 ``general_metadata["language"]`` / ``["language_score"]``: top-1 fastText label and probability of the scored text
 (the doc checks' text: the paragraphs that pass the node checks, i.e. the text the document is published with,
