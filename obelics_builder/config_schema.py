@@ -289,6 +289,10 @@ def check_spec(check: str, level: str = "node") -> Spec:
     keys = {"enabled": Flag(), "min": bound, "max": bound, **CHECK_PARAMS.get(check, {})}
     if level == "node":
         keys["kinds"] = CHECK_KINDS
+        keys["and"] = Section(keys={c: Section(keys={"min": replace(CHECK_VALUES[c], nullable=True),
+                                                      "max": replace(CHECK_VALUES[c], nullable=True)},
+                                               rules=(ordered("min", "max"),), example="{min: 0.001}")
+                                    for c in CHECK_VALUES if c not in ("number_images", check)}, noun="check")
     return AnyOf(options=(Section(keys=keys, rules=(ordered("min", "max"),),
                                   example="{enabled: true, max: 0.1}"), Off()))
 
@@ -322,7 +326,16 @@ def filters_schema() -> Section:
     _knows(CHECK_VALUES, NODE_CHECKS, "quality.score.NODE_CHECKS")
     _knows(STRUCTURE.keys, [f.name for f in fields(StructureConfig)], "quality.structure.StructureConfig")
     node = {"standardize_whitespace": Flag(), "structure": STRUCTURE, **{c: check_spec(c) for c in NODE_CHECKS}}
-    doc = {"number_images": check_spec("number_images", "doc"), "text_kinds": DOC_TEXT_KINDS,
+    from .quality.prose import PROSE_CHECKS, ProseConfig
+
+    prose = Section(keys={
+        "kinds": Texts(item=Text(choices=NODE_KINDS), noun="kind", non_empty="the prose would be empty (leave "
+                       "doc.prose out for the doc checks to read text_kinds)"),
+        "min_words": COUNT,
+        "checks": Texts(item=Text(choices=PROSE_CHECKS), noun="check"),
+    })
+    _knows(prose.keys, [f.name for f in fields(ProseConfig)], "quality.prose.ProseConfig")
+    doc = {"number_images": check_spec("number_images", "doc"), "text_kinds": DOC_TEXT_KINDS, "prose": prose,
            **{c: check_spec(c, "doc") for c in CHECKS}}
     nsfw_keys = {"enabled": Flag(), "threshold": RATIO, "detector": Text(), "batch_size": POSITIVE,
                  "threads": POSITIVE, "model_path": PATH}

@@ -186,7 +186,7 @@ def test_the_schema_knows_every_check_of_the_scores():
 
     schema = config_schema.filters_schema()
     assert set(schema.keys["node"].keys) == {*NODE_CHECKS, "standardize_whitespace", "structure"}
-    assert set(schema.keys["doc"].keys) == {*CHECKS, "number_images", "text_kinds"}
+    assert set(schema.keys["doc"].keys) == {*CHECKS, "number_images", "text_kinds", "prose"}
 
 
 # ------------------------------------------------------------------------------------------------------ recipes

@@ -70,7 +70,8 @@ def test_report_counts_equal_the_text_filter(scored_out):
     page = (out / "report" / "removals.html").read_text(encoding="utf-8")
     shown = {k: int(v.replace(",", "")) for k, v in re.findall(r'data-check="node\.([a-z_]+)">([\d,]+)<', page)}
     assert {f"node:{k}": v for k, v in shown.items() if v} == removed
-    assert "keep if ≥ 0.02 (prose)" in page                           # a check's kinds next to its threshold
+    # a check's kinds next to its threshold, and its ``and`` bounds
+    assert "keep if ≥ 0.02; removed only when also punctuation &lt; 0.001 (prose)" in page
     assert "keep if ≥ 3 (list)" in page
     section = page[page.index('id="node-section_removed"'):]
     section = section[:section.index("</section>")]

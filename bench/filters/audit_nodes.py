@@ -74,7 +74,7 @@ def main(argv=None) -> None:
                     t = total[kind]
                     t[0] += 1; t[1] += cell[0]; t[2] += cell[1]
                     fails = []
-                    for check, lo, hi, _ in checks:
+                    for check, lo, hi, _, _ in checks:
                         v = d.get(f"node_{CHECKS[check]}")
                         v = None if v is None else v[i][j]
                         if v is not None and ((lo is not None and v < lo) or (hi is not None and v > hi)):

@@ -28,7 +28,9 @@ from .metrics import get_words
 from .perplexity import DISABLED_NOTE
 from .score import (CHECKS, DOC_COLUMNS, DOC_TEXT_HASH, NODE_CHECKS, NODE_COLUMNS, aligned, column_aligned,
                     compile_checks, doc_check_text, doc_text_key, doc_text_kinds, filters_config, first_failure,
-                    full_text, get_scorer, node_decisions, store_doc_metrics, store_languages, text_hash)
+                    full_text, get_scorer, node_decisions, node_kinds, store_doc_metrics, store_languages,
+                    text_hash)
+from .prose import WORDS_COLUMN, ProseConfig, doc_check_values, prose_text, store_prose_metrics
 from .structure import StructureConfig
 
 _DOC_CHECKS_HERE = tuple(CHECKS)  # number_images is not a doc metric here (final.py applies it)
@@ -99,9 +101,10 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
                      f"{', '.join(filled)}", level=20)
     _notes(ctx, cfg, docs)
     text_kinds = doc_text_kinds(cfg)
+    prose = ProseConfig.from_config(cfg)
     checks, structure = compile_checks(node_cfg), StructureConfig.from_config({"node": node_cfg})
     out: list[dict] = []
-    recomputed: list[tuple[dict, str, str]] = []  # (doc, doc checks' text, hashed key)
+    recomputed: list[tuple[dict, str, str, str | None]] = []  # (doc, doc checks' text, hashed key, prose)
     for doc in docs:
         if not any(c in doc for c in NODE_COLUMNS):
             ctx.error("not_scored", url=doc_url(doc), message="document has no node_* score columns")
@@ -115,28 +118,33 @@ def text_filter_stage(docs: list[dict], ctx) -> list[dict]:
         _apply_nodes(doc, node_decisions(doc, node_cfg, paras, checks, structure), ctx, paras, counts)
         kept_text = full_text(doc["texts"])
         text = kept_text if text_kinds is None else doc_check_text(doc, text_kinds)
-        key = doc_text_key(text, kept_text, text_kinds)
-        if doc.get(DOC_TEXT_HASH) != text_hash(key) or not any(c in doc for c in DOC_COLUMNS):
-            recomputed.append((doc, text, key))
+        ptext = None if prose is None else prose_text(doc, node_kinds(doc), prose)
+        key = doc_text_key(text, kept_text, text_kinds, ptext)
+        if doc.get(DOC_TEXT_HASH) != text_hash(key) or not any(c in doc for c in DOC_COLUMNS) \
+                or (prose is not None and WORDS_COLUMN not in doc):
+            recomputed.append((doc, text, key, ptext))
         out.append(doc)
 
     if recomputed:
         scorer = get_scorer(ctx)
-        texts = [t for _, t, _ in recomputed]
+        texts = [t for _, t, _, _ in recomputed]
         values = scorer.metrics(texts, "doc")
-        for (doc, text, key), v in zip(recomputed, values):
+        pvalues = [None] * len(recomputed)
+        if prose is not None:
+            pvalues = scorer.metrics([p for _, _, _, p in recomputed], "doc", models=False)
+        for (doc, text, key, _), v, pv in zip(recomputed, values, pvalues):
             if text_kinds is not None:  # the document's length counts every kept paragraph
                 v["number_words"] = float(len(get_words(full_text(doc["texts"]))))
             store_doc_metrics(doc, key, v)
+            store_prose_metrics(doc, pv)
         # the language follows the scored text, by the scoring stage's rule
-        store_languages([d for d, _, _ in recomputed], texts, values)
+        store_languages([d for d, _, _, _ in recomputed], texts, values)
         ctx.note("doc metrics recomputed on the node-filtered text for documents whose surviving text differs "
                  "from the one scored (node thresholds changed since scoring)", level=20)
 
     kept: list[dict] = []
     for doc in out:
-        values = {check: doc.get(f"doc_{suffix}") for check, suffix in CHECKS.items()}
-        failed = first_failure(values, doc_cfg)
+        failed = first_failure(doc_check_values(doc, CHECKS, prose), doc_cfg)
         if failed is not None:
             ctx.remove(f"doc:{failed}")
             continue

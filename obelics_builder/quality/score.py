@@ -18,7 +18,8 @@ Node columns (aligned with ``texts``: None at image positions, one float per par
 Structure columns (with ``node.structure.enabled``, the default recipe's filters; see :mod:`.structure`)
     ``node_kind`` (strings: prose, heading, list, table, code, caption) and ``node_repeated`` (how many identical
     paragraphs come before this one in the document; a sentence of 10 words or more is compared without its numbers,
-    so templated copies count).  A check with ``kinds`` applies to those kinds only (``repeated`` is a node check
+    so templated copies count).  A check with ``kinds`` applies to those kinds only, one with ``and`` bounds fails
+    only when the paragraph is outside them too (:func:`compile_checks`) (``repeated`` is a node check
     like the others, :data:`NODE_CHECKS`); with ``node.structure.headings_follow_section`` a heading is dropped with
     the section it opens (``node:section_removed``).  Documents scored without kinds are all prose.
 
@@ -34,7 +35,8 @@ Doc columns
     Columns: ``doc_words``, ``doc_char_repetition``, ``doc_word_repetition``, ``doc_special_characters``,
     ``doc_stopwords``, ``doc_flagged_words``, ``doc_punctuation`` (with ``doc.punctuation.min_words``),
     ``doc_common_words``, ``doc_lang_score`` (highest probability among ``doc.lang_id.languages``),
-    ``doc_perplexity`` (only with a model) and ``doc_scored_text_sha1``.
+    ``doc_perplexity`` (only with a model) and ``doc_scored_text_sha1``; with ``doc.prose``, ``doc_prose_words`` and
+    ``doc_prose_<check>``: the ratio metrics of the document's prose, which the prose checks read (:mod:`.prose`).
 
 ``general_metadata["language"]`` / ``["language_score"]``: top-1 fastText label and probability of the scored text
 (the doc checks' text: the paragraphs that pass the node checks, i.e. the text the document is published with,
@@ -58,6 +60,7 @@ from . import metrics as M
 from .langid import get_langid
 from .lazy import MODEL_CHECKS, node_model_checks, node_model_values
 from .perplexity import DISABLED_NOTE, from_config as perplexity_from_config
+from .prose import ProseConfig, store_prose_metrics
 from .structure import KIND_COLUMN, StructureConfig, document_kinds, follow_sections
 from .wordlists import config_wordlist
 
@@ -132,12 +135,14 @@ class Scorer:
             "languages": [str(x) for x in (langs if isinstance(langs, list) else [langs])],
         }
 
-    def metrics(self, texts: list[str], level: str) -> list[dict[str, float]]:
-        """All metrics (keyed by check name) of each text, at ``level`` ("node" or "doc") parameters."""
+    def metrics(self, texts: list[str], level: str, models: bool = True) -> list[dict[str, float]]:
+        """All metrics (keyed by check name) of each text, at ``level`` ("node" or "doc") parameters
+        (``models``: with the language-id score and perplexity)."""
         p = self.params[level]
         out = M.all_metrics_batch(texts, self.stopwords, self.flagged, self.common, p["char_n"], p["word_n"],
                                   p["punct_min_words"])
-        self._add_models(out, texts, level)
+        if models:
+            self._add_models(out, texts, level)
         return out
 
     def _add_models(self, out: list[dict], texts: list[str], level: str) -> None:
@@ -227,17 +232,25 @@ def first_failure(values: dict[str, Any], level_cfg: dict, skip: tuple[str, ...]
     return None
 
 
-def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any, frozenset | None]]:
-    """The enabled node checks as (check, min, max, kinds), in order (:data:`NODE_CHECKS`, for
-    :func:`node_decisions`); ``kinds`` is the set of node kinds the check applies to (None: every kind)."""
+def compile_checks(level_cfg: dict, skip: tuple[str, ...] = ()) -> list[tuple]:
+    """The enabled node checks as (check, min, max, kinds, also), in order (:data:`NODE_CHECKS`, for
+    :func:`node_decisions`); ``kinds`` is the set of node kinds the check applies to (None: every kind); ``also``
+    the check's ``and`` bounds as (check, min, max): a paragraph fails the check only when it is outside every
+    one of them too (``stopwords: {min: 0.02, and: {punctuation: {min: 0.001}}}``: neither stop words nor
+    punctuation), each read from its own stored column."""
     out = []
     for check in NODE_CHECKS:
         c = level_cfg.get(check)
         if check in skip or not isinstance(c, dict) or not c.get("enabled", True):
             continue
         kinds = c.get("kinds")
-        out.append((check, c.get("min"), c.get("max"), None if kinds is None else frozenset(kinds)))
+        also = tuple((other, b.get("min"), b.get("max")) for other, b in (c.get("and") or {}).items())
+        out.append((check, c.get("min"), c.get("max"), None if kinds is None else frozenset(kinds), also))
     return out
+
+
+def _outside(v, lo, hi) -> bool:
+    return v is not None and ((lo is not None and v < lo) or (hi is not None and v > hi))
 
 
 def node_kinds(doc: dict, paras: list[list[str] | None] | None = None) -> list[list[str] | None]:
@@ -263,7 +276,9 @@ def node_decisions(doc: dict, node_cfg: dict, paras: list[list[str] | None] | No
         paras = [None if t is None else paragraphs(t) for t in doc["texts"]]
     checks = compile_checks(node_cfg) if checks is None else checks
     structure = StructureConfig.from_config({"node": node_cfg}) if structure is None else structure
-    cols = [(check, lo, hi, only, doc.get(f"node_{NODE_CHECKS[check]}")) for check, lo, hi, only in checks]
+    cols = [(check, lo, hi, only, doc.get(f"node_{NODE_CHECKS[check]}"),
+             [(doc.get(f"node_{NODE_CHECKS[o]}"), olo, ohi) for o, olo, ohi in also])
+            for check, lo, hi, only, also in checks]
     cols = [c for c in cols if c[4] is not None]
     kinds = node_kinds(doc, paras)
     out: list[list[str | None] | None] = []
@@ -275,13 +290,11 @@ def node_decisions(doc: dict, node_cfg: dict, paras: list[list[str] | None] | No
         for j, (p, k) in enumerate(zip(ps, ks)):
             failed = None
             if p != END_OF_DOCUMENT:
-                for check, lo, hi, only, col in cols:
+                for check, lo, hi, only, col, also in cols:
                     if only is not None and k not in only:
                         continue
-                    v = col[i][j]
-                    if v is None:
-                        continue
-                    if (lo is not None and v < lo) or (hi is not None and v > hi):
+                    if _outside(col[i][j], lo, hi) and all(
+                            a is not None and _outside(a[i][j], alo, ahi) for a, alo, ahi in also):
                         failed = check
                         break
             fails.append(failed)
@@ -314,10 +327,12 @@ def doc_text_kinds(cfg: dict) -> frozenset | None:
     return None if kinds is None else frozenset(kinds)
 
 
-def doc_text_key(check_text: str, kept_text: str, text_kinds: frozenset | None) -> str:
+def doc_text_key(check_text: str, kept_text: str, text_kinds: frozenset | None, prose: str | None = None) -> str:
     """What ``doc_scored_text_sha1`` hashes: the doc checks' text and, with ``text_kinds``, the whole kept text too
-    (``number_words`` counts every kept paragraph, code and tables included: a page of tables is not short)."""
-    return check_text if text_kinds is None else check_text + "\x00" + kept_text
+    (``number_words`` counts every kept paragraph, code and tables included: a page of tables is not short), and,
+    with ``doc.prose``, the prose its prose checks read (:mod:`.prose`)."""
+    key = check_text if text_kinds is None else check_text + "\x00" + kept_text
+    return key if prose is None else key + "\x00\x00" + prose
 
 
 def doc_check_text(doc: dict, text_kinds: frozenset | None) -> str:
@@ -442,8 +457,10 @@ class _Paragraphs:
             "common_words": common / nw if nw else 0.0,
         }
 
-    def doc_metrics(self, scorer: Scorer, kept: list[list[int]], texts: list[str]) -> list[dict[str, float]]:
-        """Doc metrics of each ``texts[d]`` = the paragraphs ``kept[d]`` joined by a blank line."""
+    def doc_metrics(self, scorer: Scorer, kept: list[list[int]], texts: list[str],
+                    models: bool = True) -> list[dict[str, float]]:
+        """Doc metrics of each ``texts[d]`` = the paragraphs ``kept[d]`` joined by a blank line (``models``: with
+        the language-id score and perplexity)."""
         p = scorer.params["doc"]
         crep = M.char_repetition_ratios(texts, p["char_n"])
         out = []
@@ -456,7 +473,8 @@ class _Paragraphs:
                 sum(self.special[i] for i in idx) + seps, sum(self.punct[i] for i in idx),
                 sum(self.word_tokens[i] for i in idx), p["punct_min_words"], crep[d],
                 M.word_repetition_ratio_fast(words, p["word_n"])))
-        scorer._add_models(out, texts, "doc")
+        if models:
+            scorer._add_models(out, texts, "doc")
         return out
 
 
@@ -537,23 +555,33 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
 
     # 3. node decisions (node_decisions on the columns just stored: what decide.py applies), then doc metrics on
     #    the node-filtered text (see module docstring), reusing the paragraph counts; the language of that text
-    kept: list[list[int]] = []
+    #    (and, with doc.prose, the metrics of its prose: .prose)
+    kept: list[list[tuple[int, bool, bool]]] = []  # per doc: (paragraph, read by the doc checks, prose)
     checks = compile_checks(node_cfg)
     text_kinds = doc_text_kinds(cfg)
+    prose = ProseConfig.from_config(cfg)
+    prose_kinds = frozenset(prose.kinds) if prose is not None else frozenset()
     for doc, spans in zip(docs, layout):
         paras = [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans]
         kinds = node_kinds(doc, paras)
         fails = node_decisions(doc, node_cfg, paras, checks, structure)
-        kept.append([(sp[0] + j, text_kinds is None or k in text_kinds)
+        kept.append([(sp[0] + j, text_kinds is None or k in text_kinds, k in prose_kinds)
                      for sp, fs, ks in zip(spans, fails, kinds) if sp is not None
                      for j, (f, k) in enumerate(zip(fs, ks)) if f is None])
-    doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k, read in idx if read) for idx in kept]
-    doc_values = counts.doc_metrics(scorer, [[ref[k] for k, read in idx if read] for idx in kept], doc_texts)
-    for doc, text, values, idx in zip(docs, doc_texts, doc_values, kept):
-        key = text
+    doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k, read, _ in idx if read) for idx in kept]
+    doc_values = counts.doc_metrics(scorer, [[ref[k] for k, read, _ in idx if read] for idx in kept], doc_texts)
+    prose_texts: list[str | None] = [None] * len(docs)
+    prose_values: list[dict | None] = [None] * len(docs)
+    if prose is not None:
+        prose_texts = [PARAGRAPH_SEP.join(all_paras[k] for k, _, p in idx if p) for idx in kept]
+        prose_values = counts.doc_metrics(scorer, [[ref[k] for k, _, p in idx if p] for idx in kept], prose_texts,
+                                          models=False)
+    for doc, text, values, idx, ptext, pvalues in zip(docs, doc_texts, doc_values, kept, prose_texts, prose_values):
+        kept_text = text
         if text_kinds is not None:  # the document's length counts every kept paragraph (see doc_text_key)
-            values["number_words"] = float(sum(len(counts.words[ref[k]]) for k, _ in idx))
-            key = doc_text_key(text, PARAGRAPH_SEP.join(all_paras[k] for k, _ in idx), text_kinds)
-        store_doc_metrics(doc, key, values)
+            values["number_words"] = float(sum(len(counts.words[ref[k]]) for k, _, _ in idx))
+            kept_text = PARAGRAPH_SEP.join(all_paras[k] for k, _, _ in idx)
+        store_doc_metrics(doc, doc_text_key(text, kept_text, text_kinds, ptext), values)
+        store_prose_metrics(doc, pvalues)
     store_languages(docs, doc_texts, doc_values)
     return docs

@@ -7,8 +7,8 @@ The kind is derived from that text alone (every mode's output, trafilatura's inc
 before this module existed), by :func:`node_kind`:
 
 ``table``    a paragraph most of whose lines hold a cell separator ``" | "``
-``code``     a paragraph of several lines that reads as code: indented lines, or lines ending in ``; { } ) :``, or
-             many code symbols
+``code``     a paragraph of several lines that reads as code: mostly indented lines, or, with at least 3% code
+             symbols, lines ending in ``; { } ) :`` (short ones: a long line is a sentence), or 8% code symbols
 ``list``     a paragraph of several lines (list items, a definition list, lines of an address)
 ``caption``  a single short line (≤ ``caption_max_words``) right before or after an image position (not an image
              inside a sentence, whose next text goes on in lower case)
@@ -34,6 +34,9 @@ _CELL = " | "
 _SENTENCE_END = re.compile(r"[.!?…。！？]['\"’”)\]]*$")
 _CODE_END = re.compile(r"[;{}():\\,\[\]]$")
 _CODE_SYMBOLS = frozenset("{}()[];=<>_$#/\\*&|")
+_CODE_MIN_SYMBOLS = 0.03  # below: not code
+_CODE_SYMBOLS_ALONE = 0.08  # at or above: code whatever the line shapes
+_SENTENCE_WORDS = 12  # a line of this many words ending in ")" or "," is a sentence, not a line of code
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,20 @@ class StructureConfig:
 
 
 def _looks_like_code(lines: list[str]) -> bool:
+    """Preformatted text (most lines indented) is code.  Otherwise code uses symbols: with fewer than 3% code
+    symbols a paragraph is not code, whatever its line ends; above, it is code when most lines are indented or end
+    like code -- a line of 12 words or more ending in ``)`` or ``,`` is a sentence, as in a list of references --
+    or when 8% or more of its characters are code symbols."""
     n = len(lines)
     indented = sum(1 for l in lines if l[:1] in (" ", "\t") and l.strip())
-    ends = sum(1 for l in lines if _CODE_END.search(l.rstrip()))
-    if (indented + ends) >= 0.5 * n:
+    if indented >= 0.5 * n:
         return True
     text = "".join("".join(lines).split())  # the non-space characters
-    return sum(map(text.count, _CODE_SYMBOLS)) / (len(text) or 1) >= 0.08
+    density = sum(map(text.count, _CODE_SYMBOLS)) / (len(text) or 1)
+    if density < _CODE_MIN_SYMBOLS:
+        return False
+    ends = sum(1 for l in lines if _CODE_END.search(l.rstrip()) and len(l.split()) < _SENTENCE_WORDS)
+    return (indented + ends) >= 0.5 * n or density >= _CODE_SYMBOLS_ALONE
 
 
 def node_kind(para: str, n_words: int, next_to_image: bool, cfg: StructureConfig) -> str:

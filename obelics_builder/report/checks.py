@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from ..quality.score import (NODE_COLUMNS, REPEATED_COLUMN, aligned, column_aligned, document_language, full_text,
                              node_decisions, node_kinds, paragraph_counts, surviving_texts)
 from ..quality.lazy import MODEL_CHECKS, fill_node_scores, node_model_checks
+from ..quality.prose import WORDS_COLUMN, ProseConfig, prose_column
 from ..quality.structure import KIND_COLUMN
 from ..schema import END_OF_DOCUMENT, from_arrow, paragraphs
 from .html import _as_float, fmt_num, short
@@ -51,6 +52,10 @@ class Check:
     languages: list[str] | None = None
     min_words: int | None = None
     kinds: list[str] | None = None  # node kinds the check applies to (config ``kinds``), None: every kind
+    #: a doc check that reads the document's prose (``doc.prose``): judged only from this many words of prose
+    prose_min_words: int | None = None
+    #: a node check's ``and`` bounds, as text: the paragraph goes only when it is outside them too
+    also: str | None = None
 
     @property
     def label(self) -> str:
@@ -70,6 +75,10 @@ class Check:
             parts.append("language in " + ", ".join(self.languages))
         if self.min_words:
             parts.append(f"checked from {self.min_words} tokens")
+        if self.also:
+            parts.append(f"removed only when also {self.also}")
+        if self.prose_min_words is not None:
+            parts.append(f"on the prose, from {self.prose_min_words} words of it")
         text = "; ".join(parts) or "no cutoff"
         return f"{text} ({', '.join(self.kinds)})" if self.kinds else text
 
@@ -99,7 +108,7 @@ def resolve_column(level: str, name: str, columns: Iterable[str]) -> str | None:
 
 #: Keys of a filter config's ``node`` / ``doc`` sections that are settings, not checks.
 NOT_CHECKS: dict[str, frozenset[str]] = {"node": frozenset({"structure", "standardize_whitespace"}),
-                                         "doc": frozenset({"text_kinds"})}
+                                         "doc": frozenset({"text_kinds", "prose"})}
 
 
 def checks_from_config(cfg: dict, columns: Iterable[str]) -> list[Check]:
@@ -108,6 +117,7 @@ def checks_from_config(cfg: dict, columns: Iterable[str]) -> list[Check]:
     are not checks."""
     cols = list(columns)
     out: list[Check] = []
+    prose = ProseConfig.from_config(cfg)
     for level in ("node", "doc"):
         section = cfg.get(level) or {}
         for name, spec in section.items():
@@ -120,13 +130,23 @@ def checks_from_config(cfg: dict, columns: Iterable[str]) -> list[Check]:
             mn, mx = _as_float(spec.get("min")), _as_float(spec.get("max"))
             langs = spec.get("languages") if name == "lang_id" else None
             kinds = spec.get("kinds") if level == "node" else None  # (kinds are refused on doc checks)
-            out.append(Check(level, name, column, mn, mx, list(langs) if langs else None,
-                             int(spec["min_words"]) if spec.get("min_words") else None,
-                             [str(k) for k in kinds] if isinstance(kinds, (list, tuple)) else None))
+            check = Check(level, name, column, mn, mx, list(langs) if langs else None,
+                          int(spec["min_words"]) if spec.get("min_words") else None,
+                          [str(k) for k in kinds] if isinstance(kinds, (list, tuple)) else None)
+            also = [f"{o} {'< ' + fmt_num(b['min']) if b.get('min') is not None else ''}"
+                    f"{' or ' if b.get('min') is not None and b.get('max') is not None else ''}"
+                    f"{'> ' + fmt_num(b['max']) if b.get('max') is not None else ''}"
+                    for o, b in (spec.get("and") or {}).items() if isinstance(b, dict)] if level == "node" else []
+            check.also = ", ".join(also) or None
+            if level == "doc" and prose is not None and name in prose.checks and prose_column(name) in cols:
+                check.column, check.prose_min_words = prose_column(name), prose.min_words
+            out.append(check)
     return out
 
 
 def _doc_value(check: Check, doc: dict) -> float | None:
+    if check.prose_min_words is not None and (_as_float(doc.get(WORDS_COLUMN)) or 0.0) < check.prose_min_words:
+        return None  # too little prose to be judged by a prose check (quality.prose)
     if check.column is not None:
         return _as_float(doc.get(check.column))
     if check.name == "lang_id":
