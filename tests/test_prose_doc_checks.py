@@ -158,6 +158,24 @@ def test_a_prose_paragraph_goes_when_it_has_neither_stop_words_nor_punctuation()
     assert out["texts"] == [PROSE]
 
 
+def test_an_and_bound_on_a_model_check_is_computed_or_rescues_nothing():
+    """``and: {lang_id: ...}`` needs the node language scores: the config that names it gets them computed; a bound
+    whose column is absent (perplexity without a model) never turns a failing check into a pass."""
+    from obelics_builder.quality.lazy import node_model_checks
+    from obelics_builder.quality.score import compile_checks, node_decisions
+
+    cfg = copy.deepcopy(load_filters("obelics-structured"))
+    assert "lang_id" not in node_model_checks(cfg, True)
+    cfg["node"]["stopwords"]["and"] = {"lang_id": {"min": 0.5}}
+    assert "lang_id" in node_model_checks(cfg, True)
+    cfg["node"]["stopwords"]["and"] = {"perplexity": {"max": 1e9}}
+    assert node_model_checks(cfg, False) == ()
+    (scored,) = run(text_score_stage, [make_doc(PROSE + "\n\n" + NO_STOP)], load_filters("obelics-structured"))
+    assert "node_perplexity" not in scored or scored["node_perplexity"] is None
+    decisions = node_decisions(scored, cfg["node"], checks=compile_checks(cfg["node"]))
+    assert decisions == [[None, "stopwords"]]
+
+
 @pytest.mark.parametrize("bad, message", [
     ({"punctuation": {"min": 1.5}}, "stopwords.and.punctuation.min"),
     ({"punctuaton": {"min": 0.001}}, "punctuation"),

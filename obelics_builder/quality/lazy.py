@@ -28,7 +28,10 @@ def check_enabled(level_cfg: dict, check: str) -> bool:
 def node_model_checks(cfg: dict, has_perplexity_model: bool) -> tuple[str, ...]:
     """The model checks whose node scores a filter config needs (perplexity only with a model)."""
     node = cfg.get("node") or {}
-    return tuple(c for c in MODEL_CHECKS if check_enabled(node, c) and (c != "perplexity" or has_perplexity_model))
+    # a model check named in another enabled check's ``and`` bounds is needed too
+    bounds = {o for c, v in node.items() if check_enabled(node, c) and isinstance(v.get("and"), dict) for o in v["and"]}
+    return tuple(c for c in MODEL_CHECKS if (check_enabled(node, c) or c in bounds)
+                 and (c != "perplexity" or has_perplexity_model))
 
 
 def node_model_values(scorer: Any, paras: list[str], checks: tuple[str, ...]) -> dict[str, list[float]]:

@@ -276,8 +276,10 @@ def node_decisions(doc: dict, node_cfg: dict, paras: list[list[str] | None] | No
         paras = [None if t is None else paragraphs(t) for t in doc["texts"]]
     checks = compile_checks(node_cfg) if checks is None else checks
     structure = StructureConfig.from_config({"node": node_cfg}) if structure is None else structure
+    # an ``and`` bound whose column is absent (a model check without its model) rescues nothing: the check then
+    # stands alone, as a missing column is never a pass
     cols = [(check, lo, hi, only, doc.get(f"node_{NODE_CHECKS[check]}"),
-             [(doc.get(f"node_{NODE_CHECKS[o]}"), olo, ohi) for o, olo, ohi in also])
+             [(a, olo, ohi) for o, olo, ohi in also if (a := doc.get(f"node_{NODE_CHECKS[o]}")) is not None])
             for check, lo, hi, only, also in checks]
     cols = [c for c in cols if c[4] is not None]
     kinds = node_kinds(doc, paras)
@@ -293,8 +295,7 @@ def node_decisions(doc: dict, node_cfg: dict, paras: list[list[str] | None] | No
                 for check, lo, hi, only, col, also in cols:
                     if only is not None and k not in only:
                         continue
-                    if _outside(col[i][j], lo, hi) and all(
-                            a is not None and _outside(a[i][j], alo, ahi) for a, alo, ahi in also):
+                    if _outside(col[i][j], lo, hi) and all(_outside(a[i][j], alo, ahi) for a, alo, ahi in also):
                         failed = check
                         break
             fails.append(failed)
