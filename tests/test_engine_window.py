@@ -18,7 +18,7 @@ UNFINISHED = {"waiting", "processing", "queued", "no-worker"}
 
 def _probe(x: int) -> int:
     tasks = _SCHED["scheduler"].tasks
-    n = sum(1 for k, ts in list(tasks.items()) if str(k).startswith("_probe-") and ts.state in UNFINISHED)
+    n = sum(1 for k, ts in list(tasks.items()) if str(k).startswith("_probe") and ts.state in UNFINISHED)
     with _LOCK:
         _SCHED["max"] = max(_SCHED["max"], n)
     time.sleep(0.002)
@@ -68,3 +68,23 @@ def test_default_cap_is_per_worker_thread_and_failures_come_after_the_rest(clust
 def test_a_cap_below_one_is_refused():
     with pytest.raises(ValueError, match="max_in_flight"):
         Engine(scheduler="sync", max_in_flight=0)
+
+
+def _probe_pair(x: int, y: int) -> int:
+    return _probe(x) + y
+
+
+def test_near_dedup_steps_go_through_the_same_window(cluster):
+    """The near-duplicate steps (one task per part, per band range, ...) are windowed too, not one graph."""
+    from dask.distributed import Client
+
+    from obelics_builder.engine.near_dedup import _run
+
+    _SCHED["max"] = 0
+    with Client(cluster.scheduler_address, set_as_default=True):
+        good = [i for i in range(200) if i != 17]
+        assert _run("distributed", _probe_pair, [(i, 1) for i in good]) == [2 * i + 1 for i in good]
+        with pytest.raises(RuntimeError, match="1 task\\(s\\) of _probe_pair failed"):
+            _run("distributed", _probe_pair, [(i, 0) for i in range(30)])
+    assert 1 <= _SCHED["max"] <= IN_FLIGHT_PER_THREAD * 2
+    assert _run("sync", _probe_pair, [(1, 1), (2, 2)]) == [3, 6]

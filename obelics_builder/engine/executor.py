@@ -119,34 +119,15 @@ class Engine:
                     out.append(fn(it, *args, **kwargs))
                     advance(out[-1])
                 return out
-            from dask.distributed import as_completed
-
-            name = getattr(fn, "__name__", "task")
-            tag = os.urandom(4).hex()
-            cap = self.in_flight_cap()
             results: list[Any] = [None] * len(items)
             errors = []
-            pending: dict[str, int] = {}  # key of a submitted, unfinished task -> its item's index
-
-            def submit(i: int):
-                fut = self.client.submit(_call, items[i], fn=fn, args=args, kwargs=kwargs, retries=2, pure=False,
-                                         key=f"{name}-{tag}-{i}")
-                pending[fut.key] = i
-                return fut
-
-            nxt = min(cap, len(items))
-            window = as_completed([submit(i) for i in range(nxt)])
-            for fut in window:  # each finished task makes room for the next item
-                i = pending.pop(fut.key)
-                try:
-                    results[i] = fut.result()
-                except Exception as e:  # noqa: BLE001 - collected and re-raised below
-                    errors.append((items[i], e))
-                fut.release()
+            for i, ok, value in windowed(self.client, _call, items, self.in_flight_cap(),
+                                         name=getattr(fn, "__name__", "task"), fn=fn, args=args, kwargs=kwargs):
+                if ok:
+                    results[i] = value
+                else:
+                    errors.append((items[i], value))
                 advance(results[i])
-                if nxt < len(items):
-                    window.add(submit(nxt))
-                    nxt += 1
             if errors:
                 item, e = errors[0]
                 raise RuntimeError(f"{len(errors)} task(s) of {desc or fn.__name__} failed; first on {item!r}: {e!r}") from e
@@ -165,6 +146,35 @@ class Engine:
         from tqdm import tqdm
 
         return tqdm(total=total, desc=desc, unit="task", disable=not self.progress, leave=False)
+
+
+def windowed(client, task: Callable, items: Sequence[Any], cap: int, name: str = "task", **kwargs: Any):
+    """``task(item, **kwargs)`` for every item on ``client``, at most ``cap`` tasks submitted and unfinished at once
+    (each finished task makes room for the next item): yields ``(index, True, result)`` or ``(index, False,
+    exception)`` as tasks finish.  Retried twice on worker loss; a finished task's result is released at once."""
+    from dask.distributed import as_completed
+
+    tag = os.urandom(4).hex()
+    pending: dict[str, int] = {}  # key of a submitted, unfinished task -> its item's index
+
+    def submit(i: int):
+        fut = client.submit(task, items[i], retries=2, pure=False, key=f"{name}-{tag}-{i}", **kwargs)
+        pending[fut.key] = i
+        return fut
+
+    nxt = min(max(1, cap), len(items))
+    window = as_completed([submit(i) for i in range(nxt)])
+    for fut in window:
+        i = pending.pop(fut.key)
+        try:
+            got = (i, True, fut.result())
+        except Exception as e:  # noqa: BLE001 - handed to the caller
+            got = (i, False, e)
+        fut.release()
+        if nxt < len(items):
+            window.add(submit(nxt))
+            nxt += 1
+        yield got
 
 
 def _call(item: Any, fn: Callable, args: tuple, kwargs: dict) -> Any:

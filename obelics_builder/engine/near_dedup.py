@@ -376,13 +376,33 @@ def _tasks_for(rows: int, per_task: int, most: int) -> int:
     return min(most, max(1, math.ceil(rows / per_task))) if rows else 0
 
 
-def _run(scheduler: str, fn, arg_lists: list[tuple]) -> list[dict]:
+def _run(scheduler, fn, arg_lists: list[tuple]) -> list[dict]:
+    """``[fn(*args) for args in arg_lists]``; on a cluster through the engine's window of tasks in flight (a
+    90,000-part run is never one 90,000-task graph), failures raised after the rest finish."""
     if not arg_lists:
         return []
-    import dask
+    if scheduler != "distributed":
+        return [fn(*args) for args in arg_lists]
+    from dask.distributed import get_client
 
-    tasks = [dask.delayed(fn, pure=False)(*args) for args in arg_lists]
-    return list(dask.compute(*tasks, scheduler=scheduler))
+    from .executor import IN_FLIGHT_PER_THREAD, windowed
+
+    client = get_client()
+    cap = IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values()))
+    out: list = [None] * len(arg_lists)
+    errors = []
+    for i, ok, value in windowed(client, _star, arg_lists, cap, name=fn.__name__, fn=fn):
+        if ok:
+            out[i] = value
+        else:
+            errors.append(value)
+    if errors:
+        raise RuntimeError(f"{len(errors)} task(s) of {fn.__name__} failed; first: {errors[0]!r}") from errors[0]
+    return out
+
+
+def _star(args: tuple, fn):
+    return fn(*args)
 
 
 def _clear_losers(folder: Path, keep: set[str]) -> None:
