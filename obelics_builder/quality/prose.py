@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..schema import PARAGRAPH_SEP, paragraphs
+from .columns import CHECKS
 
 #: the doc checks that can read the prose (word and character statistics; not length, language or perplexity)
 PROSE_CHECKS = ("char_repetition", "word_repetition", "special_characters", "stopwords", "flagged_words",
@@ -27,8 +28,6 @@ WORDS_COLUMN = "doc_prose_words"
 
 
 def prose_column(check: str) -> str:
-    from .score import CHECKS
-
     return f"doc_prose_{CHECKS[check]}"
 
 

@@ -60,23 +60,11 @@ from . import metrics as M
 from .langid import get_langid
 from .lazy import MODEL_CHECKS, node_model_checks, node_model_values
 from .perplexity import DISABLED_NOTE, from_config as perplexity_from_config
+from .columns import CHECKS
 from .prose import ProseConfig, store_prose_metrics
 from .structure import KIND_COLUMN, StructureConfig, document_kinds, follow_sections
 from .wordlists import config_wordlist
 
-#: Check name -> column suffix (``node_<suffix>`` / ``doc_<suffix>``), in the reference order (§4.2 / §4.3).
-CHECKS: dict[str, str] = {
-    "number_words": "words",
-    "char_repetition": "char_repetition",
-    "word_repetition": "word_repetition",
-    "special_characters": "special_characters",
-    "stopwords": "stopwords",
-    "flagged_words": "flagged_words",
-    "punctuation": "punctuation",
-    "common_words": "common_words",
-    "lang_id": "lang_score",
-    "perplexity": "perplexity",
-}
 #: Node checks: a paragraph repeating an earlier one of its document (``node_repeated``: how many earlier copies,
 #: computed with the node kinds, when ``node.structure.enabled``) first, then the reference's.
 NODE_CHECKS: dict[str, str] = {"repeated": "repeated", **CHECKS}
