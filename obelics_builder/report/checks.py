@@ -133,15 +133,19 @@ def checks_from_config(cfg: dict, columns: Iterable[str]) -> list[Check]:
             check = Check(level, name, column, mn, mx, list(langs) if langs else None,
                           int(spec["min_words"]) if spec.get("min_words") else None,
                           [str(k) for k in kinds] if isinstance(kinds, (list, tuple)) else None)
-            also = [f"{o} {'< ' + fmt_num(b['min']) if b.get('min') is not None else ''}"
-                    f"{' or ' if b.get('min') is not None and b.get('max') is not None else ''}"
-                    f"{'> ' + fmt_num(b['max']) if b.get('max') is not None else ''}"
-                    for o, b in (spec.get("and") or {}).items() if isinstance(b, dict)] if level == "node" else []
+            also = [f"{o} {_outside_text(b)}" for o, b in (spec.get("and") or {}).items()
+                    if isinstance(b, dict)] if level == "node" else []
             check.also = ", ".join(also) or None
             if level == "doc" and prose is not None and name in prose.checks and prose_column(name) in cols:
                 check.column, check.prose_min_words = prose_column(name), prose.min_words
             out.append(check)
     return out
+
+
+def _outside_text(bounds: dict) -> str:
+    """``{min: 0.001}`` -> ``"< 0.001"``; both bounds -> ``"< LO or > HI"``."""
+    parts = [f"{op} {fmt_num(bounds[k])}" for k, op in (("min", "<"), ("max", ">")) if bounds.get(k) is not None]
+    return " or ".join(parts)
 
 
 def _doc_value(check: Check, doc: dict) -> float | None:
