@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io.image_table import IMAGE_TABLE_COLUMNS, IMAGE_TABLE_COMPRESSION, IMAGE_TABLE_SCHEMA
+from ..io.image_table import IMAGE_TABLE_COLUMNS, IMAGE_TABLE_SCHEMA, image_table_compression
 from ..io.markers import fingerprint, marker_path, read_marker, write_marker
 from ..io.parquet import write_table_atomic
 from ..stats import Stats
@@ -121,16 +121,12 @@ def read_part(path: Path, columns: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def _compression(table: pa.Table) -> dict[str, str]:
-    return {c: IMAGE_TABLE_COMPRESSION.get(c, "zstd") for c in table.column_names}
-
-
 def write_table_part(folder: Path, key: str, rows: list[dict] | pa.Table, input_fp: str, stats: dict) -> str:
     """Write a part and its marker (see module docstring); returns the content fingerprint."""
     folder = Path(folder)
     table = rows if isinstance(rows, pa.Table) else rows_to_table(rows)
     marker_path(folder, key).unlink(missing_ok=True)
-    write_table_atomic(table, folder / f"{key}.parquet", _compression(table))
+    write_table_atomic(table, folder / f"{key}.parquet", image_table_compression(table.column_names))
     cfp = content_fingerprint(input_fp, table)
     write_marker(folder, key, {"fingerprint": cfp, "input_fingerprint": input_fp, "stats": stats})
     return cfp

@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from ..io.image_table import IMAGE_TABLE_COMPRESSION
+from ..io.image_table import image_table_compression
 from ..io.markers import read_marker
 from ..io.parquet import write_table_atomic
 from ..stats import StageContext, Stats, timed
@@ -68,8 +68,9 @@ class Spool:
 
     def save(self, rows: list[dict]) -> None:
         if rows:
-            write_table_atomic(rows_to_table(rows), self.folder / f"{self.fp}-{next(self._n):06d}.parquet",
-                               IMAGE_TABLE_COMPRESSION)
+            table = rows_to_table(rows)
+            write_table_atomic(table, self.folder / f"{self.fp}-{next(self._n):06d}.parquet",
+                               image_table_compression(table.column_names))
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -20,3 +20,8 @@ IMAGE_TABLE_SCHEMA = pa.schema([
 #: as they are; zstd on them saved ~0% of the size for ~0.35 CPU-s per 200 MB written and ~0.6 per read; every other
 #: column zstd.  Dictionary encoding stays on for ``data``: identical bytes under several URLs are stored once.
 IMAGE_TABLE_COMPRESSION = {name: ("none" if name == "data" else "zstd") for name in IMAGE_TABLE_COLUMNS}
+
+
+def image_table_compression(columns) -> dict[str, str]:
+    """The codec of each of ``columns`` (a part written before a column existed has fewer)."""
+    return {c: IMAGE_TABLE_COMPRESSION.get(c, "zstd") for c in columns}
