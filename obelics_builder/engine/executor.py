@@ -139,13 +139,18 @@ class Engine:
         """How many tasks a map keeps submitted and unfinished at once."""
         if self.max_in_flight is not None:
             return self.max_in_flight
-        threads = sum(self.client.nthreads().values()) if self.client is not None else 1
-        return IN_FLIGHT_PER_THREAD * max(1, threads)
+        return in_flight_cap(self.client)
 
     def _bar(self, desc: str, total: int):
         from tqdm import tqdm
 
         return tqdm(total=total, desc=desc, unit="task", disable=not self.progress, leave=False)
+
+
+def in_flight_cap(client) -> int:
+    """:data:`IN_FLIGHT_PER_THREAD` x the worker threads of ``client`` (1 thread without a client)."""
+    threads = sum(client.nthreads().values()) if client is not None else 1
+    return IN_FLIGHT_PER_THREAD * max(1, threads)
 
 
 def windowed(client, task: Callable, items: Sequence[Any], cap: int, name: str = "task", **kwargs: Any):

@@ -385,13 +385,12 @@ def _run(scheduler, fn, arg_lists: list[tuple]) -> list[dict]:
         return [fn(*args) for args in arg_lists]
     from dask.distributed import get_client
 
-    from .executor import IN_FLIGHT_PER_THREAD, windowed
+    from .executor import in_flight_cap, windowed
 
     client = get_client()
-    cap = IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values()))
     out: list = [None] * len(arg_lists)
     errors = []
-    for i, ok, value in windowed(client, _star, arg_lists, cap, name=fn.__name__, fn=fn):
+    for i, ok, value in windowed(client, _star, arg_lists, in_flight_cap(client), name=fn.__name__, fn=fn):
         if ok:
             out[i] = value
         else:
