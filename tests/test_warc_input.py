@@ -307,14 +307,15 @@ def test_br_and_zstd_bodies(tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 
 def test_files_that_are_no_warc_are_named_and_counted(tmp_path):
-    import os
+    import random
 
+    rng = random.Random(7)
     cases = {
-        "random.warc": os.urandom(5000),
+        "random.warc": rng.randbytes(5000),
         "page.warc": b"<!DOCTYPE html><html><body><p>not a warc</p></body></html>\n" * 30,
         "empty.warc": b"",
-        "random.warc.gz": b"\x1f\x8b\x08\x00" + os.urandom(3000),
-        "random.warc.zst": b"\x28\xb5\x2f\xfd" + os.urandom(3000),
+        "random.warc.gz": b"\x1f\x8b\x08\x00" + rng.randbytes(3000),
+        "random.warc.zst": b"\x28\xb5\x2f\xfd" + rng.randbytes(3000),
         "page.warc.gz": gzip.compress(b"<!DOCTYPE html><html><body><p>a page</p></body></html>\n" * 30),
     }
     stats = Stats()
@@ -340,6 +341,35 @@ def test_files_that_are_no_warc_are_named_and_counted(tmp_path):
     (ref,) = warc_refs_from_paths([str(tmp_path / "good.warc")])
     assert len(list(iter_html_records(ref, ctx))) == 2
     assert unreadable_report(stats.to_dict()["read"])[1] is False
+
+
+@pytest.mark.parametrize("seed", [20, 27, 39, 42, 71, 0, 1, 2])
+def test_a_gzip_member_that_does_not_inflate_is_damage_not_a_record(tmp_path, seed):
+    """warcio reads a gzip member it cannot inflate as raw bytes; random bytes whose first line has five fields then
+    look like an ARC header (seeds 20, 27, ... do). Such a member is one corrupt_gzip, never a record, and the
+    records after it are read."""
+    import random
+
+    junk = b"\x1f\x8b\x08\x00" + random.Random(seed).randbytes(3000)
+    (tmp_path / "junk.warc.gz").write_bytes(junk)
+    stats = Stats()
+    ctx = StageContext("read", {}, stats)
+    (ref,) = warc_refs_from_paths([str(tmp_path / "junk.warc.gz")])
+    assert list(iter_html_records(ref, ctx)) == []
+    s = stats.to_dict()["read"]
+    assert stats.balance_problems() == [] and s["inputs_unreadable"] == 1
+    assert s["unreadable_inputs"][0]["reason"] == "corrupt_gzip"
+    # the same member between good ones costs one error and no record
+    recs = corpus(4)
+    (tmp_path / "mixed.warc.gz").write_bytes(b"".join(gzip.compress(r) for r in recs[:2]) + junk
+                                             + b"".join(gzip.compress(r) for r in recs[2:]))
+    stats = Stats()
+    ctx = StageContext("read", {}, stats)
+    (ref,) = warc_refs_from_paths([str(tmp_path / "mixed.warc.gz")])
+    got = list(iter_html_records(ref, ctx))
+    s = stats.to_dict()["read"]
+    assert stats.balance_problems() == [] and len(got) == 4 and not s.get("inputs_unreadable")
+    assert s["errors"] == {"corrupt_gzip": 1}, s["errors"]
 
 
 def test_messages_are_short_and_escaped():

@@ -333,6 +333,14 @@ def _iter_framed(fh, seekable: bool, ref: WarcRef, ctx, dump, max_record_bytes, 
             yield out
 
 
+class _RawFallback(Exception):
+    """warcio could not inflate a gzip member and went on reading the file's raw bytes as records: in a gzip WARC
+    such a "record" is damage (random bytes whose first line has five fields read as an ARC header), never data."""
+
+    def __init__(self) -> None:
+        super().__init__("the gzip member does not decompress")
+
+
 class _QuietIterator(ArchiveIterator):
     """warcio's iterator without its raw stderr warning (which prints the bytes it found); logged short instead."""
 
@@ -361,9 +369,12 @@ def _iter_warcio(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally, kind:
     while True:
         state = {"open": False, "offset": start}
         seen = 0
+        it = None
         try:
             it = _QuietIterator(stream, arc2warc=True)
             for record in it:
+                if kind == "gzip" and it.reader.decompressor is None:
+                    raise _RawFallback()
                 it.tell_misframed(ref.name, state["offset"])
                 state["open"], state["offset"] = True, it.offset
                 ctx.add("documents_in")
@@ -382,9 +393,8 @@ def _iter_warcio(stream, ref: WarcRef, ctx, dump, max_record_bytes, tally, kind:
                 raise unavailable
             whole = "non-chunked gzip" in str(exc) and not state["open"]
             reason = _classify(exc)
-            if reason == "invalid_record" and "Unknown archive format" in str(exc) and kind == "gzip" \
-                    and not tally["parsed"] and not state["offset"]:
-                reason = "corrupt_gzip"  # warcio read a file that starts undecodable as plain bytes
+            if kind == "gzip" and it is not None and it.reader is not None and it.reader.decompressor is None:
+                reason, state["offset"] = "corrupt_gzip", it.offset  # the member at it.offset does not inflate
             message = " ".join(f"{type(exc).__name__}: {exc}".split())
         if whole:  # several records in one gzip member: read on (outside the handler: warcio's buffers go)
             del it
