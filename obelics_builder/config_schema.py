@@ -388,6 +388,7 @@ def recipe_schema() -> Section:
     from .engine.near_dedup import NearConfig  # numpy and pyarrow only: no Dask at import
     from .images.fetch import DEFAULTS as FETCH_DEFAULTS
     from .images.table import RESIZE_MODES
+    from .optout.page import PageConsentConfig
 
     fetch = {
         "concurrency": POSITIVE, "per_host": POSITIVE,
@@ -417,6 +418,9 @@ def recipe_schema() -> Section:
         "ranks_per_partition": POSITIVE,
     }
     _knows(near, [f.name for f in fields(NearConfig)], "engine.near_dedup.NearConfig")
+    page_consent = {"enabled": Flag(), "x_robots_tag": Flag(), "meta_robots": Flag(), "tdm_reservation": Flag(),
+                    "noimageai": Flag(), "agent": Text()}
+    _knows(page_consent, [f.name for f in fields(PageConsentConfig)], "optout.page.PageConsentConfig")
     return Section(keys={
         "name": Text(),
         "description": Text(),
@@ -428,6 +432,7 @@ def recipe_schema() -> Section:
                                  "page_time_budget_s": Number(what="seconds (a number; 0 or less: no budget)")},
                            nullable=True),
         "text_scores": Section(keys={"lang_id": Flag()}, nullable=True),
+        "page_consent": Section(keys=page_consent, nullable=True),
         "url_dedup": Section(keys={"keep": Text(choices=("latest_warc",))}, nullable=True),
         "near_dedup": Section(keys=near, rules=(_bands_fit,), nullable=True),
         "paragraph_dedup": Section(keys={"enabled": Flag(), "min_count": POSITIVE}, nullable=True),

@@ -161,7 +161,7 @@ def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, 
                 check_extractor: bool = True) -> dict:
     """Load a recipe and its filter config (under ``recipe["filters_config"]``).  ``overrides`` (e.g. the command
     line's ``--mode`` as ``{"extract": {"mode": ...}}``) are merged over the file.  The ``extract`` section is filled
-    in from :class:`ExtractConfig`, ``stages`` (when absent) with the built-in stages; ``_path``, ``_sha256`` (of the file) and ``name`` (the file's stem unless it has
+    in from :class:`ExtractConfig`, ``page_consent`` from :class:`~obelics_builder.optout.page.PageConsentConfig`, ``stages`` (when absent) with the built-in stages; ``_path``, ``_sha256`` (of the file) and ``name`` (the file's stem unless it has
     one) say which recipe it is.  An unknown name or bad YAML is a :class:`ConfigError`, and so is any problem of
     the recipe (checked against :mod:`obelics_builder.config_schema`) or of its filter config, all reported
     together; so is an optional extractor that is not installed (``check_extractor``: off for commands that do not
@@ -206,6 +206,12 @@ def load_recipe(name_or_path: str | Path = DEFAULT_RECIPE, overrides: dict[str, 
     if check_extractor:
         check_mode(extract.mode)  # an optional extractor (trafilatura) not installed: one line, before any work
     recipe["extract"] = extract.as_dict()
+    from .optout.page import PageConsentConfig
+
+    try:
+        recipe["page_consent"] = PageConsentConfig.from_mapping(recipe.get("page_consent")).as_dict()
+    except ConfigError as e:
+        raise ConfigError(f"{display(path)}: {e}") from None
     if recipe.get("stages") is None:  # the built-in plan (run.json records the order a run had)
         from .plan.builtin import STAGES
 

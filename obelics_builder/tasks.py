@@ -8,7 +8,8 @@ folders a unit reads come from the plan (:mod:`obelics_builder.plan`), which imp
 Output folder::
 
     OUT/parts/scored/<warc>.parquet      documents with every text score, before any decision (per WARC)
-    OUT/parts/text/<warc>.parquet        after the text decisions (+ <warc>.keys.parquet: url, rank, row, part)
+    OUT/parts/text/<warc>.parquet        after page-level consent and the text decisions (+ <warc>.keys.parquet:
+                                         url, rank, row, part; <warc>.manifest.parquet: page-consent removals)
     OUT/parts/url_dedup/<warc>.parquet   after URL dedup (+ <warc>.pairs.parquet: image_url, doc_url)
     OUT/images/table/part-NNNNN.parquet  one row per unique image URL: ledger (status, error, bytes, seconds...),
                                          image info and bytes
@@ -135,10 +136,14 @@ def _process_warc(ref, recipe: dict, out: str, dump: str | None, fp: str) -> dic
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Per part: text decisions (from stored scores)
+# Per part: page-level consent and text decisions (from stored signals and scores)
 # ---------------------------------------------------------------------------------------------------------------
 
 def filter_part(key: str, recipe: dict, out: str, fp: str, src: str) -> dict:
+    """Page-level consent, then the text decisions, from what the per-WARC step stored; writes the part, its URL
+    keys and its page-consent manifest rows (``<key>.manifest.parquet``)."""
+    from .optout.manifest import write_manifest_part
+    from .optout.page import page_consent_stage
     from .quality.decide import text_filter_stage
 
     src = Path(src) / f"{key}.parquet"
@@ -148,10 +153,12 @@ def filter_part(key: str, recipe: dict, out: str, fp: str, src: str) -> dict:
     if done is not None:
         return done["stats"]
     stats = Stats()
+    c_consent = _ctx("page_consent", recipe.get("page_consent"), stats, {"manifest": []})
     ctx = _ctx("text_filter", fcfg, stats)
     keys: dict[str, list] = {"url": [], "rank": [], "row": []}
     with DocumentWriter(folder / f"{key}.parquet") as writer:
         for docs in iter_document_batches(src, BATCH):
+            docs = run_stage(page_consent_stage, docs, c_consent)
             docs = run_stage(text_filter_stage, docs, ctx)
             k = url_keys(docs)
             keys["url"] += k["url"]
@@ -160,6 +167,7 @@ def filter_part(key: str, recipe: dict, out: str, fp: str, src: str) -> dict:
             writer.write(docs)
     keys["part"] = [key] * len(keys["url"])
     write_table_atomic(pa.table(keys, schema=KEYS_SCHEMA), folder / f"{key}.keys.parquet")
+    write_manifest_part(c_consent.resources["manifest"], folder / f"{key}.manifest.parquet")
     result = stats.to_dict()
     write_marker(folder, key, {"fingerprint": fp, "stats": result})
     return result

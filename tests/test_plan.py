@@ -80,25 +80,25 @@ def test_custom_stage_is_inserted_and_read_by_the_steps_after_it(tmp_path):
     for name in ("url_losers", "near_dedup", "url_dedup"):  # what read text_filter's parts and keys reads them now
         assert "text_filter" not in plan.step(name).reads and "second" in plan.step(name).reads
     assert plan.step("drop_urls").products == ("keys",)
-    assert plan.funnel[:6] == ("read", "extract", "text_scores", "text_filter", "drop_urls", "second")
+    assert plan.funnel[:7] == ("read", "extract", "text_scores", "page_consent", "text_filter", "drop_urls", "second")
 
 
 @pytest.mark.parametrize("stages, message", [
     (["text_scroes"], "stages[0]: unknown stage 'text_scroes' (did you mean 'text_scores'?)"),
     ([{"use": "plan_stage_fixture:identity", "after": "text_filtr"}],
-     "stages[13].after: unknown stage 'text_filtr' (did you mean 'text_filter'?)"),
+     "stages[14].after: unknown stage 'text_filtr' (did you mean 'text_filter'?)"),
     ([{"use": "plan_stage_fixture:identity", "after": "images"}],
-     "stages[13].after: a stage of your own runs between two per-part steps, after one of text_scores, text_filter, "
+     "stages[14].after: a stage of your own runs between two per-part steps, after one of text_scores, text_filter, "
      "url_dedup, final, cleanup (or another of your own), not after 'images'"),
-    ([{"use": "plan_stage_fixture:nosuch", "after": "final"}], "stages[13].use: cannot use 'plan_stage_fixture:nosuch'"),
-    ([{"use": "no_such_module_x:f", "after": "final"}], "stages[13].use: cannot use 'no_such_module_x:f'"),
+    ([{"use": "plan_stage_fixture:nosuch", "after": "final"}], "stages[14].use: cannot use 'plan_stage_fixture:nosuch'"),
+    ([{"use": "no_such_module_x:f", "after": "final"}], "stages[14].use: cannot use 'no_such_module_x:f'"),
     ([{"use": "plan_stage_fixture:NOT_A_FUNCTION", "after": "final"}], "not a function"),
     ([{"use": "plan_stage_fixture:identity", "name": "final"}], "the name 'final' is taken"),
     ([{"use": "plan_stage_fixture:identity", "name": "paragraphs", "after": "final"}], "the name 'paragraphs' is taken"),
     ([{"use": "plan_stage_fixture:identity", "name": "scored", "after": "final"}], "the name 'scored' is taken"),
     ([{"use": "plan_stage_fixture:identity", "name": "images", "after": "final"}], "the name 'images' is taken"),
     ([{"use": "plan_stage_fixture:identity", "name": "write", "after": "final"}], "the name 'write' is taken"),
-    ([{"use": "plan_stage_fixture:identity", "aftr": "final"}], "stages[13]: unknown key 'aftr' (did you mean 'after'?)"),
+    ([{"use": "plan_stage_fixture:identity", "aftr": "final"}], "stages[14]: unknown key 'aftr' (did you mean 'after'?)"),
 ])
 def test_stage_list_mistakes_are_one_clear_line(tmp_path, stages, message):
     data = yaml.safe_load((PIPELINES_DIR / "obelics.yaml").read_text(encoding="utf-8"))
@@ -268,7 +268,7 @@ def test_plan_command_says_what_a_rerun_skips(baseline, capsys):
     text = capsys.readouterr().out
     for s in BUILTIN:
         assert f". {s.name}  [" in text
-    assert "funnel (stats.json): read -> extract -> text_scores -> text_filter" in text
+    assert "funnel (stats.json): read -> extract -> text_scores -> page_consent -> text_filter" in text
 
 
 def _filters_overlay(out: Path) -> Path:

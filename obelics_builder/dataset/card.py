@@ -30,6 +30,7 @@ STAGE_HELP = {
     "read": "WARC records read (HTML responses)",
     "extract": "HTML -> interleaved documents",
     "text_scores": "text scores computed (no removal expected)",
+    "page_consent": "pages whose archived headers or head withheld AI consent (see *Page-level consent*)",
     "text_filter": "paragraph and document text filters",
     "url_dedup": "duplicate document URLs",
     "image_rules": "image URL rules (banned substrings, too frequent URLs)",
@@ -199,6 +200,36 @@ def funnel_table(stages: dict) -> list[str]:
     return lines + described + [""]
 
 
+#: page-level consent reasons (:mod:`obelics_builder.optout.page`) -> what the card calls them
+PAGE_CONSENT_SIGNALS = (
+    ("consent:page:x-robots-tag", "archived `X-Robots-Tag: noai` / `noml` (for everyone or for us)"),
+    ("consent:page:meta-robots", "`<meta name=\"robots\">` or our agent's meta tag with `noai` / `noml`"),
+    ("consent:page:tdm-reservation", "W3C TDMRep `tdm-reservation: 1` (header, meta tag or link)"),
+    ("consent:page:noimageai", "`noimageai` (header or meta tag): images removed, text kept"),
+)
+
+
+def page_consent_section(stages: dict) -> list[str]:
+    """How many documents (and images) each page-level consent signal removed, from the ``page_consent`` stage."""
+    lines = ["### Page-level consent", ""]
+    s = stages.get("page_consent")
+    if s is None:
+        return lines + ["Not checked: this output was built before obelics-builder read page-level consent "
+                        "signals.", ""]
+    lines += ["A page that withheld consent to AI use when it was crawled, in its archived response headers or in "
+              "its own `<head>` (never a `<noscript>` or the body), was removed before any text filter; each "
+              "removal is a row of the opt-out manifest. A document is counted under the first signal that "
+              "applies.", "",
+              "| signal | reason | documents removed | images removed |", "|---|---|---:|---:|"]
+    docs, images = s.get("removed") or {}, s.get("images_removed") or {}
+    for reason, what in PAGE_CONSENT_SIGNALS:
+        lines.append(f"| {what} | `{reason}` | {_fmt(docs.get(reason, 0))} | "
+                     f"{_fmt(images.get(reason, 0)) if reason.endswith('noimageai') else '-'} |")
+    lines.append("")
+    lines += [f"- {n}" for n in s.get("notes") or []]
+    return lines + ([""] if s.get("notes") else [])
+
+
 def funnel_series(stages: dict) -> tuple[list[str], list[int], list[int]]:
     """Labels and document / image-position counts through the document stages (``image_fetch``, whose unit is
     the unique image URL, is left out): the input of the first stage, then each stage's output."""
@@ -323,6 +354,7 @@ def render_card(out: str | Path, summary: dict, license: str | None = None, char
         lines += (["![Documents and image positions through the stages](funnel.png)", ""] if chart else
                   ["(No chart: Pillow is not installed.)", ""])
         lines += funnel_table(stages)
+        lines += page_consent_section(stages)
         notes = stats.get("notes") or []
         lines += ["### Notes", ""]
         lines += [f"- {n}" for n in notes] if notes else ["- none: every configured filter ran."]

@@ -42,6 +42,7 @@ from .boilerplate import (_HINT_CACHE, HIDDEN, LINKLIST_TAGS, LONG_ANCHOR, NAV_W
                           declared_article, is_reco_heading, select_content)
 from .images import (choose_source, clean_url_attr, document_base, image_node_meta, is_boilerplate_image,
                      parse_size, resolve_url)
+from .head import head_signals_lexbor
 from .layout import _CELL, _LN, _PB, _flush, dedupe_paragraphs
 from .nesting import cap_nesting
 
@@ -552,13 +553,15 @@ def _emit(pg: _Page, roots: list, skip: set, page_url: str, deadline, prefer_lar
 
 
 def extract_default(html: str, page_url: str, deadline: float | None = None, *,
-                    prefer_largest: bool = False, utf8: bytes | None = None) -> list[tuple[str, object]]:
+                    prefer_largest: bool = False, utf8: bytes | None = None,
+                    head: dict | None = None) -> list[tuple[str, object]]:
     """HTML string -> ``[("text", str) | ("image", meta), ...]``: the page's main content.
 
     ``deadline`` is a ``time.monotonic()`` value; past it :class:`ExtractionTimeout` is raised.
     ``prefer_largest``: when an ``<img>`` has both a real ``src`` and a srcset, take the largest srcset candidate
     instead of ``src`` (a ``src`` that is a placeholder always yields to lazy attributes and srcsets).
-    ``utf8``: the payload, when ``html`` is exactly its decoding (parsed as it is: no encoding again)."""
+    ``utf8``: the payload, when ``html`` is exactly its decoding (parsed as it is: no encoding again).
+    ``head``: a dict that receives the head's consent signals (:mod:`.head`), read from this parse."""
     _check(deadline)
     # The walk allocates one small list per element and frees it all at the end: nothing here makes reference
     # cycles, so the cyclic collector only rescans the growing records (a third of the time on large pages).
@@ -571,6 +574,8 @@ def extract_default(html: str, page_url: str, deadline: float | None = None, *,
         tree = LexborHTMLParser(utf8 if utf8 is not None and capped is html else capped)
         html = capped
         _check(deadline)
+        if head is not None:
+            head.update(head_signals_lexbor(tree))
         root = tree.body
         if root is None:
             root = tree.root

@@ -49,6 +49,8 @@ from urllib.parse import urlparse
 
 from selectolax.lexbor import LexborHTMLParser
 
+from .head import head_signals_lexbor
+
 # ---------------------------------------------------------------------------------------------------------------
 # Tag lists (reference `tags_attributes.py`, §2.1)
 # ---------------------------------------------------------------------------------------------------------------
@@ -438,11 +440,14 @@ def _prune(root, deadline) -> None:
             node.unwrap()
 
 
-def simplify_dom(html: str, deadline: float | None = None) -> LexborHTMLParser:
-    """DOMTreeSimplificator: the simplified, re-parsed tree."""
+def simplify_dom(html: str, deadline: float | None = None, head: dict | None = None) -> LexborHTMLParser:
+    """DOMTreeSimplificator: the simplified, re-parsed tree.  ``head``: a dict that receives the head's consent
+    signals (:mod:`.head`), read from the first parse, before any simplification."""
     html = preprocess_html(html)
     _check(deadline)
     tree = LexborHTMLParser(html)
+    if head is not None:
+        head.update(head_signals_lexbor(tree))
     root = tree.root
     if root is None:
         return LexborHTMLParser("")
@@ -580,9 +585,11 @@ def _merge(items: list) -> list:
     return out
 
 
-def extract_obelics(html: str, page_url: str, deadline: float | None = None) -> list[tuple[str, object]]:
-    """HTML string -> ``[("text", str) | ("image", meta_dict), ...]`` with the OBELICS reference rules."""
-    tree = simplify_dom(html, deadline)
+def extract_obelics(html: str, page_url: str, deadline: float | None = None,
+                    head: dict | None = None) -> list[tuple[str, object]]:
+    """HTML string -> ``[("text", str) | ("image", meta_dict), ...]`` with the OBELICS reference rules
+    (``head``: see :func:`simplify_dom`)."""
+    tree = simplify_dom(html, deadline, head)
     items = _flatten(tree, page_url, deadline)
     _check(deadline)
     return _merge(items)

@@ -15,6 +15,7 @@ from .. import schema
 from ..recipe import ConfigError, ExtractConfig
 from .charset import decode_html_lossless
 from .default import extract_default
+from .head import AI_WORDS
 from .obelics import ExtractionTimeout, extract_obelics
 
 #: payloads larger than this are rejected (reason ``too_large``)
@@ -65,13 +66,23 @@ def _general_metadata(record: dict) -> dict:
     return {k: record[k] for k in keys if record.get(k) is not None}
 
 
-def _extract_trafilatura(html: str, url: str, deadline=None):
+def _extract_trafilatura(html: str, url: str, deadline=None, head: dict | None = None):
     from .trafilatura_mode import extract_trafilatura  # the optional extra: imported only when chosen
 
-    return extract_trafilatura(html, url, deadline=deadline)
+    return extract_trafilatura(html, url, deadline=deadline, head=head)
 
 
-#: mode -> ``(html, url, deadline=None) -> [("text", str) | ("image", meta)]``
+def page_signals(headers, head: dict) -> dict:
+    """The page's consent signals as ``general_metadata["page_consent"]`` stores them: ``headers`` (``[name,
+    value]`` of the archived response's ``X-Robots-Tag`` values that hold an AI directive, and its TDMRep headers)
+    and the head's ``meta`` / ``link`` entries (:mod:`.head`); empty when the page has none (no key is written, so
+    pages without signals are stored as before).  The decision is :mod:`obelics_builder.optout.page`'s."""
+    kept = [[n, v] for n, v in headers or ()
+            if n != "x-robots-tag" or any(w in v.lower() for w in AI_WORDS)]
+    return {**({"headers": kept} if kept else {}), **head}
+
+
+#: mode -> ``(html, url, deadline=None, head=None) -> [("text", str) | ("image", meta)]``
 EXTRACTORS = {"obelics": extract_obelics, "default": extract_default, "trafilatura": _extract_trafilatura}
 
 
@@ -115,9 +126,10 @@ def extract_record(record: dict, mode: str = ExtractConfig.mode,
         html = html.replace("\x00", "\ufffd")
     if deadline is not None and time.monotonic() > deadline:
         raise ExtractionRejected("timeout", f"decoding took more than {time_budget_s}s")
+    head: dict = {}  # the head's consent signals, read by the extractor from its own parse
     try:
-        nodes = (extract_default(html, url, deadline=deadline, utf8=utf8) if mode == "default"
-                 else EXTRACTORS[mode](html, url, deadline=deadline))
+        nodes = (extract_default(html, url, deadline=deadline, utf8=utf8, head=head) if mode == "default"
+                 else EXTRACTORS[mode](html, url, deadline=deadline, head=head))
     except ExtractionTimeout:
         raise ExtractionRejected("timeout", f"page took more than {time_budget_s}s "
                                             f"({len(html)} characters)") from None
@@ -126,6 +138,9 @@ def extract_record(record: dict, mode: str = ExtractConfig.mode,
     if not nodes:
         raise ExtractionRejected("empty_document", "no text and no image after extraction")
     doc = schema.new_document(_general_metadata(record))
+    signals = page_signals(record.get("consent_headers"), head)
+    if signals:
+        doc["general_metadata"]["page_consent"] = signals
     for kind, value in nodes:
         if kind == "text":
             schema.add_text(doc, value)

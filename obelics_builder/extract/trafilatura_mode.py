@@ -30,8 +30,9 @@ import re
 from urllib.parse import urljoin
 
 from ..recipe import ConfigError
-from .nesting import cap_nesting
+from .head import head_signals_lxml
 from .images import clean_url_attr, image_node_meta, largest_candidate, parse_size, resolve_url
+from .nesting import cap_nesting
 from .obelics import ExtractionTimeout
 from .urls import base_href
 from .watchdog import DeadlineExceeded, run_with_deadline
@@ -255,16 +256,28 @@ def xml_to_nodes(xml: str, on_image) -> list:
     return b.out
 
 
-def extract_trafilatura(html: str, page_url: str, deadline: float | None = None) -> list[tuple[str, object]]:
+def extract_trafilatura(html: str, page_url: str, deadline: float | None = None,
+                        head: dict | None = None) -> list[tuple[str, object]]:
     """HTML string -> ``[("text", str) | ("image", meta), ...]`` by trafilatura; past ``deadline`` (a
-    ``time.monotonic()`` value) :class:`ExtractionTimeout`; a trafilatura exception -> :class:`TrafilaturaError`."""
+    ``time.monotonic()`` value) :class:`ExtractionTimeout`; a trafilatura exception -> :class:`TrafilaturaError`.
+    ``head``: a dict that receives the head's consent signals (:mod:`.head`); the page is then parsed with
+    trafilatura's own loader and that tree handed to trafilatura (which copies a given tree), so it is still
+    parsed once."""
     traf = require_trafilatura()
     html = cap_nesting(html, MAX_NESTING)
     url = page_url or None
 
     def run() -> list:
         try:
-            xml = traf.extract(html, url=url, output_format="xml", include_images=True, include_tables=True,
+            page = html
+            if head is not None:
+                from trafilatura.utils import load_html
+
+                tree = load_html(html)
+                if tree is not None:
+                    head.update(head_signals_lxml(tree))
+                    page = tree
+            xml = traf.extract(page, url=url, output_format="xml", include_images=True, include_tables=True,
                                include_links=False, with_metadata=False)
         except (MemoryError, RecursionError):
             raise

@@ -59,6 +59,13 @@ def agent_matches(agent: str, ua_token: str = UA_TOKEN) -> bool:
 
 def x_robots_denies(value: str, ua_token: str = UA_TOKEN) -> bool:
     """True if one ``X-Robots-Tag`` header value withholds AI consent from us (see module docstring)."""
+    return bool(x_robots_directives(value, ua_token))
+
+
+def x_robots_directives(value: str, ua_token: str = UA_TOKEN) -> set[str]:
+    """The AI directives (lowercased, of :data:`AI_DIRECTIVES`) one ``X-Robots-Tag`` header value addresses to
+    us: for everyone, ``*`` or our product token (see module docstring)."""
+    found: set[str] = set()
     agent: str | None = None  # None = applies to everyone
     for raw in str(value).split(","):
         token = raw.strip()
@@ -75,8 +82,8 @@ def x_robots_denies(value: str, ua_token: str = UA_TOKEN) -> bool:
             else:
                 continue  # a valued directive: never an AI directive
         if token.lower() in AI_DIRECTIVES and (agent is None or agent_matches(agent, ua_token)):
-            return True
-    return False
+            found.add(token.lower())
+    return found
 
 
 def tdm_reserved(value: str) -> bool:

@@ -4,12 +4,15 @@ File: ``optout-manifest-YYYY-MM-DD.parquet`` (UTC date of the run), columns:
 
 ``url``         the opted-out URL (document URL or image URL)
 ``kind``        ``document`` | ``image``
-``source``      ``spawning`` | ``local`` | ``c2pa``
+``source``      ``spawning`` | ``local`` | ``c2pa`` | page-level consent (:mod:`.page`): ``page:x-robots-tag`` |
+                ``page:meta-robots`` | ``page:tdm-reservation`` | ``page:noimageai``
 ``removed_at``  timestamp (UTC, microseconds) when the removal was decided
 ``doc_url``     the document the URL was removed from (for a document, the URL itself)
-``detail``      e.g. ``domain`` / ``url`` for the local list, the ``notAllowed`` entries for C2PA
+``detail``      e.g. ``domain`` / ``url`` for the local list, the ``notAllowed`` entries for C2PA, the header or
+                meta tag (as the page had it) for page-level consent
 
-Each part writes its rows (:func:`write_manifest_part`) and the run merges the parts (:func:`merge_manifests`)
+Each part writes its rows (:func:`write_manifest_part`; page-level consent rows beside its text-filter part, the
+others beside its published part) and the run merges the parts (:func:`merge_manifests`)
 streaming, one part in memory at a time.
 """
 from __future__ import annotations
@@ -24,7 +27,8 @@ import pyarrow.parquet as pq
 from ..io.parquet import tmp_path_for, write_table_atomic
 
 KINDS = ("document", "image")
-SOURCES = ("spawning", "local", "c2pa")
+SOURCES = ("spawning", "local", "c2pa", "page:x-robots-tag", "page:meta-robots", "page:tdm-reservation",
+           "page:noimageai")
 MANIFEST_SCHEMA = pa.schema([
     ("url", pa.string()), ("kind", pa.string()), ("source", pa.string()),
     ("removed_at", pa.timestamp("us", tz="UTC")), ("doc_url", pa.string()), ("detail", pa.string()),

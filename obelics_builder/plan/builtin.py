@@ -8,7 +8,7 @@ from __future__ import annotations
 from .model import RunInputs, Step
 
 #: the built-in stages, in their order (the recipe's default ``stages:`` list)
-STAGES = ("read", "extract", "text_scores", "text_filter", "url_dedup", "image_fetch", "image_rules", "images",
+STAGES = ("read", "extract", "text_scores", "page_consent", "text_filter", "url_dedup", "image_fetch", "image_rules", "images",
           "final", "paragraph_dedup", "cleanup", "image_set_dedup", "optout")
 #: stages that count unique image URLs, not documents (outside the documents' accounting chain)
 NOT_DOCUMENTS = ("image_fetch",)
@@ -26,7 +26,13 @@ def _warc_config(inp: RunInputs) -> list:
 
 def _text_filter_config(inp: RunInputs) -> list:
     f = _filters(inp)
-    return [f.get("node"), f.get("doc"), f.get("perplexity"), f.get("lang_id")]
+    return [f.get("node"), f.get("doc"), f.get("perplexity"), f.get("lang_id"), _page_consent(inp)]
+
+
+def _page_consent(inp: RunInputs) -> dict:
+    from ..optout.page import PageConsentConfig
+
+    return PageConsentConfig.from_mapping(inp.recipe.get("page_consent")).as_dict()
 
 
 def banned_words(fcfg: dict) -> list[str]:
@@ -96,9 +102,9 @@ BUILTIN: tuple[Step, ...] = (
     Step("warc", "warcs", ("read", "extract", "text_scores"), (), "parts/scored",
          ("recipe: read, extract, text_scores", "filters: score parameters, word lists, models"), _warc_config,
          what="read the WARC's HTML records, extract documents, score their text"),
-    Step("text_filter", "parts", ("text_filter",), ("warc",), "parts/text",
-         ("filters: node, doc, perplexity, lang_id",), _text_filter_config, products=("keys",),
-         what="text decisions from the stored scores"),
+    Step("text_filter", "parts", ("page_consent", "text_filter"), ("warc",), "parts/text",
+         ("recipe: page_consent", "filters: node, doc, perplexity, lang_id"), _text_filter_config, products=("keys",),
+         what="page-level consent from the stored signals, text decisions from the stored scores"),
     Step("url_losers", "run", (), ("text_filter",), "parts/url_dedup/_losers", ("recipe: url_dedup",),
          _section("url_dedup"), marker="losers", what="rows whose URL has a later capture elsewhere in the run"),
     Step("near_dedup", "run", (), ("text_filter", "url_losers"), "parts/url_dedup/_near", ("recipe: near_dedup",),
@@ -133,7 +139,8 @@ BUILTIN: tuple[Step, ...] = (
     Step("publish", "parts", ("image_set_dedup", "optout"), ("paragraphs", "image_set_losers", "optout_lookups"),
          "documents", ("recipe: optout",), _section("optout"), unit_name="part-{index:05d}",
          what="image-set dedup and opt-out -> documents/"),
-    Step("manifest", "run", (), ("publish",), ".", (), _none, what="OUT/optout-manifest-DATE.parquet from the parts' opt-out rows"),
+    Step("manifest", "run", (), ("publish",), ".", (), _none,  # (it always runs: no marker)
+         what="OUT/optout-manifest-DATE.parquet from the parts' opt-out rows and text_filter's page-consent rows"),
 )
 
 #: after which stages a stage of one's own may run: those that end a per-part step, but the last

@@ -280,7 +280,9 @@ def _manifest(run: Run, step: Step) -> None:
         from ..optout.manifest import merge_manifests
 
         out = run.out
-        manifest = merge_manifests([out / "parts" / "optout" / f"{k}.manifest.parquet" for k in run.keys], out)
+        page = run.folder("text_filter")  # page-level consent rows, beside each text-filter part
+        manifest = merge_manifests([page / f"{k}.manifest.parquet" for k in run.keys]
+                                   + [out / "parts" / "optout" / f"{k}.manifest.parquet" for k in run.keys], out)
         for old in out.glob("optout-manifest-*.parquet"):
             if old != manifest:
                 old.unlink()

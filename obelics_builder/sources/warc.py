@@ -92,6 +92,16 @@ def valid_http_url(url: str) -> bool:
         return False
 
 
+#: response headers that carry consent signals, kept one by one in ``consent_headers`` (``http_headers`` joins
+#: repeated headers with ", ", which would lose where an ``X-Robots-Tag: agent:`` prefix stops applying)
+CONSENT_HEADERS = frozenset({"x-robots-tag", "tdm-reservation", "tdm-policy"})
+
+
+def consent_headers(http) -> list[list[str]]:
+    """``[name (lowercased), value]`` of each consent header of a response, in order."""
+    return [[str(n).strip().lower(), str(v)] for n, v in http.headers if str(n).strip().lower() in CONSENT_HEADERS]
+
+
 def _http_headers(http) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in http.headers:
@@ -550,6 +560,7 @@ def _process(record, it, ref: WarcRef, ctx, dump, max_record_bytes, state, parti
         "url": url,
         "body": body,
         "http_headers": headers,
+        "consent_headers": consent_headers(http),
         "warc_filename": ref.name,
         "warc_record_offset": int(offset),
         "warc_record_length": int(length),
