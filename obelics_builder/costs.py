@@ -25,7 +25,8 @@ GROUPS = ("read", "extract", "text scores", "decisions", "dedup", "final passes"
 IMAGE_GROUP = "image"
 #: stats.json stage -> group (stages not listed are not CPU stages of their own)
 STAGE_GROUP = {
-    "read": "read", "extract": "extract", "text_scores": "text scores", "text_filter": "decisions",
+    "read": "read", "extract": "extract", "text_scores": "text scores", "page_consent": "decisions",
+    "text_filter": "decisions",
     "url_dedup": "dedup", "image_rules": "final passes", "images": "final passes", "final": "final passes",
     "paragraph_dedup": "final passes", "cleanup": "final passes", "image_set_dedup": "final passes",
     "optout": "final passes",

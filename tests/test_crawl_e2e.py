@@ -85,6 +85,12 @@ def test_sample_crawl_runs_our_extractor_and_says_so(sample_run):
     card = (out / "dataset" / "README.md").read_text(encoding="utf-8")
     assert "- extractor: `default` (obelics-builder's extractor)" in card
     assert f"- recipe: obelics (`obelics.yaml`, sha256 `{run['recipe_sha256'][:16]}`)" in card
+    # page-level consent ran and the card lists what each signal removed (no sample page carries a signal: 0)
+    assert run["recipe_config"]["page_consent"]["enabled"] is True
+    assert "### Page-level consent" in card
+    for reason in ("x-robots-tag", "meta-robots", "tdm-reservation"):
+        assert f"| `consent:page:{reason}` | 0 | - |" in card
+    assert "| `consent:page:noimageai` | 0 | 0 |" in card
 
 
 def test_rerun_skips_finished_work_and_keeps_identical_shards(sample_run):

@@ -288,3 +288,9 @@ def test_crawl_removes_exactly_what_the_pages_withheld(tmp_path):
     assert _manifest(out) == _expected_manifest(skip=(REASON_META,))
     card = (out / "dataset" / "README.md").read_text(encoding="utf-8")
     assert "| `consent:page:meta-robots` | 0 | - |" in card and "not honoured by the recipe: meta_robots" in card
+    # `filter` redoes the decisions from the stored signals, with the recipe the output ran with
+    assert main(["filter", str(out), "--config", "obelics-structured", "--scheduler", "sync", "--quiet"]) == 0
+    st = json.loads((out / "stats.json").read_text(encoding="utf-8"))["stages"]["page_consent"]
+    assert st["removed"] == {REASON_X_ROBOTS: 4, REASON_TDM: 3} and st["images_removed"] == {REASON_NOIMAGEAI: 2}
+    assert _manifest(out) == _expected_manifest(skip=(REASON_META,))
+    assert scored.stat().st_mtime_ns == before

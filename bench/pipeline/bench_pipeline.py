@@ -132,6 +132,7 @@ def breakdown(ours: dict) -> dict:
     rows.append(("text scores", "text scores: lang-id", lang))
     rows.append(("text scores", "text scores: metrics (the rest)", cpu("text_scores") - sum(nested("text_scores").values())))
     rows += [("text scores", f"text scores: {k}", v) for k, v in nested("text_scores").items() if k != "lang-id"]
+    rows.append(("decisions", "decisions (page_consent)", cpu("page_consent")))
     rows.append(("decisions", "decisions (text_filter)", cpu("text_filter")))
     rows.append(("dedup", "dedup: url_dedup pass", cpu("url_dedup")))
     rows.append(("dedup", "dedup: URL groups (run-wide)", probe("dedup: URL groups")))

@@ -44,11 +44,15 @@ def head_signals_lexbor(tree) -> dict:
     while node is not None:
         tag = node.tag
         if tag == "meta":
-            a = node.attributes
-            _meta(a.get("name"), a.get("content"), found)
+            a = node.attrs  # read attribute by attribute: most metas have no name (charset, property, http-equiv)
+            name = a.get("name")
+            if name:
+                _meta(name, a.get("content"), found)
         elif tag == "link":
-            a = node.attributes
-            _link(a.get("rel"), a.get("href"), found)
+            a = node.attrs
+            rel = a.get("rel")
+            if rel and "tdm-" in rel.lower():
+                _link(rel, a.get("href"), found)
         node = node.next
     return found
 

@@ -2,7 +2,9 @@
 
 Every record either becomes a document (``schema.new_document`` + ``add_text``/``add_image``) or is counted:
 removed (``not_html``, ``empty_document``) or lost to an error (``too_large``, ``timeout``, ``parse_error``,
-``extract_exception``) with an example (file, offset, url, message).
+``extract_exception``) with an example (file, offset, url, message).  A page's consent signals (the record's
+``consent_headers`` and the head's metas and links, read by the extractor from its own parse) are stored in
+``general_metadata["page_consent"]`` when it has any (:func:`page_signals`); the ``page_consent`` stage decides.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 #: Funnel order of the document stages (``image_fetch`` counts unique image URLs and is reported apart).
-DOC_STAGES = ["read", "extract", "text_scores", "text_filter", "url_dedup", "image_rules", "images", "final"]
+DOC_STAGES = ["read", "extract", "text_scores", "page_consent", "text_filter", "url_dedup", "image_rules", "images", "final"]
 
 CSP = ("default-src 'none'; img-src 'self' data: file:; style-src 'unsafe-inline'; base-uri 'none'; "
        "form-action 'none'")
