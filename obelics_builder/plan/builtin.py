@@ -8,8 +8,8 @@ from __future__ import annotations
 from .model import RunInputs, Step
 
 #: the built-in stages, in their order (the recipe's default ``stages:`` list)
-STAGES = ("read", "extract", "text_scores", "page_consent", "text_filter", "url_dedup", "image_fetch", "image_rules", "images",
-          "final", "paragraph_dedup", "cleanup", "image_set_dedup", "optout")
+STAGES = ("read", "extract", "text_scores", "page_consent", "text_filter", "url_dedup", "image_fetch", "image_rules",
+          "images", "final", "paragraph_dedup", "cleanup", "image_set_dedup", "optout")
 #: stages that count unique image URLs, not documents (outside the documents' accounting chain)
 NOT_DOCUMENTS = ("image_fetch",)
 
