@@ -340,6 +340,12 @@ def filters_schema() -> Section:
     nsfw_keys = {"enabled": Flag(), "threshold": RATIO, "detector": Text(), "batch_size": POSITIVE,
                  "threads": POSITIVE, "model_path": PATH}
     _knows(nsfw_keys, NSFW_DEFAULTS, "images.nsfw.NSFW_DEFAULTS")
+    from .align.stage import SCORES, AlignFilter
+
+    image_text = {"min_similarity": Number(lo=-1, hi=1, nullable=True,
+                                           what="a cosine similarity in [-1, 1] (null: keep every image)"),
+                  "score": Text(choices=SCORES), "drop_unscored": Flag()}
+    _knows(image_text, [f.name for f in fields(AlignFilter)], "align.stage.AlignFilter")
     return Section(keys={
         "name": Text(),
         "description": Text(),
@@ -368,6 +374,8 @@ def filters_schema() -> Section:
             "min_images": COUNT,
             "max_images": COUNT,
         }, rules=(ordered("min_images", "max_images"),), nullable=True),
+        # the decisions of the image-text alignment stage (obelics_builder.align, a stage of one's own)
+        "image_text": Section(keys=image_text, nullable=True),
     })
 
 

@@ -135,9 +135,13 @@ PRODUCTS = ("keys", "pairs", "pcounts", "sets", "urls")
 
 
 def custom_part_task(job: tuple, use: str, name: str, products: tuple[str, ...], config: dict, recipe: dict,
-                     out: str, src: str, dest: str) -> dict:
+                     out: str, src: str, dest: str, filters: dict | None = None, images: str | None = None) -> dict:
     """One part through a stage of one's own: ``src/<key>.parquet`` -> ``dest/<key>.parquet`` (+ side tables);
-    skipped when its marker holds ``fp``.  Returns its stats."""
+    skipped when its marker holds ``fp``.  ``filters``: its filter-config section (``ctx.filters``); ``images``:
+    the image table's folder when it runs after ``final`` (``ctx.images``, opened on first use).  Returns its
+    stats."""
+    from .cache import StageCache, cache_identity
+
     key, fp = job
     folder = Path(dest)
     done = read_marker(folder, key, fp)
@@ -145,7 +149,9 @@ def custom_part_task(job: tuple, use: str, name: str, products: tuple[str, ...],
         return done["stats"]
     fn = resolve(use)
     stats = Stats()
-    ctx = StageContext(stage=name, config=dict(config or {}), stats=stats, resources={})
+    cache = StageCache(folder, key, cache_identity(use, config))
+    ctx = StageContext(stage=name, config=dict(config or {}), stats=stats, resources={}, filters=dict(filters or {}),
+                       images=_LazyImages(images) if images else None, cache=cache)
     side = [_product(p) for p in products]
     compression = (recipe.get("write") or {}).get("compression", "zstd")
     with DocumentWriter(folder / f"{key}.parquet", compression=compression) as writer:
@@ -156,6 +162,26 @@ def custom_part_task(job: tuple, use: str, name: str, products: tuple[str, ...],
             writer.write(docs)
     for p in side:
         write_table_atomic(p.table(key), folder / f"{key}.{p.suffix}.parquet")
+    cache.save()
+    if cache.hits or cache.added:
+        stats.add(name, "cache_hits", cache.hits)
+        stats.add(name, "cache_added", cache.added)
     result = stats.to_dict()
     write_marker(folder, key, {"fingerprint": fp, "use": use, "stats": result})
     return result
+
+
+class _LazyImages:
+    """``ctx.images``: the image table's bytes by URL, indexed on first use (a stage that never asks costs
+    nothing).  ``get_many(urls) -> {url: (bytes, format)}`` for the URLs whose bytes were fetched and kept."""
+
+    def __init__(self, table_dir: str) -> None:
+        self.table_dir = Path(table_dir)
+        self._store = None
+
+    def get_many(self, urls) -> dict:
+        if self._store is None:
+            from ..dataset.shards import ImageStore
+
+            self._store = ImageStore(self.table_dir.parent.parent)  # ImageStore takes OUT (reads OUT/images/table)
+        return self._store.get_many(urls)
