@@ -58,15 +58,20 @@ def changed(before: dict, after: dict) -> set[str]:
 # ---- the plan -----------------------------------------------------------------------------------------------
 
 def test_default_plan_is_the_builtin_order():
+    """The packaged recipe: the built-in steps, and its one stage of its own (image-text alignment) after final."""
     plan = build_plan(load_recipe("obelics", check_extractor=False))
-    assert [s.name for s in plan.steps] == [s.name for s in BUILTIN]
-    assert plan.funnel == tuple(s for s in STAGES if s != "image_fetch")
+    builtin = [s.name for s in BUILTIN]
+    at = builtin.index("final") + 1
+    assert [s.name for s in plan.steps] == builtin[:at] + ["image_text"] + builtin[at:]
+    assert plan.step("image_text").custom.use == "obelics_builder.align:image_text"
+    funnel = [s for s in STAGES if s != "image_fetch"]
+    assert plan.funnel == tuple(funnel[:funnel.index("final") + 1] + ["image_text"] + funnel[funnel.index("final") + 1:])
     seen = set()
     for step in plan.steps:  # each step reads only steps before it
         assert set(step.reads) <= seen, step.name
         seen.add(step.name)
-    # a recipe without stages: (an older one, or obelics-2023) has the same plan
-    assert build_plan(load_recipe("obelics-2023", check_extractor=False)).steps == plan.steps
+    # a recipe without stages: (an older one, or obelics-2023) has the built-in plan
+    assert [s.name for s in build_plan(load_recipe("obelics-2023", check_extractor=False)).steps] == builtin
 
 
 def test_custom_stage_is_inserted_and_read_by_the_steps_after_it(tmp_path):
@@ -86,19 +91,19 @@ def test_custom_stage_is_inserted_and_read_by_the_steps_after_it(tmp_path):
 @pytest.mark.parametrize("stages, message", [
     (["text_scroes"], "stages[0]: unknown stage 'text_scroes' (did you mean 'text_scores'?)"),
     ([{"use": "plan_stage_fixture:identity", "after": "text_filtr"}],
-     "stages[13].after: unknown stage 'text_filtr' (did you mean 'text_filter'?)"),
+     "stages[14].after: unknown stage 'text_filtr' (did you mean 'text_filter'?)"),
     ([{"use": "plan_stage_fixture:identity", "after": "images"}],
-     "stages[13].after: a stage of your own runs between two per-part steps, after one of text_scores, text_filter, "
+     "stages[14].after: a stage of your own runs between two per-part steps, after one of text_scores, text_filter, "
      "url_dedup, final, cleanup (or another of your own), not after 'images'"),
-    ([{"use": "plan_stage_fixture:nosuch", "after": "final"}], "stages[13].use: cannot use 'plan_stage_fixture:nosuch'"),
-    ([{"use": "no_such_module_x:f", "after": "final"}], "stages[13].use: cannot use 'no_such_module_x:f'"),
+    ([{"use": "plan_stage_fixture:nosuch", "after": "final"}], "stages[14].use: cannot use 'plan_stage_fixture:nosuch'"),
+    ([{"use": "no_such_module_x:f", "after": "final"}], "stages[14].use: cannot use 'no_such_module_x:f'"),
     ([{"use": "plan_stage_fixture:NOT_A_FUNCTION", "after": "final"}], "not a function"),
     ([{"use": "plan_stage_fixture:identity", "name": "final"}], "the name 'final' is taken"),
     ([{"use": "plan_stage_fixture:identity", "name": "paragraphs", "after": "final"}], "the name 'paragraphs' is taken"),
     ([{"use": "plan_stage_fixture:identity", "name": "scored", "after": "final"}], "the name 'scored' is taken"),
     ([{"use": "plan_stage_fixture:identity", "name": "images", "after": "final"}], "the name 'images' is taken"),
     ([{"use": "plan_stage_fixture:identity", "name": "write", "after": "final"}], "the name 'write' is taken"),
-    ([{"use": "plan_stage_fixture:identity", "aftr": "final"}], "stages[13]: unknown key 'aftr' (did you mean 'after'?)"),
+    ([{"use": "plan_stage_fixture:identity", "aftr": "final"}], "stages[14]: unknown key 'aftr' (did you mean 'after'?)"),
 ])
 def test_stage_list_mistakes_are_one_clear_line(tmp_path, stages, message):
     data = yaml.safe_load((PIPELINES_DIR / "obelics.yaml").read_text(encoding="utf-8"))
@@ -182,8 +187,8 @@ def test_identity_stages_everywhere_leave_the_documents_as_they_are(baseline, tm
     assert parts_digest(tmp_path / "out" / "documents") == parts_digest(out0 / "documents")
     assert stats["summary"]["accounted"], stats["summary"]["accounting_problems"]
     names = list(stats["stages"])
-    for a in places:
-        assert names.index(f"same_{a}") == names.index(a) + 1
+    for a in places:  # (after final, the recipe's own image_text comes first: several after one run in list order)
+        assert names.index(f"same_{a}") == names.index(a) + 1 + (a == "final")
 
 
 def test_custom_stage_runs_resumes_is_counted_and_reruns_alone(baseline, tmp_path, capsys):
@@ -250,7 +255,9 @@ def test_plan_command_says_what_a_rerun_skips(baseline, capsys):
     assert main(["plan", "--out", str(out), "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     steps = {s["step"]: s for s in plan["steps"]}
-    assert [s["step"] for s in plan["steps"]] == [s.name for s in BUILTIN]
+    # the built-in steps and the packaged recipe's own image_text
+    assert [s["step"] for s in plan["steps"] if s["step"] != "image_text"] == [s.name for s in BUILTIN]
+    assert steps["image_text"]["custom"] == "obelics_builder.align:image_text"
     assert steps["warc"]["units"] == 2 and steps["warc"]["skip"] == 2 and steps["warc"]["reads"] == ["the WARC files"]
     assert steps["final"]["writes"] == "OUT/parts/final/" and steps["final"]["stages"] == ["image_rules", "images", "final"]
     assert all(s["fingerprint"] for s in plan["steps"])

@@ -11,7 +11,22 @@ The contract (what a custom stage's function receives and returns) is the built-
   recipe section (the top-level key of that name, ``{}`` when absent), ``ctx.resources`` a dict kept for the whole
   part (cache a loaded model there), and ``ctx.remove(reason)`` / ``ctx.error(reason)`` count each document it
   drops: documents in and out are counted for it, and stats.json's accounting requires
-  ``in == out + removed + errors`` (a document dropped without a reason is an accounting problem).
+  ``in == out + removed + errors`` (a document dropped without a reason is an accounting problem); an image or a
+  paragraph it drops is ``ctx.remove(reason, unit="images")`` (or ``"nodes"``).
+* ``ctx.filters``: the filter config's section of the stage's name (its decisions, ``{}`` when absent; the
+  section must be declared in :mod:`obelics_builder.config_schema` like every filter key), fingerprinted with the
+  step, so ``obelics-build filter`` with a new threshold reruns it and the steps after it, nothing before.
+* ``ctx.images`` (placed after ``final``, where the images are fetched; None before): ``get_many(urls) ->
+  {url: (bytes, format)}`` from the image table.  Known limit: it indexes the table's URLs once per part's task.
+* ``ctx.cache`` (:class:`~.cache.StageCache`): values kept across reruns of the step under keys of the stage's
+  choosing, valid while its ``use`` and recipe section stay the same: a costly score is computed once, whatever
+  reruns the step.  Its ``cache_hits`` / ``cache_added`` are counted in the stage's stats.
+
+The function may carry two attributes: ``check(config, filters) -> list[str]``, every problem of its sections
+(a missing model), run by ``crawl`` and ``filter`` before any work (:func:`~.stages.check_problems`); and
+``cutoffs(filters) -> {column: (min, max)}``, the cutoff lines the report draws on its score columns.  ``crawl
+--set NAME.KEY=VALUE`` sets a key of its section from the command line.  :mod:`obelics_builder.align` is a
+complete example.
 
 Placement: ``after:`` a stage that ends a per-part step (:data:`~.builtin.CUSTOM_AFTER`: text_scores, text_filter,
 url_dedup, final, cleanup) or after another stage of one's own.  The step reads that stage's parts and writes
@@ -19,7 +34,7 @@ url_dedup, final, cleanup) or after another stage of one's own.  The step reads 
 the step before it wrote (:data:`PRODUCTS`: the URL keys after text_filter, the image-URL pairs after url_dedup...)
 from the documents it kept, so the run-wide reductions after it see what it kept.  It runs on the workers: its
 module must be importable there.  Its fingerprint (the plan's rule) is its source's and ``[use, its section]``:
-changing its section reruns it and the steps after it.
+changing its section (or its filter-config section) reruns it and the steps after it.
 """
 from __future__ import annotations
 
