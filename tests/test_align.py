@@ -112,6 +112,62 @@ def test_without_a_model_the_stage_is_disabled_and_says_so():
     assert DISABLED in ctx.stats.to_dict()["image_text"]["notes"]
 
 
+class _Images:
+    def __init__(self, data: dict):
+        self.data = data
+
+    def get_many(self, urls):
+        return {u: self.data[u] for u in urls if u in self.data}
+
+
+def _jpeg(color) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (48, 40), color).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_decisions_and_the_cache_on_a_batch(tiny, tmp_path):
+    """One batch through the function: an image without bytes is unscored (and so cached: a rerun loads no model);
+    the decisions read ``ctx.filters``; a rerun from the cache gives the same scores."""
+    import copy
+
+    from obelics_builder.plan.cache import StageCache
+
+    docs = [{"texts": ["a red square", None, "blue sky", None, "end"],
+             "images": [None, "http://a/red.jpg", None, "http://a/gone.jpg", None],
+             "metadata": [None, {"alt_text": "red", "sha256": "1" * 64}, None, {"alt_text": "x"}, None],
+             "general_metadata": {}}]
+    images = _Images({"http://a/red.jpg": (_jpeg((200, 0, 0)), "jpeg")})
+
+    def run(filters, cache):
+        ctx = StageContext("image_text", config={"model": str(tiny), "batch_size": 2}, stats=Stats(),
+                           filters=filters, images=images, cache=cache)
+        out = image_text(copy.deepcopy(docs), ctx)
+        return out[0], ctx
+
+    cache = StageCache(tmp_path, "part", "id")
+    doc, ctx = run({}, cache)
+    st = ctx.stats.to_dict()["image_text"]
+    assert st["images_without_bytes"] == 1 and st["images_scored"] == 1 and st["images_unscored"] == 1
+    assert doc[BEST][3] is None and doc[BEST][1] == max(doc[c][1] for c in COLUMNS.values() if doc[c][1] is not None)
+    assert doc["doc_align_min"] == doc["doc_align_mean"] == doc[BEST][1]
+    cache.save()
+    # a rerun: every pair from the cache (the unscorable image's too), no model loaded; drop_unscored drops it
+    doc2, ctx2 = run({"drop_unscored": True}, StageCache(tmp_path, "part", "id"))
+    assert "image_text_scorer" not in ctx2.resources
+    assert doc2["images"] == [None, "http://a/red.jpg", None, None] and doc2[BEST][1] == doc[BEST][1]
+    assert ctx2.stats.to_dict()["image_text"]["images_removed"] == {"image_text:unscored": 1}
+    # a threshold on one context: above the alt score keeps nothing of the image
+    alt = doc[COLUMNS["alt"]][1]
+    doc3, ctx3 = run({"min_similarity": alt + 1e-6, "score": "alt"}, StageCache(tmp_path, "part", "id"))
+    assert "http://a/red.jpg" not in doc3["images"] and doc3["doc_align_mean"] is None
+    assert ctx3.stats.to_dict()["image_text"]["images_removed"] == {"image_text:below_min_similarity": 1}
+
+
 # ---- a crawl --------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,8 @@ COLUMNS = {k: f"image_align_{k}" for k in CONTEXTS}
 BEST = "image_align"
 DISABLED = ("image-text alignment disabled: no model configured (crawl --image-text-model HUB_ID_OR_DIR, or the "
             "recipe's image_text.model)")
+#: what the cache holds for a pair whose image has no bytes or does not decode
+UNSCORED = "unscored"
 #: the largest image, in pixels, decoded for scoring (as the image filters' default max_pixels)
 MAX_PIXELS = 89_478_485
 
@@ -181,7 +183,7 @@ def image_contexts(doc: dict, i: int) -> dict[str, str]:
 
 def _score_missing(todo: dict[str, tuple[str, str]], need_images: dict[str, str], cfg: AlignConfig, ctx) -> dict:
     """Scores of ``todo`` (cache key -> (image id, text)) with the model; image id -> URL in ``need_images``.
-    Images without bytes or that do not decode are left out (counted)."""
+    The pairs of an image without bytes or that does not decode are :data:`UNSCORED` (counted)."""
     from ..images.decode import open_reduced
     from .model import load_scorer
 
@@ -204,13 +206,13 @@ def _score_missing(todo: dict[str, tuple[str, str]], need_images: dict[str, str]
     row = {image_id: n for n, image_id in enumerate(ids)}
     texts = sorted({t for image_id, t in todo.values() if image_id in row})
     col = {t: n for n, t in enumerate(texts)}
+    out: dict = {key: UNSCORED for key, (image_id, _) in todo.items() if image_id not in row}
     if not ids or not texts:
-        return {}
+        return out
     im = scorer.image_embeddings(images)
     tx = scorer.text_embeddings(texts)
     ctx.add("images_embedded", len(ids))
     ctx.add("texts_embedded", len(texts))
-    out = {}
     for key, (image_id, text) in todo.items():
         if image_id in row:
             out[key] = float((im[row[image_id]] * tx[col[text]]).sum())
@@ -251,7 +253,7 @@ def image_text(docs: list[dict], ctx) -> list[dict]:
                     continue
                 cached = ctx.cache.get(key) if ctx.cache is not None else None
                 if cached is not None:
-                    scores[key] = cached
+                    scores[key] = None if cached == UNSCORED else cached
                 else:
                     todo[key] = (image_id, text)
                     need_images[image_id] = url
@@ -261,10 +263,10 @@ def image_text(docs: list[dict], ctx) -> list[dict]:
     if todo:
         fresh = _score_missing(todo, need_images, cfg, ctx)
         for key, value in fresh.items():
-            scores[key] = value
+            scores[key] = None if value == UNSCORED else value
             if ctx.cache is not None:
-                ctx.cache.put(key, value)
-        ctx.add("pairs_scored", len(fresh))
+                ctx.cache.put(key, value)  # an unscorable image too: a rerun does not load the model for it
+        ctx.add("pairs_scored", sum(1 for v in fresh.values() if v != UNSCORED))
     # 3. columns and the decision
     by_doc: dict[int, list[tuple[int, dict[str, str]]]] = {}
     for d, i, contexts in wanted:
