@@ -45,6 +45,27 @@ def save_tiny_siglip(folder: str | Path, seed: int = 0, image_size: int = 32, ma
     return folder
 
 
+def save_tiny_clip(folder: str | Path, seed: int = 0, image_size: int = 32, max_len: int = 16) -> Path:
+    """A CLIP of a few thousand random weights (its tokenizer: the tiny one above)."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer, vocab = _tokenizer(max_len)
+    torch.manual_seed(seed)
+    text = dict(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                max_position_embeddings=max_len, pad_token_id=0, bos_token_id=3, eos_token_id=2)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                  image_size=image_size, patch_size=8)
+    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    CLIPImageProcessorPil(size={"shortest_edge": image_size},
+                          crop_size={"height": image_size, "width": image_size}).save_pretrained(folder)
+    return folder
+
+
 def save_not_clip(folder: str | Path) -> Path:
     """A folder whose config.json names a model that has no image tower (a BERT)."""
     folder = Path(folder)

@@ -168,6 +168,23 @@ def test_decisions_and_the_cache_on_a_batch(tiny, tmp_path):
     assert ctx3.stats.to_dict()["image_text"]["images_removed"] == {"image_text:below_min_similarity": 1}
 
 
+def test_a_clip_model_scores_too(tmp_path, tiny):
+    from obelics_builder.align.model import load_scorer
+
+    from align_fixtures import save_tiny_clip
+
+    folder = save_tiny_clip(tmp_path / "clip")
+    assert check_problems({**load_recipe("obelics", check_extractor=False), "image_text": {"model": str(folder)}}) == []
+    docs = [{"texts": ["a red square", None], "images": [None, "http://a/red.jpg"],
+             "metadata": [None, {"alt_text": "red"}], "general_metadata": {}}]
+    ctx = StageContext("image_text", config={"model": str(folder)}, stats=Stats(),
+                       images=_Images({"http://a/red.jpg": (_jpeg((200, 0, 0)), "jpeg")}))
+    doc = image_text(docs, ctx)[0]
+    assert ctx.resources["image_text_scorer"].kind == "clip" and load_scorer(str(folder)).side == 32
+    assert -1 <= doc[COLUMNS["alt"]][1] <= 1 and doc[COLUMNS["before"]][1] is not None
+    assert load_scorer(str(tiny)).side == 32  # images are decoded down to the processor's size (SigLIP's too)
+
+
 # ---- a crawl --------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

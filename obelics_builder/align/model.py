@@ -76,6 +76,21 @@ def model_revision(spec: str) -> str:
     return h.hexdigest()[:16]
 
 
+def processor_side(processor) -> int:
+    """The side of the images the processor hands the model (its crop, else its resize), what images are decoded
+    down to (never below)."""
+    def get(size, key):
+        if size is None:
+            return None
+        return size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+
+    for size in (getattr(processor, "crop_size", None), getattr(processor, "size", None)):
+        side = get(size, "height") or get(size, "shortest_edge")
+        if side:
+            return int(side)
+    return 224
+
+
 class Scorer:
     """A loaded model: ``image_embeddings(images)`` / ``text_embeddings(texts)`` (L2-normalised float tensors,
     batched by ``batch_size``), ``side`` (the image size the processor resizes to)."""
@@ -96,8 +111,7 @@ class Scorer:
         self.processor = AutoImageProcessor.from_pretrained(where, backend="pil")
         limit = int(getattr(self.model.config.text_config, "max_position_embeddings", 64))
         self.max_len = min(limit, int(max_text_tokens)) if max_text_tokens else limit
-        size = getattr(self.processor, "size", None) or {}
-        self.side = int(size.get("height") or size.get("shortest_edge") or 224) if isinstance(size, dict) else 224
+        self.side = processor_side(self.processor)
         self.batch_size = max(1, int(batch_size))
         self.revision = model_revision(spec)
 
