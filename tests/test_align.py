@@ -104,12 +104,35 @@ def test_the_command_line_refuses_a_bad_model_before_any_work(tmp_path, capsys, 
     assert "expected STAGE.KEY=VALUE" in capsys.readouterr().err
 
 
+def test_the_option_and_set_reach_the_stage_section(tmp_path, tiny, capsys):
+    """crawl --image-text-model (and --set) on the command line: the run's recipe holds them, the stage scores."""
+    from obelics_builder.cli import main
+    from obelics_builder.sources import commoncrawl as cc
+
+    from test_plan import DUMP, WARCS
+
+    mirror = Path(cc.resolve_mirror("sample"))
+    warc = next(p for p in sorted((mirror / "crawl-data" / DUMP / "segments").rglob("*.warc.gz")) if WARCS[0] in p.name)
+    archive = [str(p) for p in sorted((mirror / "crawl-data" / DUMP / "image-archive").glob("*.warc.gz"))]
+    out = tmp_path / "out"
+    assert main(["crawl", "--warc", str(warc), "--image-archive", *archive, "--out", str(out), "--scheduler", "sync",
+                 "--no-network", "--no-dataset", "--quiet", "--image-text-model", str(tiny),
+                 "--set", "image_text.batch_size=4", "--set", "image_text.max_text_tokens=null"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["recipe_config"]["image_text"] == {"model": str(tiny), "batch_size": 4, "device": "auto",
+                                                  "threads": 1, "max_text_tokens": None}
+    assert json.loads((out / "stats.json").read_text())["stages"]["image_text"]["images_scored"] > 0
+
+
 def test_without_a_model_the_stage_is_disabled_and_says_so():
     ctx = StageContext("image_text", config={"model": None}, stats=Stats())
     docs = [{"texts": ["a", None], "images": [None, "http://a/1.jpg"], "metadata": [None, {}],
              "general_metadata": {}}]
     assert image_text(docs, ctx) == docs and BEST not in docs[0]
-    assert DISABLED in ctx.stats.to_dict()["image_text"]["notes"]
+    assert ctx.stats.to_dict()["image_text"]["notes"] == [DISABLED]
+    ctx = StageContext("image_text", config={}, stats=Stats(), filters={"min_similarity": 0.1})
+    assert image_text(docs, ctx) == docs
+    assert "decisions (min_similarity, drop_unscored) are NOT applied" in ctx.stats.to_dict()["image_text"]["notes"][1]
 
 
 class _Images:

@@ -225,6 +225,9 @@ def image_text(docs: list[dict], ctx) -> list[dict]:
     dec = AlignFilter.from_mapping(ctx.filters)
     if cfg.model is None:
         ctx.note(DISABLED)
+        if dec.min_similarity is not None or dec.drop_unscored:
+            ctx.note("the filter config's image_text decisions (min_similarity, drop_unscored) are NOT applied: "
+                     "nothing is scored without a model")
         return docs
     if ctx.images is None:
         ctx.note("image-text alignment: no image bytes here (the stage runs after final); nothing scored")
