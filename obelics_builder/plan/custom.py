@@ -17,7 +17,8 @@ The contract (what a custom stage's function receives and returns) is the built-
   section must be declared in :mod:`obelics_builder.config_schema` like every filter key), fingerprinted with the
   step, so ``obelics-build filter`` with a new threshold reruns it and the steps after it, nothing before.
 * ``ctx.images`` (placed after ``final``, where the images are fetched; None before): ``get_many(urls) ->
-  {url: (bytes, format)}`` from the image table.  Known limit: it indexes the table's URLs once per part's task.
+  {url: (bytes, format)}`` from the image table.  Known limit: each worker process indexes
+  the whole table's URLs (once, while the table's files stay the same).
 * ``ctx.cache`` (:class:`~.cache.StageCache`): values kept across reruns of the step under keys of the stage's
   choosing, valid while its ``use`` and recipe section stay the same: a costly score is computed once, whatever
   reruns the step.  Its ``cache_hits`` / ``cache_added`` are counted in the stage's stats.
@@ -186,17 +187,36 @@ def custom_part_task(job: tuple, use: str, name: str, products: tuple[str, ...],
     return result
 
 
+#: the image table's URL index of this process: ((table folder, its parts' names, sizes and mtimes), ImageStore)
+_IMAGE_STORE: list = []
+
+
 class _LazyImages:
     """``ctx.images``: the image table's bytes by URL, indexed on first use (a stage that never asks costs
-    nothing).  ``get_many(urls) -> {url: (bytes, format)}`` for the URLs whose bytes were fetched and kept."""
+    nothing) and once per worker process while the table's files stay the same (not once per part).
+    ``get_many(urls) -> {url: (bytes, format)}`` for the URLs whose bytes were fetched and kept."""
+
+    #: the bytes of the table's row groups a process keeps in memory
+    CACHE_BYTES = 128 * 2**20
 
     def __init__(self, table_dir: str) -> None:
         self.table_dir = Path(table_dir)
-        self._store = None
+        self._mine = None
+
+    def _store(self):
+        if self._mine is None:  # the table is checked once per part's task
+            self._mine = self._shared()
+        return self._mine
+
+    def _shared(self):
+        from ..dataset.shards import ImageStore
+
+        files = sorted(self.table_dir.glob("part-*.parquet"))
+        key = (str(self.table_dir), tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+        if not _IMAGE_STORE or _IMAGE_STORE[0][0] != key:
+            # ImageStore takes OUT (it reads OUT/images/table)
+            _IMAGE_STORE[:] = [(key, ImageStore(self.table_dir.parent.parent, cache_bytes=self.CACHE_BYTES))]
+        return _IMAGE_STORE[0][1]
 
     def get_many(self, urls) -> dict:
-        if self._store is None:
-            from ..dataset.shards import ImageStore
-
-            self._store = ImageStore(self.table_dir.parent.parent)  # ImageStore takes OUT (reads OUT/images/table)
-        return self._store.get_many(urls)
+        return self._store().get_many(urls)
