@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 
 #: the model types this stage can score with (``config.json``'s ``model_type``)
@@ -59,6 +60,7 @@ def model_problem(spec: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=8)
 def model_revision(spec: str) -> str:
     """What identifies the weights ``spec`` names (a cached score is reused only for the same): a local folder's
     files (names, sizes, modification times) and config, or a Hub id's resolved commit."""

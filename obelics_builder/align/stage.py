@@ -18,7 +18,7 @@ without scoring again)::
     image_text:
       min_similarity: 0.05      # drop images scoring below (null: keep all)
       score: best               # which score: best (the highest of the contexts), alt, caption, before, after
-      drop_unscored: false      # also drop images no context could be scored for
+      drop_unscored: false      # also drop images without that score (no such context, no bytes)
 
 The contexts of an image (each scored when present, empty ones skipped): ``alt`` (its alt text), ``caption`` (the
 paragraph next to it whose ``node_kind`` is ``caption``, the one after it first), ``before`` / ``after`` (the
@@ -85,7 +85,7 @@ class AlignFilter:
     min_similarity: float | None = None
     #: which score the threshold reads: best (the highest of the contexts) or one context
     score: str = "best"
-    #: drop images for which no context could be scored (no text around them, or no bytes)
+    #: drop images without the score the threshold reads (no such context around them, or no bytes)
     drop_unscored: bool = False
 
     @classmethod
