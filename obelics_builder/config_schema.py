@@ -187,6 +187,21 @@ class Section(Spec):
 
 
 @dataclass(frozen=True)
+class StageSections(Spec):
+    """A filter config's ``stages:``: the decisions of stages of one's own, a mapping of stage names to mappings
+    (their keys are the stage's own, checked by its ``check`` hook when a recipe runs it)."""
+
+    def describe(self):
+        return "a mapping of stage names to mappings"
+
+    def _check(self, value, path):
+        if not isinstance(value, dict):
+            return [f"{path}: expected {self.describe()} (stages: {{my_stage: {{min: 0.2}}}}), got {_show(value)}"]
+        return [f"{path}.{name}: expected a mapping (the decisions of the stage {name}), got {_show(v)}"
+                for name, v in value.items() if v is not None and not isinstance(v, dict)]
+
+
+@dataclass(frozen=True)
 class AnyOf(Spec):
     """One of several specs (e.g. a check: a mapping, or ``false`` to turn it off); the message of the first one
     is shown when none fits, unless the value has the type of a later one."""
@@ -376,6 +391,8 @@ def filters_schema() -> Section:
         }, rules=(ordered("min_images", "max_images"),), nullable=True),
         # the decisions of the image-text alignment stage (obelics_builder.align, a stage of one's own)
         "image_text": Section(keys=image_text, nullable=True),
+        # the decisions of any other stage of one's own, by its name (ctx.filters)
+        "stages": StageSections(nullable=True),
     })
 
 

@@ -236,6 +236,33 @@ def test_custom_stage_runs_resumes_is_counted_and_reruns_alone(baseline, tmp_pat
     assert plan["skip"] == plan["units"] - 1
 
 
+def test_a_custom_stage_decision_in_the_filter_config_is_reapplied_by_filter(baseline, tmp_path):
+    """A stage of one's own reads its decisions from the filter config's ``stages:`` section (ctx.filters):
+    ``obelics-build filter`` reruns it and what follows, nothing before; a wrong section is refused first."""
+    from obelics_builder.cli import main
+    from obelics_builder.recipe import load_filters
+
+    out0, stats0 = baseline
+    out = tmp_path / "out"
+    stats = crawl(out, recipe_file(tmp_path, [{"use": "plan_stage_fixture:drop_by_filter", "after": "final"}]))
+    assert stats["stages"]["drop_by_filter"]["removed"] == {}
+    url = json.loads(_documents(out0)[0]["general_metadata"])["url"]
+    overlay = tmp_path / "decide.yaml"
+    overlay.write_text(yaml.safe_dump({"stages": {"drop_by_filter": {"drop": url}}}), encoding="utf-8")
+    before = markers(out)
+    assert main(["filter", str(out), "--config", str(overlay), "--scheduler", "sync", "--no-dataset",
+                 "--quiet"]) == 0
+    rerun = changed(before, markers(out))
+    assert "parts/final" not in rerun and "parts/scored" not in rerun and "parts/drop_by_filter" in rerun
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["stages"]["drop_by_filter"]["removed"] == {"dropped_by_filter": 1}
+    assert stats["summary"]["documents"] == stats0["summary"]["documents"] - 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  drop_by_filter: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="stages.drop_by_filter: expected a mapping"):
+        load_filters(bad)
+
+
 def test_changing_one_builtin_section_reruns_from_that_step_only(tmp_path):
     out = tmp_path / "out"
     crawl(out, recipe_file(tmp_path))

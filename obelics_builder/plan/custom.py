@@ -13,9 +13,10 @@ The contract (what a custom stage's function receives and returns) is the built-
   drops: documents in and out are counted for it, and stats.json's accounting requires
   ``in == out + removed + errors`` (a document dropped without a reason is an accounting problem); an image or a
   paragraph it drops is ``ctx.remove(reason, unit="images")`` (or ``"nodes"``).
-* ``ctx.filters``: the filter config's section of the stage's name (its decisions, ``{}`` when absent; the
-  section must be declared in :mod:`obelics_builder.config_schema` like every filter key), fingerprinted with the
-  step, so ``obelics-build filter`` with a new threshold reruns it and the steps after it, nothing before.
+* ``ctx.filters``: its decisions, from the filter config's ``stages: {NAME: {...}}`` (or a top-level section of
+  its name that :mod:`obelics_builder.config_schema` declares, as the packaged ``image_text:``; ``{}`` when
+  absent), fingerprinted with the step, so ``obelics-build filter`` with a new threshold reruns it and the steps
+  after it, nothing before.
 * ``ctx.images`` (placed after ``final``, where the images are fetched; None before): ``get_many(urls) ->
   {url: (bytes, format)}`` from the image table.  Known limit: each worker process indexes
   the whole table's URLs (once, while the table's files stay the same).

@@ -158,11 +158,19 @@ def build_plan(recipe: dict) -> Plan:
     return Plan(steps=tuple(steps), funnel=funnel)
 
 
+def stage_filters(filters_config: dict | None, name: str) -> dict:
+    """The decisions of the stage of one's own ``name`` in a filter config (``ctx.filters``): its section under
+    ``stages:`` (``stages: {NAME: {...}}``, any stage), or a top-level section of its name that
+    :mod:`obelics_builder.config_schema` declares (``image_text:``); ``{}`` when there is none."""
+    fc = filters_config or {}
+    return dict((fc.get("stages") or {}).get(name) or fc.get(name) or {})
+
+
 def _config(spec: CustomSpec):
     section = _section(spec.name)
 
     def config(inp: RunInputs) -> list:
-        decisions = (inp.recipe.get("filters_config") or {}).get(spec.name)
+        decisions = stage_filters(inp.recipe.get("filters_config"), spec.name)
         # its filter-config section (its decisions), when the filter config has one
         return [spec.use, *section(inp)] + ([decisions] if decisions else [])
     return config
@@ -182,6 +190,5 @@ def check_problems(recipe: dict) -> list[str]:
         check = getattr(resolve(spec.use), "check", None)
         if callable(check):
             found += [f"{spec.name}: {p}" for p in check(dict(recipe.get(spec.name) or {}),
-                                                          dict((recipe.get("filters_config") or {}).get(spec.name)
-                                                               or {}))]
+                                                          stage_filters(recipe.get("filters_config"), spec.name))]
     return found

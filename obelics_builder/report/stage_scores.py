@@ -33,7 +33,7 @@ def _part_files(folder: Path) -> list[Path]:
 
 def scan_stage_scores(out: Path, stats: dict, problems: list[str], max_values: int = 200_000) -> list[StageScores]:
     from ..plan.custom import resolve
-    from ..plan.stages import build_plan
+    from ..plan.stages import build_plan, stage_filters
 
     try:
         info = json.loads((out / "run.json").read_text(encoding="utf-8"))
@@ -50,7 +50,7 @@ def scan_stage_scores(out: Path, stats: dict, problems: list[str], max_values: i
         s.notes = list(st.get("notes") or [])
         try:
             cut = getattr(resolve(step.custom.use), "cutoffs", None)
-            s.cutoffs = dict(cut(dict(filters.get(step.name) or {}))) if callable(cut) else {}
+            s.cutoffs = dict(cut(stage_filters(filters, step.name))) if callable(cut) else {}
         except Exception as e:  # noqa: BLE001
             problems.append(f"{step.name}: cannot read its cutoffs: {type(e).__name__}: {e}")
         files = _part_files(step.folder(out))
