@@ -187,6 +187,21 @@ class Section(Spec):
 
 
 @dataclass(frozen=True)
+class StageSections(Spec):
+    """A filter config's ``stages:``: the decisions of stages of one's own, a mapping of stage names to mappings
+    (their keys are the stage's own, checked by its ``check`` hook when a recipe runs it)."""
+
+    def describe(self):
+        return "a mapping of stage names to mappings"
+
+    def _check(self, value, path):
+        if not isinstance(value, dict):
+            return [f"{path}: expected {self.describe()} (stages: {{my_stage: {{min: 0.2}}}}), got {_show(value)}"]
+        return [f"{path}.{name}: expected a mapping (the decisions of the stage {name}), got {_show(v)}"
+                for name, v in value.items() if v is not None and not isinstance(v, dict)]
+
+
+@dataclass(frozen=True)
 class AnyOf(Spec):
     """One of several specs (e.g. a check: a mapping, or ``false`` to turn it off); the message of the first one
     is shown when none fits, unless the value has the type of a later one."""
@@ -340,6 +355,12 @@ def filters_schema() -> Section:
     nsfw_keys = {"enabled": Flag(), "threshold": RATIO, "detector": Text(), "batch_size": POSITIVE,
                  "threads": POSITIVE, "model_path": PATH}
     _knows(nsfw_keys, NSFW_DEFAULTS, "images.nsfw.NSFW_DEFAULTS")
+    from .align.stage import SCORES, AlignFilter
+
+    image_text = {"min_similarity": Number(lo=-1, hi=1, nullable=True,
+                                           what="a cosine similarity in [-1, 1] (null: keep every image)"),
+                  "score": Text(choices=SCORES), "drop_unscored": Flag()}
+    _knows(image_text, [f.name for f in fields(AlignFilter)], "align.stage.AlignFilter")
     return Section(keys={
         "name": Text(),
         "description": Text(),
@@ -368,6 +389,10 @@ def filters_schema() -> Section:
             "min_images": COUNT,
             "max_images": COUNT,
         }, rules=(ordered("min_images", "max_images"),), nullable=True),
+        # the decisions of the image-text alignment stage (obelics_builder.align, a stage of one's own)
+        "image_text": Section(keys=image_text, nullable=True),
+        # the decisions of any other stage of one's own, by its name (ctx.filters)
+        "stages": StageSections(nullable=True),
     })
 
 

@@ -157,6 +157,14 @@ class StageContext:
     stats: Stats = field(default_factory=Stats)
     #: free-form resources set up once per worker (loaded models, word lists); stages may cache in here
     resources: dict = field(default_factory=dict)
+    #: a stage of one's own: the filter config's section of its name (its decisions; ``{}`` when absent)
+    filters: dict = field(default_factory=dict)
+    #: a stage of one's own after ``final``: the fetched image bytes by URL (``ctx.images.get_many(urls)`` ->
+    #: ``{url: (bytes, format)}``, :class:`obelics_builder.dataset.shards.ImageStore`); None elsewhere
+    images: Any = None
+    #: a stage of one's own: values it computed, kept across reruns of its step (:class:`obelics_builder.plan.cache.
+    #: StageCache`: ``get(key)`` / ``put(key, value)``), so a rerun caused by a decision upstream recomputes nothing
+    cache: Any = None
 
     def remove(self, reason: str, n: int = 1, unit: str = "documents") -> None:
         self.stats.remove(self.stage, reason, n, unit)

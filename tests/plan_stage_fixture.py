@@ -24,3 +24,16 @@ def identity(docs: list[dict], ctx) -> list[dict]:
 
 
 NOT_A_FUNCTION = 3
+
+
+def drop_by_filter(docs: list[dict], ctx) -> list[dict]:
+    """Drops the documents whose URL contains ``ctx.filters["drop"]`` (its decision, from the filter config's
+    ``stages: {drop_by_filter: {drop: ...}}``; reason ``dropped_by_filter``)."""
+    drop = ctx.filters.get("drop")
+    kept = []
+    for d in docs:
+        if drop and drop in d["general_metadata"].get("url", ""):
+            ctx.remove("dropped_by_filter")
+        else:
+            kept.append(d)
+    return kept

@@ -58,15 +58,20 @@ def changed(before: dict, after: dict) -> set[str]:
 # ---- the plan -----------------------------------------------------------------------------------------------
 
 def test_default_plan_is_the_builtin_order():
+    """The packaged recipe: the built-in steps, and its one stage of its own (image-text alignment) after final."""
     plan = build_plan(load_recipe("obelics", check_extractor=False))
-    assert [s.name for s in plan.steps] == [s.name for s in BUILTIN]
-    assert plan.funnel == tuple(s for s in STAGES if s != "image_fetch")
+    builtin = [s.name for s in BUILTIN]
+    at = builtin.index("final") + 1
+    assert [s.name for s in plan.steps] == builtin[:at] + ["image_text"] + builtin[at:]
+    assert plan.step("image_text").custom.use == "obelics_builder.align:image_text"
+    funnel = [s for s in STAGES if s != "image_fetch"]
+    assert plan.funnel == tuple(funnel[:funnel.index("final") + 1] + ["image_text"] + funnel[funnel.index("final") + 1:])
     seen = set()
     for step in plan.steps:  # each step reads only steps before it
         assert set(step.reads) <= seen, step.name
         seen.add(step.name)
-    # a recipe without stages: (an older one, or obelics-2023) has the same plan
-    assert build_plan(load_recipe("obelics-2023", check_extractor=False)).steps == plan.steps
+    # a recipe without stages: (an older one, or obelics-2023) has the built-in plan
+    assert [s.name for s in build_plan(load_recipe("obelics-2023", check_extractor=False)).steps] == builtin
 
 
 def test_custom_stage_is_inserted_and_read_by_the_steps_after_it(tmp_path):
@@ -182,8 +187,8 @@ def test_identity_stages_everywhere_leave_the_documents_as_they_are(baseline, tm
     assert parts_digest(tmp_path / "out" / "documents") == parts_digest(out0 / "documents")
     assert stats["summary"]["accounted"], stats["summary"]["accounting_problems"]
     names = list(stats["stages"])
-    for a in places:
-        assert names.index(f"same_{a}") == names.index(a) + 1
+    for a in places:  # (after final, the recipe's own image_text comes first: several after one run in list order)
+        assert names.index(f"same_{a}") == names.index(a) + 1 + (a == "final")
 
 
 def test_custom_stage_runs_resumes_is_counted_and_reruns_alone(baseline, tmp_path, capsys):
@@ -231,6 +236,33 @@ def test_custom_stage_runs_resumes_is_counted_and_reruns_alone(baseline, tmp_pat
     assert plan["skip"] == plan["units"] - 1
 
 
+def test_a_custom_stage_decision_in_the_filter_config_is_reapplied_by_filter(baseline, tmp_path):
+    """A stage of one's own reads its decisions from the filter config's ``stages:`` section (ctx.filters):
+    ``obelics-build filter`` reruns it and what follows, nothing before; a wrong section is refused first."""
+    from obelics_builder.cli import main
+    from obelics_builder.recipe import load_filters
+
+    out0, stats0 = baseline
+    out = tmp_path / "out"
+    stats = crawl(out, recipe_file(tmp_path, [{"use": "plan_stage_fixture:drop_by_filter", "after": "final"}]))
+    assert stats["stages"]["drop_by_filter"]["removed"] == {}
+    url = json.loads(_documents(out0)[0]["general_metadata"])["url"]
+    overlay = tmp_path / "decide.yaml"
+    overlay.write_text(yaml.safe_dump({"stages": {"drop_by_filter": {"drop": url}}}), encoding="utf-8")
+    before = markers(out)
+    assert main(["filter", str(out), "--config", str(overlay), "--scheduler", "sync", "--no-dataset",
+                 "--quiet"]) == 0
+    rerun = changed(before, markers(out))
+    assert "parts/final" not in rerun and "parts/scored" not in rerun and "parts/drop_by_filter" in rerun
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["stages"]["drop_by_filter"]["removed"] == {"dropped_by_filter": 1}
+    assert stats["summary"]["documents"] == stats0["summary"]["documents"] - 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  drop_by_filter: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="stages.drop_by_filter: expected a mapping"):
+        load_filters(bad)
+
+
 def test_changing_one_builtin_section_reruns_from_that_step_only(tmp_path):
     out = tmp_path / "out"
     crawl(out, recipe_file(tmp_path))
@@ -250,7 +282,9 @@ def test_plan_command_says_what_a_rerun_skips(baseline, capsys):
     assert main(["plan", "--out", str(out), "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     steps = {s["step"]: s for s in plan["steps"]}
-    assert [s["step"] for s in plan["steps"]] == [s.name for s in BUILTIN]
+    # the built-in steps and the packaged recipe's own image_text
+    assert [s["step"] for s in plan["steps"] if s["step"] != "image_text"] == [s.name for s in BUILTIN]
+    assert steps["image_text"]["custom"] == "obelics_builder.align:image_text"
     assert steps["warc"]["units"] == 2 and steps["warc"]["skip"] == 2 and steps["warc"]["reads"] == ["the WARC files"]
     assert steps["final"]["writes"] == "OUT/parts/final/" and steps["final"]["stages"] == ["image_rules", "images", "final"]
     assert all(s["fingerprint"] for s in plan["steps"])

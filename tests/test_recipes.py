@@ -49,9 +49,14 @@ def test_packaged_recipes_and_their_modes(tmp_path, monkeypatch):
     assert Path(ref["filters_config"]["_path"]) == FILTERS_DIR / "obelics.yaml"
     assert Path(default["filters_config"]["_path"]) == FILTERS_DIR / "obelics-structured.yaml"
     assert "structure" not in ref["filters_config"]["node"] and default["filters_config"]["node"]["structure"]["enabled"]
-    # everything but the extractor, the filter config (and the name) is the same build
-    strip = ("name", "extract", "_path", "_sha256", "filters_config", "filters")
+    # everything but the extractor, the filter config (and the name) is the same build; the default recipe also
+    # lists the image-text alignment stage (off without a model), which the pinned reference build does not
+    strip = ("name", "extract", "_path", "_sha256", "filters_config", "filters", "stages", "image_text")
     assert {k: v for k, v in ref.items() if k not in strip} == {k: v for k, v in default.items() if k not in strip}
+    assert [s for s in default["stages"] if isinstance(s, str)] == ref["stages"]
+    assert [s for s in default["stages"] if not isinstance(s, str)] == [
+        {"use": "obelics_builder.align:image_text", "after": "final"}]
+    assert default["image_text"]["model"] is None and "image_text" not in ref
     prov = recipe_provenance(ref)
     assert prov == {"recipe": str(PIPELINES_DIR / "obelics-2023.yaml"), "recipe_name": "obelics-2023",
                     "recipe_sha256": hashlib.sha256((PIPELINES_DIR / "obelics-2023.yaml").read_bytes()).hexdigest(),

@@ -96,3 +96,14 @@ def check_recorded_optout_list(recipe: dict) -> None:
         from ..optout.local import check_list_file
 
         check_list_file(local_list, option="the crawl's --optout-list")
+
+
+def check_stages(recipe: dict) -> None:
+    """What the recipe's stages of one's own say is wrong with their sections (a missing model...), before any
+    work: a :class:`~obelics_builder.errors.ConfigError` with every problem."""
+    from ..errors import ConfigError
+    from ..plan.stages import check_problems
+
+    problems = check_problems(recipe)
+    if problems:
+        raise ConfigError(problems)

@@ -47,6 +47,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "reference rules; the obelics-2023 recipe's) or trafilatura (trafilatura 2.3 with images; "
                         "needs pip install 'obelics-builder[trafilatura]')")
     p.add_argument("--no-network", action="store_true", help="fetch images only from archives, never from the web")
+    p.add_argument("--image-text-model", default=None, metavar="HUB_ID_OR_DIR",
+                   help="score every kept image against its alt text, caption and neighbouring text with this CLIP "
+                        "or SigLIP model (a folder or a Hub id; the recipe's image_text stage; GPU when present). "
+                        "Same as --set image_text.model=HUB_ID_OR_DIR")
+    p.add_argument("--set", dest="stage_settings", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                   help="set KEY in the recipe section of a stage of your own (VALUE read as YAML: 3, true, null, "
+                        "text); repeatable")
     p.add_argument("--spawning-url", default=None,
                    help="Spawning opt-out API endpoint (default: the public API, or SPAWNING_API_URL); key from "
                         "SPAWNING_OPTS_KEY")
@@ -115,6 +122,7 @@ def validate(args: argparse.Namespace) -> dict:
     shard = _parse_shard(args.shard)
     shard_size = checks.check_shard_size(args.shard_size)
     recipe = recipe_from_args(args)
+    checks.check_stages(recipe)
     dump = None
     if args.dump:
         try:
@@ -210,7 +218,44 @@ def recipe_from_args(args: argparse.Namespace) -> dict:
     if args.filters:
         # merged over the recipe's: a config with a few thresholds keeps the recipe's other values
         recipe["filters_config"] = load_filters(args.filters, over=recipe["filters_config"])
+    settings = list(getattr(args, "stage_settings", None) or [])
+    if getattr(args, "image_text_model", None):
+        settings.append(("--image-text-model", "image_text", "model", args.image_text_model,
+                         '{use: "obelics_builder.align:image_text", after: final}, as pipelines/obelics.yaml does'))
+    apply_stage_settings(recipe, settings)
     return recipe
+
+
+def apply_stage_settings(recipe: dict, settings: list) -> None:
+    """``--set STAGE.KEY=VALUE`` (or an option's ``(flag, stage, key, value, hint)``) into the recipe's section of that
+    stage of one's own; a stage the recipe does not run is a :class:`UsageError`."""
+    import yaml
+
+    from ..errors import UsageError, did_you_mean
+    from ..plan.stages import parse_stages
+
+    names = [c.name for c in parse_stages(recipe.get("stages"))[0]]
+    for item in settings:
+        hint = None
+        if isinstance(item, tuple):
+            flag, stage, key, value, hint = item
+        else:
+            flag = f"--set {item}"
+            target, eq, text = item.partition("=")
+            stage, dot, key = target.partition(".")
+            if not eq or not dot or not stage or not key:
+                raise UsageError(f"{flag}: expected STAGE.KEY=VALUE (e.g. --set image_text.batch_size=64)")
+            try:
+                value = yaml.safe_load(text) if text.strip() else None
+            except yaml.YAMLError:
+                value = text
+        if stage not in names:
+            runs = f"its stages of your own: {', '.join(names)}" if names else "it has no stage of your own"
+            entry = hint or '{use: "module:function", after: STAGE, name: %s}' % stage
+            raise UsageError(f"{flag}: recipe {recipe.get('name')!r} runs no stage {stage!r}"
+                             f"{did_you_mean(stage, names)} ({runs}; add {entry} to its stages:)")
+        section = recipe.get(stage)
+        recipe[stage] = {**(section if isinstance(section, dict) else {}), key: value}
 
 
 def format_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:

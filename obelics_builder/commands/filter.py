@@ -91,6 +91,7 @@ def validate(args: argparse.Namespace) -> tuple[Path, dict, dict]:
         raise UsageError(f"filter: the stored scores of {len(stale)} WARC(s) no longer match the filter config this "
                          f"output ran with (a word list or model changed since the crawl?): rerun the crawl")
     checks.check_recorded_optout_list(recipe)
+    checks.check_stages(recipe)
     checks.check_scheduler(args.scheduler)
     return out, info, recipe
 

@@ -349,6 +349,7 @@ def render_card(out: str | Path, summary: dict, license: str | None = None, char
                                              if optout else "none found in the output folder"), ""]
     lines += ["### Thresholds", ""] + filters_section(filters, problem)
     lines += [f"**NSFW filtering**: {nsfw_status(filters, stats)}", ""]
+    lines += custom_stages_section(out, stats or {})
     if stats is not None:
         lines += ["### Removal funnel", ""]
         lines += (["![Documents and image positions through the stages](funnel.png)", ""] if chart else
@@ -365,6 +366,30 @@ def render_card(out: str | Path, summary: dict, license: str | None = None, char
               "[Common Crawl terms of use](https://commoncrawl.org/terms-of-use). Remove content on request "
               "and honour opt-outs when you redistribute it.", ""]
     return "\n".join(lines)
+
+
+def custom_stages_section(out: Path, stats: dict) -> list[str]:
+    """The stages of the run's own (e.g. image-text alignment): what configured each, and what it said and
+    removed (a disabled one says so here, as in stats.json)."""
+    from ..plan.stages import build_plan
+
+    try:
+        recipe = json.loads((Path(out) / "run.json").read_text(encoding="utf-8")).get("recipe_config") or {}
+        custom = build_plan(recipe).custom
+    except Exception:  # noqa: BLE001 - no run.json or an old one: nothing to say
+        return []
+    if not custom:
+        return []
+    lines = ["**Stages of the run's own**:", ""]
+    for step in custom:
+        st = (stats.get("stages") or {}).get(step.name) or {}
+        section = recipe.get(step.name) or {}
+        conf = ", ".join(f"{k}: {v}" for k, v in section.items()) or "no settings"
+        removed = {**st.get("removed", {}), **st.get("images_removed", {})}
+        said = "; ".join(st.get("notes") or []) or "ran"
+        gone = ", ".join(f"{r}: {n:,}" for r, n in sorted(removed.items())) or "nothing"
+        lines.append(f"- `{step.name}` (`{step.custom.use}`; {conf}): {said}; removed {gone}")
+    return lines + [""]
 
 
 def write_card(out: str | Path, summary: dict | None = None, license: str | None = None) -> Path:

@@ -11,7 +11,24 @@ The contract (what a custom stage's function receives and returns) is the built-
   recipe section (the top-level key of that name, ``{}`` when absent), ``ctx.resources`` a dict kept for the whole
   part (cache a loaded model there), and ``ctx.remove(reason)`` / ``ctx.error(reason)`` count each document it
   drops: documents in and out are counted for it, and stats.json's accounting requires
-  ``in == out + removed + errors`` (a document dropped without a reason is an accounting problem).
+  ``in == out + removed + errors`` (a document dropped without a reason is an accounting problem); an image or a
+  paragraph it drops is ``ctx.remove(reason, unit="images")`` (or ``"nodes"``).
+* ``ctx.filters``: its decisions, from the filter config's ``stages: {NAME: {...}}`` (or a top-level section of
+  its name that :mod:`obelics_builder.config_schema` declares, as the packaged ``image_text:``; ``{}`` when
+  absent), fingerprinted with the step, so ``obelics-build filter`` with a new threshold reruns it and the steps
+  after it, nothing before.
+* ``ctx.images`` (placed after ``final``, where the images are fetched; None before): ``get_many(urls) ->
+  {url: (bytes, format)}`` from the image table.  Known limit: each worker process indexes
+  the whole table's URLs (once, while the table's files stay the same).
+* ``ctx.cache`` (:class:`~.cache.StageCache`): values kept across reruns of the step under keys of the stage's
+  choosing, valid while its ``use`` and recipe section stay the same: a costly score is computed once, whatever
+  reruns the step.  Its ``cache_hits`` / ``cache_added`` are counted in the stage's stats.
+
+The function may carry two attributes: ``check(config, filters) -> list[str]``, every problem of its sections
+(a missing model), run by ``crawl`` and ``filter`` before any work (:func:`~.stages.check_problems`); and
+``cutoffs(filters) -> {column: (min, max)}``, the cutoff lines the report draws on its score columns.  ``crawl
+--set NAME.KEY=VALUE`` sets a key of its section from the command line.  :mod:`obelics_builder.align` is a
+complete example.
 
 Placement: ``after:`` a stage that ends a per-part step (:data:`~.builtin.CUSTOM_AFTER`: text_scores, text_filter,
 url_dedup, final, cleanup) or after another stage of one's own.  The step reads that stage's parts and writes
@@ -19,7 +36,7 @@ url_dedup, final, cleanup) or after another stage of one's own.  The step reads 
 the step before it wrote (:data:`PRODUCTS`: the URL keys after text_filter, the image-URL pairs after url_dedup...)
 from the documents it kept, so the run-wide reductions after it see what it kept.  It runs on the workers: its
 module must be importable there.  Its fingerprint (the plan's rule) is its source's and ``[use, its section]``:
-changing its section reruns it and the steps after it.
+changing its section (or its filter-config section) reruns it and the steps after it.
 """
 from __future__ import annotations
 
@@ -135,9 +152,13 @@ PRODUCTS = ("keys", "pairs", "pcounts", "sets", "urls")
 
 
 def custom_part_task(job: tuple, use: str, name: str, products: tuple[str, ...], config: dict, recipe: dict,
-                     out: str, src: str, dest: str) -> dict:
+                     out: str, src: str, dest: str, filters: dict | None = None, images: str | None = None) -> dict:
     """One part through a stage of one's own: ``src/<key>.parquet`` -> ``dest/<key>.parquet`` (+ side tables);
-    skipped when its marker holds ``fp``.  Returns its stats."""
+    skipped when its marker holds ``fp``.  ``filters``: its filter-config section (``ctx.filters``); ``images``:
+    the image table's folder when it runs after ``final`` (``ctx.images``, opened on first use).  Returns its
+    stats."""
+    from .cache import StageCache, cache_identity
+
     key, fp = job
     folder = Path(dest)
     done = read_marker(folder, key, fp)
@@ -145,7 +166,9 @@ def custom_part_task(job: tuple, use: str, name: str, products: tuple[str, ...],
         return done["stats"]
     fn = resolve(use)
     stats = Stats()
-    ctx = StageContext(stage=name, config=dict(config or {}), stats=stats, resources={})
+    cache = StageCache(folder, key, cache_identity(use, config))
+    ctx = StageContext(stage=name, config=dict(config or {}), stats=stats, resources={}, filters=dict(filters or {}),
+                       images=_LazyImages(images) if images else None, cache=cache)
     side = [_product(p) for p in products]
     compression = (recipe.get("write") or {}).get("compression", "zstd")
     with DocumentWriter(folder / f"{key}.parquet", compression=compression) as writer:
@@ -156,6 +179,45 @@ def custom_part_task(job: tuple, use: str, name: str, products: tuple[str, ...],
             writer.write(docs)
     for p in side:
         write_table_atomic(p.table(key), folder / f"{key}.{p.suffix}.parquet")
+    cache.save()
+    if cache.hits or cache.added:
+        stats.add(name, "cache_hits", cache.hits)
+        stats.add(name, "cache_added", cache.added)
     result = stats.to_dict()
     write_marker(folder, key, {"fingerprint": fp, "use": use, "stats": result})
     return result
+
+
+#: the image table's URL index of this process: ((table folder, its parts' names, sizes and mtimes), ImageStore)
+_IMAGE_STORE: list = []
+
+
+class _LazyImages:
+    """``ctx.images``: the image table's bytes by URL, indexed on first use (a stage that never asks costs
+    nothing) and once per worker process while the table's files stay the same (not once per part).
+    ``get_many(urls) -> {url: (bytes, format)}`` for the URLs whose bytes were fetched and kept."""
+
+    #: the bytes of the table's row groups a process keeps in memory
+    CACHE_BYTES = 128 * 2**20
+
+    def __init__(self, table_dir: str) -> None:
+        self.table_dir = Path(table_dir)
+        self._mine = None
+
+    def _store(self):
+        if self._mine is None:  # the table is checked once per part's task
+            self._mine = self._shared()
+        return self._mine
+
+    def _shared(self):
+        from ..dataset.shards import ImageStore
+
+        files = sorted(self.table_dir.glob("part-*.parquet"))
+        key = (str(self.table_dir), tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+        if not _IMAGE_STORE or _IMAGE_STORE[0][0] != key:
+            # ImageStore takes OUT (it reads OUT/images/table)
+            _IMAGE_STORE[:] = [(key, ImageStore(self.table_dir.parent.parent, cache_bytes=self.CACHE_BYTES))]
+        return _IMAGE_STORE[0][1]
+
+    def get_many(self, urls) -> dict:
+        return self._store().get_many(urls)

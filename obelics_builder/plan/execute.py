@@ -292,11 +292,15 @@ def _manifest(run: Run, step: Step) -> None:
 
 def _custom(run: Run, step: Step) -> None:
     from .custom import custom_part_task
+    from .stages import stage_filters
 
     spec = step.custom
+    names = [s.name for s in run.plan.steps]
+    images = str(run.folder("image_fetch")) if names.index(step.name) > names.index("final") else None
     run.map_units(step, _parts(run), custom_part_task, spec.use, spec.name, step.products,
                   run.recipe.get(spec.name) or {}, run.recipe, str(run.out), str(run.source(step)),
-                  str(step.folder(run.out)), desc=spec.name)
+                  str(step.folder(run.out)), stage_filters(run.recipe.get("filters_config"), spec.name), images,
+                  desc=spec.name)
 
 
 def _prune(folder: Path, keep: set[str]) -> None:

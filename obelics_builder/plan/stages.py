@@ -148,7 +148,8 @@ def build_plan(recipe: dict) -> Plan:
         at = next(i for i, s in enumerate(steps) if s.stages[-1:] == (anchor,))
         before = steps[at]
         step = Step(spec.name, "parts", (spec.name,), (before.name,), f"parts/{spec.name}",
-                    (f"recipe: {spec.name}",), _config(spec), products=before.products, custom=spec,
+                    (f"recipe: {spec.name}", f"filters: {spec.name} (its decisions)"), _config(spec),
+                    products=before.products, custom=spec,
                     what=f"{spec.use} (a stage of your own)")
         later = [replace(s, reads=tuple(step.name if r == before.name else r for r in s.reads))
                  for s in steps[at + 1:]]
@@ -157,9 +158,37 @@ def build_plan(recipe: dict) -> Plan:
     return Plan(steps=tuple(steps), funnel=funnel)
 
 
+def stage_filters(filters_config: dict | None, name: str) -> dict:
+    """The decisions of the stage of one's own ``name`` in a filter config (``ctx.filters``): its section under
+    ``stages:`` (``stages: {NAME: {...}}``, any stage), or a top-level section of its name that
+    :mod:`obelics_builder.config_schema` declares (``image_text:``); ``{}`` when there is none."""
+    fc = filters_config or {}
+    return dict((fc.get("stages") or {}).get(name) or fc.get(name) or {})
+
+
 def _config(spec: CustomSpec):
     section = _section(spec.name)
 
     def config(inp: RunInputs) -> list:
-        return [spec.use, *section(inp)]
+        decisions = stage_filters(inp.recipe.get("filters_config"), spec.name)
+        # its filter-config section (its decisions), when the filter config has one
+        return [spec.use, *section(inp)] + ([decisions] if decisions else [])
     return config
+
+
+def check_problems(recipe: dict) -> list[str]:
+    """What the stages of one's own say is wrong with their sections, before any work: a stage function may
+    carry ``check(config: dict, filters: dict) -> list[str]`` (its recipe section and its filter-config section,
+    as ``ctx.config`` / ``ctx.filters`` will hold them; a missing model, a bad option), each problem one line."""
+    from .custom import resolve
+
+    custom, problems = parse_stages(recipe.get("stages"))
+    if problems:
+        return problems
+    found: list[str] = []
+    for spec in custom:
+        check = getattr(resolve(spec.use), "check", None)
+        if callable(check):
+            found += [f"{spec.name}: {p}" for p in check(dict(recipe.get(spec.name) or {}),
+                                                          stage_filters(recipe.get("filters_config"), spec.name))]
+    return found

@@ -11,7 +11,8 @@ Inputs (all optional except ``stats.json``)::
     OUT/images/table/part-*.parquet      one row per image URL: thumbnails of kept images, removed-image examples
 
 Output ``OUT/report/``: ``index.html`` (run, funnel chart and table), ``documents-N.html`` (the sample),
-``removals.html`` (examples per reason next to the threshold), ``distributions.html`` (histograms with cutoffs) and
+``removals.html`` (examples per reason next to the threshold), ``distributions.html`` (histograms with cutoffs; the
+score columns of the stages of one's own, :mod:`.stage_scores`) and
 ``thumbs/*.jpg`` (small JPEGs made from the fetched bytes; nothing is ever hot-linked from the original site).
 
 Every piece of crawled text goes through :func:`esc` (HTML escaping, attributes quoted) and each page carries a
@@ -117,7 +118,10 @@ def build_report(out: str | Path, dest: str | Path | None = None, *, sample: int
     img_counts, img_examples, nsfw_count = scan_image_table(out, cutoff, examples, problems)
     pages.write("removals.html", "Removals",
                 render_removals(stats, results, scan, img_counts, img_examples, nsfw_count, cfg, cfg_problem))
-    pages.write("distributions.html", "Score distributions", render_distributions(results, scan))
+    from .stage_scores import render_stage_scores, scan_stage_scores
+
+    pages.write("distributions.html", "Score distributions", render_distributions(results, scan)
+                + render_stage_scores(scan_stage_scores(out, stats, problems, max_values)))
     index_body = render_index(stats, problems)
     index_body += (f'<h3>Sample</h3><p><a href="documents-1.html">{len(docs):,} sampled documents</a>: '
                    f'<span id="images-shown">{counts.shown:,}</span> images shown, '
