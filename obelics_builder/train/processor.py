@@ -33,7 +33,8 @@ def build_processor(spec: ArchSpec, tokenizer, prep: ImagePrep, chat_template: s
 
     if spec.arch == "idefics":
         proc = tf.IdeficsProcessor(image_processor=prep.ip, tokenizer=tokenizer, image_size=spec.image_size)
-        proc.chat_template = chat_template
+        # IdeficsProcessor does not take a chat template back from its folder: the tokenizer carries it too
+        proc.chat_template = tokenizer.chat_template = chat_template
         return proc
     if spec.arch == "idefics2":
         return tf.Idefics2Processor(image_processor=prep.ip, tokenizer=tokenizer,
