@@ -44,7 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--lora-r", type=int, default=8)
     d = p.add_argument_group("data")
     d.add_argument("--max-seq-len", type=int, default=256)
-    d.add_argument("--max-images", type=int, default=5, help="images per packed row")
+    d.add_argument("--max-images", type=int, default=5,
+                   help="images per packed row; with image splitting the cap counts crops: this many times the crops "
+                        "of the largest image (as m4)")
     d.add_argument("--batch-size", type=int, default=8, help="rows per device per micro-batch")
     d.add_argument("--shuffle-buffer", type=int, default=256, help="documents per shuffled block")
     d.add_argument("--no-shuffle", action="store_true")
