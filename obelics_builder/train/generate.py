@@ -117,7 +117,9 @@ def greedy_generate(loaded: Loaded, row: PackedRow, max_new_tokens: int = 20) ->
             b = collate([r], loaded.spec, tok, pixels=pixels)
             inputs = {k: torch.from_numpy(v) for k, v in b.items() if k != "labels"}
             logits = loaded.model(**inputs, use_cache=False).logits[0, -1]
-            logits[tok.image] = logits[tok.fake] = logits[tok.global_img] = float("-inf")
+            for t in (tok.image, tok.fake, tok.global_img, *tok.row_col):
+                if t >= 0:  # never emit image tokens (-1: absent from this tokenizer)
+                    logits[t] = float("-inf")
             nxt = int(torch.argmax(logits))
             if nxt in stop or (nxt in newline and new):
                 break

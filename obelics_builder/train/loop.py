@@ -112,7 +112,7 @@ def train(args) -> int:
     from transformers import AutoConfig, AutoTokenizer
 
     from . import models as M
-    from .tokenizer import add_image_tokens, load_tokenizer, make_encoder, token_ids, train_tiny_tokenizer
+    from .tokenizer import ARCH_TOKENS, add_image_tokens, load_tokenizer, make_encoder, token_ids, train_tiny_tokenizer
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -153,7 +153,9 @@ def train(args) -> int:
             spec = ArchSpec.from_dict(meta["spec"])
             ip = processor.image_processor if processor is not None else default_image_processor(spec)
             origin = meta.get("origin", {})
-            say(f"resuming from {resume_dir} (its processor and image settings)")
+            say(f"resuming from {resume_dir} (its processor and image settings)"
+                + ("; --image-longest-edge/--image-splitting are ignored" if args.image_longest_edge is not None
+                   or splitting is not None else ""))
         elif args.init_from:
             model, processor, arch, where = M.load_init(args.init_from)
             if args.arch and arch != args.arch:
@@ -163,7 +165,7 @@ def train(args) -> int:
             own = Path(where) / SPEC_FILE
             tokenizer.init_kwargs["obelics_base_vocab"] = (json.loads(own.read_text())["base_vocab"] if own.is_file()
                                                            else tokenizer.vocab_size)
-            add_image_tokens(tokenizer, row_col=arch == "idefics3")
+            add_image_tokens(tokenizer, row_col=arch == "idefics3", only=ARCH_TOKENS[arch])
             M.fit_embeddings(model, len(tokenizer))
             spec = M.spec_for_init(model.config, processor)
             ip = configure(processor.image_processor, spec, args.image_longest_edge, splitting)

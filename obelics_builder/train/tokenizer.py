@@ -13,6 +13,9 @@ END_OF_UTTERANCE = "<end_of_utterance>"
 IMAGE_TOKENS = (FAKE_TOKEN, IMAGE_TOKEN, GLOBAL_IMAGE_TOKEN, END_OF_UTTERANCE)
 #: Idefics3's tile-position tokens ``<row_r_col_c>`` (1-based, a grid of at most 6 x 6, as its processor expects)
 MAX_GRID = 6
+#: the image tokens each arch's layout uses (what ``--init-from`` makes sure a released tokenizer has)
+ARCH_TOKENS = {"idefics": (FAKE_TOKEN, IMAGE_TOKEN), "idefics2": (FAKE_TOKEN, IMAGE_TOKEN, END_OF_UTTERANCE),
+               "idefics3": (FAKE_TOKEN, IMAGE_TOKEN, GLOBAL_IMAGE_TOKEN, END_OF_UTTERANCE)}
 ROW_COL_TOKENS = tuple(f"<row_{r}_col_{c}>" for r in range(1, MAX_GRID + 1) for c in range(1, MAX_GRID + 1))
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 
@@ -62,17 +65,17 @@ def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
     return add_image_tokens(fast, row_col=True)
 
 
-def add_image_tokens(tokenizer, row_col: bool = False):
-    """Add the IDEFICS image tokens (plus Idefics3's ``<row_r_col_c>`` tokens when ``row_col``, and a pad token when
-    the tokenizer has none); returns the tokenizer.  The vocabulary size before the addition is kept in
-    ``tokenizer.init_kwargs['obelics_base_vocab']``."""
+def add_image_tokens(tokenizer, row_col: bool = False, only: tuple[str, ...] | None = None):
+    """Add the IDEFICS image tokens (``only`` these when given, e.g. what a released model's layout needs; plus
+    Idefics3's ``<row_r_col_c>`` tokens when ``row_col``, and a pad token when the tokenizer has none); returns the
+    tokenizer.  The vocabulary size before the addition is kept in ``tokenizer.init_kwargs['obelics_base_vocab']``."""
     from tokenizers import AddedToken
 
     base = tokenizer.init_kwargs.get("obelics_base_vocab")
     if base is None:
         base = len(tokenizer)
         tokenizer.init_kwargs["obelics_base_vocab"] = base
-    wanted = IMAGE_TOKENS + (ROW_COL_TOKENS if row_col else ())
+    wanted = (IMAGE_TOKENS if only is None else only) + (ROW_COL_TOKENS if row_col else ())
     missing = [t for t in wanted if t not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in missing], special_tokens=True)
@@ -87,8 +90,11 @@ def add_image_tokens(tokenizer, row_col: bool = False):
 
 
 def token_ids(tokenizer) -> TokenIds:
-    ids = tokenizer.convert_tokens_to_ids
     vocab = tokenizer.get_vocab()
+
+    def ids(t: str) -> int:  # a token the arch does not use may be absent from a released tokenizer: -1
+        return vocab.get(t, -1)
+
     row_col = tuple(vocab[t] for t in ROW_COL_TOKENS) if all(t in vocab for t in ROW_COL_TOKENS) else ()
     return TokenIds(pad=tokenizer.pad_token_id, bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id,
                     image=ids(IMAGE_TOKEN), fake=ids(FAKE_TOKEN), global_img=ids(GLOBAL_IMAGE_TOKEN),
