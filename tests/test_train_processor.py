@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from train_fixtures import crawl_out  # noqa: E402
 
 from obelics_builder.commands import train as train_cmd  # noqa: E402
-from obelics_builder.train.images import ImagePrep, ImageRef, default_image_processor  # noqa: E402
+from obelics_builder.train.images import ImagePrep, default_image_processor  # noqa: E402
 from obelics_builder.train.pack import PackedRow, collate, pack_documents  # noqa: E402
 from obelics_builder.train.processor import build_processor  # noqa: E402
 from obelics_builder.train.render import ArchSpec, render_document, split_document  # noqa: E402

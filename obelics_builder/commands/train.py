@@ -12,10 +12,13 @@ Examples:
   obelics-build train --data ./out --arch idefics3 --tiny --max-steps 20 --output-dir ./run   # offline demo
   obelics-build train --data ./out --arch idefics2 --vision-model google/siglip-base-patch16-224 \\
       --lm HuggingFaceTB/SmolLM2-135M --max-steps 10000 --output-dir ./run
+  obelics-build train --data ./out --init-from HuggingFaceM4/Idefics3-8B-Llama3 --lora --output-dir ./run
   accelerate launch --multi_gpu --num_processes 8 -m obelics_builder.cli train --data 's3://bucket/out/dataset/webdataset/*.tar' \\
       --arch idefics3 --vision-model ... --lm ... --output-dir ./run --resume auto
 
-Logs go to stdout and DIR/log.jsonl; checkpoints to DIR/checkpoint-NNNNNNN/model (from_pretrained-loadable).
+Token layouts and pixels are those of the arch's transformers processor (Idefics3 images split into tiles).
+Logs go to stdout and DIR/log.jsonl; checkpoints to DIR/checkpoint-NNNNNNN/model (the model and its processor:
+AutoProcessor / from_pretrained-loadable).
 Rerun with --resume auto to continue from the newest checkpoint (same data order).
 """
 
