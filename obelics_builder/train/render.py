@@ -127,7 +127,8 @@ def document_segments(items: Sequence[tuple[str, Any]], arch: str) -> list[tuple
     return final
 
 
-def render_segments(segments: Sequence[tuple[str, Any]], tok: TokenIds, spec: ArchSpec, source: str = "") -> RenderedDoc:
+def render_segments(segments: Sequence[tuple[str, Any]], tok: TokenIds, spec: ArchSpec,
+                    source: str = "") -> RenderedDoc:
     """Segments whose texts are already token ids (see ``document_segments``) -> a ``RenderedDoc`` with BOS...EOS."""
     ids: list[int] = [tok.bos]
     spans: list[tuple[int, int]] = []
