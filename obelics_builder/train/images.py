@@ -9,6 +9,7 @@ computed when its row is collated, so a shuffle block holds compact images rathe
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,8 +137,8 @@ class ImagePrep:
 
         try:
             img = Image.open(io.BytesIO(data))
-            if img.format == "JPEG":  # DCT-domain downscale, never below the size the processor resizes to
-                img.draft("RGB", (self.longest_edge, self.longest_edge))
+            if img.format == "JPEG":  # DCT-domain downscale, never below the size the processor first resizes to
+                img.draft("RGB", self.draft_size(*img.size))
             img.load()
             if img.mode != "RGB":
                 img = img.convert("RGB")
@@ -146,6 +147,15 @@ class ImagePrep:
         if img.width < 1 or img.height < 1:
             return None
         return self.ref(img)
+
+    def draft_size(self, w: int, h: int) -> tuple[int, int]:
+        """The smallest (w, h) a JPEG may be decoded at: the image processor's first resize target (IDEFICS: the
+        square; Idefics2/3: the image scaled to its longest edge), or the full size when it is smaller."""
+        L = self.longest_edge
+        if self.arch == "idefics":
+            return L, L
+        k = min(1.0, L / max(w, h))
+        return max(1, math.ceil(w * k)), max(1, math.ceil(h * k))
 
     def ref(self, img) -> ImageRef:
         """A PIL image -> its ``ImageRef``: the crop layout is the image processor's own
