@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"generate: {e}", file=sys.stderr)
         return 2
     try:
-        shots = [(G.load_image_file(i, loaded.spec), c) for i, c in zip(args.shot_image, args.shot_caption)]
-        queries = [(G.load_image_file(q, loaded.spec), None, q) for q in args.query]
+        shots = [(G.load_image_file(i, loaded.prep), c) for i, c in zip(args.shot_image, args.shot_caption)]
+        queries = [(G.load_image_file(q, loaded.prep), None, q) for q in args.query]
         if args.data:
-            pairs = G.pairs_from_shards(args.data, loaded.spec)
+            pairs = G.pairs_from_shards(args.data, loaded.prep)
             while len(shots) < args.shots:
                 img, cap, _ = next(pairs)
                 shots.append((img, cap))

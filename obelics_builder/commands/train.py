@@ -12,10 +12,13 @@ Examples:
   obelics-build train --data ./out --arch idefics3 --tiny --max-steps 20 --output-dir ./run   # offline demo
   obelics-build train --data ./out --arch idefics2 --vision-model google/siglip-base-patch16-224 \\
       --lm HuggingFaceTB/SmolLM2-135M --max-steps 10000 --output-dir ./run
+  obelics-build train --data ./out --init-from HuggingFaceM4/Idefics3-8B-Llama3 --lora --output-dir ./run
   accelerate launch --multi_gpu --num_processes 8 -m obelics_builder.cli train --data 's3://bucket/out/dataset/webdataset/*.tar' \\
       --arch idefics3 --vision-model ... --lm ... --output-dir ./run --resume auto
 
-Logs go to stdout and DIR/log.jsonl; checkpoints to DIR/checkpoint-NNNNNNN/model (from_pretrained-loadable).
+Token layouts and pixels are those of the arch's transformers processor (Idefics3 images split into tiles).
+Logs go to stdout and DIR/log.jsonl; checkpoints to DIR/checkpoint-NNNNNNN/model (the model and its processor:
+AutoProcessor / from_pretrained-loadable).
 Rerun with --resume auto to continue from the newest checkpoint (same data order).
 """
 
@@ -24,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", nargs="+", required=True,
                    help="crawl output folder (uses OUT/dataset/webdataset/*.tar, else OUT/dataset/data/*.parquet), "
                         "or shard paths / globs / fsspec URLs")
-    p.add_argument("--arch", required=True, choices=["idefics", "idefics2", "idefics3"])
+    p.add_argument("--arch", choices=["idefics", "idefics2", "idefics3"],
+                   help="model architecture (required unless --init-from gives it)")
     p.add_argument("--output-dir", required=True, help="checkpoints and log.jsonl go here")
     m = p.add_argument_group("model")
     m.add_argument("--tiny", action="store_true",
@@ -34,17 +38,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--vision-model", help="vision tower: hub id or local folder (CLIP for idefics, SigLIP for 2/3)")
     m.add_argument("--lm", help="language model: hub id or local folder (Llama-style for idefics)")
     m.add_argument("--tokenizer", help="tokenizer (default: the --lm's)")
+    m.add_argument("--init-from", metavar="HUB_ID_OR_DIR",
+                   help="continue from a full Idefics/Idefics2/Idefics3 model: a hub id, a save_pretrained folder or a "
+                        "checkpoint-N folder written by train (its processor is reused)")
     m.add_argument("--unfreeze", choices=["none", "all"], default="none",
                    help="'all' trains every parameter (default: backbones frozen, IDEFICS stage-1 recipe)")
     m.add_argument("--lora", action="store_true", help="frozen backbones + LoRA adapters on the LM (peft)")
     m.add_argument("--lora-r", type=int, default=8)
     d = p.add_argument_group("data")
     d.add_argument("--max-seq-len", type=int, default=256)
-    d.add_argument("--max-images", type=int, default=5, help="images per packed row")
+    d.add_argument("--max-images", type=int, default=5,
+                   help="images per packed row; with image splitting the cap counts crops: this many times the crops "
+                        "of the largest image (as m4)")
     d.add_argument("--batch-size", type=int, default=8, help="rows per device per micro-batch")
     d.add_argument("--shuffle-buffer", type=int, default=256, help="documents per shuffled block")
     d.add_argument("--no-shuffle", action="store_true")
     d.add_argument("--num-workers", type=int, default=2, help="data loader worker processes per device")
+    d.add_argument("--image-longest-edge", type=int, default=None, metavar="PX",
+                   help="idefics3: resize images to this longest edge before cutting them into tiles of the vision "
+                        "tower's size (a multiple of it; default 4 tiles, 4*364 for the released models)")
+    d.add_argument("--image-splitting", choices=["on", "off"], default=None,
+                   help="idefics2: 4 crops + the image per image (default off, as its processor); idefics3: tiles + "
+                        "the global image (default on)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--max-steps", type=int, default=1000)
     o.add_argument("--lr", type=float, default=1e-4)
@@ -72,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
     if args.lora and args.unfreeze == "all":
         print("train: --lora and --unfreeze all are exclusive", file=sys.stderr)
         return 2
+    problem = check_model_options(args)
+    if problem:
+        print(f"train: {problem}", file=sys.stderr)
+        return 2
     try:
         from ..train.loop import train
     except ImportError as e:
@@ -85,3 +104,20 @@ def run(args: argparse.Namespace) -> int:
     except DataError as e:
         print(f"train: {e}", file=sys.stderr)
         return 2
+
+
+def check_model_options(args: argparse.Namespace) -> str | None:
+    """The one usage message for model/image options that do not go together, None when they do."""
+    sources = [name for name, on in (("--init-from", args.init_from), ("--tiny/--random-init", args.tiny or
+               args.random_init), ("--vision-model/--lm", args.vision_model or args.lm)) if on]
+    if len(sources) > 1:
+        return f"give one model source, not {' and '.join(sources)}"
+    if not args.arch and not args.init_from:
+        return "give --arch (idefics, idefics2 or idefics3), or --init-from a model that has one"
+    if args.arch == "idefics" and (args.image_longest_edge is not None or args.image_splitting is not None):
+        return "--image-longest-edge and --image-splitting apply to idefics2/idefics3, not idefics"
+    if args.arch == "idefics2" and args.image_longest_edge is not None:
+        return "--image-longest-edge applies to idefics3 (idefics2 images are sized by the vision tower)"
+    if args.image_longest_edge is not None and args.image_longest_edge < 1:
+        return "--image-longest-edge must be a positive number of pixels"
+    return None

@@ -5,7 +5,9 @@ Stream layout.  Each *consumer* (one per rank x loader worker) reads its own sli
 the epoch's (seeded) shard order goes to consumer ``i % n`` when there are at least as many shards as consumers;
 otherwise every consumer reads every shard and keeps the documents whose ``(offset + i) % n`` is its index.
 Documents are taken in *blocks* of ``shuffle_buffer`` documents; a block is shuffled with a seed derived from its
-start position, rendered, split and packed into rows.  Rows are batched in order.
+start position, its images decoded and laid out by the arch's image processor (``images.ImagePrep``), rendered,
+split and packed into rows (crop-aware).  Rows are batched in order; pixels are computed by the image processor
+when a batch is collated.
 
 Cursor.  ``{"epoch", "shard_pos", "shard", "offset", "rows_done"}``: the block starts at document ``offset`` of shard
 ``shard`` (position ``shard_pos`` of the consumer's shard order in ``epoch``), and ``rows_done`` of its packed rows
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import glob as _glob
 import hashlib
-import io
 import logging
 import random
 import tarfile
@@ -28,8 +29,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..dataset.wds import SampleError, decode_sample
-from .pack import collate, pack_documents, preprocess_image
-from .render import ArchSpec, RenderedDoc, render_document, split_document
+from .images import ImagePrep, default_image_processor
+from .pack import collate, pack_documents
+from .render import ArchSpec, RenderedDoc, document_segments, render_segments, split_document
 from .tokenizer import TokenIds
 
 log = logging.getLogger(__name__)
@@ -265,13 +267,17 @@ class StreamConfig:
     tok: TokenIds
     encoder: Any                      # list[str] -> list[list[int]]
     max_seq_len: int = 256
-    max_images: int = 5
+    max_images: int = 5               # image crops per packed row (a split image counts each crop)
     batch_size: int = 2
     shuffle_buffer: int = 256         # documents per shuffled block
     seed: int = 0
     shuffle: bool = True
-    separator: tuple[int, ...] = ()
     pad_to_max: bool = False
+    prep: ImagePrep | None = None     # the arch's image processor (default: its default config for ``spec``)
+
+    def __post_init__(self):
+        if self.prep is None:
+            self.prep = ImagePrep(self.spec, default_image_processor(self.spec))
 
 
 def consumer_shards(cfg: StreamConfig, epoch: int, consumer: int, n_consumers: int) -> list[tuple[str, int | None]]:
@@ -325,25 +331,28 @@ class RowStream:
         docs = list(docs)
         if cfg.shuffle:
             random.Random(block_seed).shuffle(docs)
-        texts = [v for d in docs for k, v in d.items if k == "text"]
-        encoded = iter(cfg.encoder(texts))
-        rendered: list[RenderedDoc] = []
+        segmented = []
         for d in docs:
             items = []
             for kind, v in d.items:
                 if kind == "text":
-                    items.append(("text", next(encoded)))
+                    items.append(("text", v))
                 else:
-                    arr = decode_image(v, cfg.spec)
-                    if arr is None:
+                    ref = cfg.prep.decode(v)
+                    if ref is None:
                         self.counts["image_undecodable"] += 1
                     else:
-                        items.append(("image", arr))
-            if not items:
+                        items.append(("image", ref))
+            segs = document_segments(items, cfg.spec.arch)
+            if not segs:
                 self.counts["empty_document"] += 1
                 continue
-            rd = render_document(items, _identity, cfg.tok, cfg.spec, separator=cfg.separator,
-                                 source=f"{d.shard}#{d.offset}")
+            segmented.append((d, segs))
+        encoded = iter(cfg.encoder([v for _, segs in segmented for k, v in segs if k == "text"]))
+        rendered: list[RenderedDoc] = []
+        for d, segs in segmented:
+            segs = [(k, next(encoded) if k == "text" else v) for k, v in segs]
+            rd = render_segments(segs, cfg.tok, cfg.spec, source=f"{d.shard}#{d.offset}")
             windows, dropped = split_document(rd, cfg.max_seq_len, cfg.max_images, cfg.tok.bos, cfg.tok.eos)
             self.counts.update({f"dropped_{k}": v for k, v in dropped.items()})
             rendered.extend(windows)
@@ -354,6 +363,7 @@ class RowStream:
         epoch, shard_pos, offset, skip = c.epoch, c.shard_pos, c.offset, c.rows_done
         docs_it = self._docs(epoch, shard_pos, offset)
         pending = None  # first doc of the next block, already pulled from the iterator
+        rowless_since = epoch  # the epoch since which no block gave a row
         while True:
             block: list[RawDoc] = []
             start = (epoch, shard_pos, offset)
@@ -371,6 +381,13 @@ class RowStream:
                 nxt = start
             rows = self.block_rows(block, f"{cfg.seed}/{start[0]}/{start[1]}/{start[2]}")
             self.counts["documents"] += len(block)
+            if rows:
+                rowless_since = nxt[0]
+            elif nxt[0] >= rowless_since + 2:  # a whole epoch read and not one usable row
+                drops = {k: v for k, v in self.counts.items() if k.startswith("dropped_") or k.startswith("image_")}
+                raise DataError(f"consumer {self.consumer}/{self.n}: no document gives a usable row with "
+                                f"--max-seq-len {cfg.max_seq_len} and {cfg.max_images} image crop(s) per row "
+                                f"(rejections: {drops}); raise --max-seq-len or lower --image-longest-edge")
             name = self._shard_name(start[0], start[1])
             for i in range(skip, len(rows)):
                 if i + 1 < len(rows):
@@ -382,24 +399,6 @@ class RowStream:
             epoch, shard_pos, offset = nxt
 
 
-def _identity(x):
-    return x
-
-
-def decode_image(data: bytes, spec: ArchSpec) -> np.ndarray | None:
-    """Image bytes -> preprocessed (3, S, S) float32 array, None when the bytes do not decode."""
-    from PIL import Image
-
-    try:
-        img = Image.open(io.BytesIO(data))
-        if img.format == "JPEG":
-            img.draft("RGB", (spec.image_size, spec.image_size))
-        img.load()
-        return preprocess_image(img, spec)
-    except Exception:  # noqa: BLE001 - any decoder failure is a counted rejection
-        return None
-
-
 def batches(stream: RowStream, cfg: StreamConfig) -> Iterator[dict]:
     """Rows -> collated numpy batches of ``cfg.batch_size`` rows, each with the cursor after its last row and the
     rejection counts since the previous batch."""
@@ -408,8 +407,10 @@ def batches(stream: RowStream, cfg: StreamConfig) -> Iterator[dict]:
     for row, cur in stream:
         rows.append(row)
         if len(rows) == cfg.batch_size:
-            b = collate(rows, cfg.spec, cfg.tok, pad_to=cfg.max_seq_len if cfg.pad_to_max else None)
+            b = collate(rows, cfg.spec, cfg.tok, pad_to=cfg.max_seq_len if cfg.pad_to_max else None,
+                        pixels=cfg.prep.pixels)
             b["n_images"] = sum(len(r.images) for r in rows)
+            b["n_crops"] = sum(r.n_crops for r in rows)
             b["n_docs"] = sum(r.n_docs for r in rows)
             b["cursor"] = cur.to_dict()
             delta = stream.counts - last_counts

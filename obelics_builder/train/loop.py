@@ -1,8 +1,8 @@
 """The training loop behind ``obelics-build train`` (accelerate-based: ``accelerate launch`` gives DDP/FSDP with no
 code change).  Checkpoints ``DIR/checkpoint-NNNNNNN/``:
 
-* ``model/``: ``save_pretrained`` safetensors + tokenizer + ``obelics_train.json`` (arch spec): loadable with
-  ``from_pretrained`` (LoRA adapters merged);
+* ``model/``: ``save_pretrained`` safetensors + the processor (tokenizer, image processor, chat template) +
+  ``obelics_train.json`` (arch spec): ``AutoProcessor`` / ``from_pretrained``-loadable (LoRA adapters merged);
 * ``state/``: ``accelerator.save_state`` (model, optimizer, RNG);
 * ``trainer_state.json``: step, scheduler, run settings; ``cursor-rank<R>.json``: the data cursor of each rank.
 
@@ -112,7 +112,7 @@ def train(args) -> int:
     from transformers import AutoConfig, AutoTokenizer
 
     from . import models as M
-    from .tokenizer import token_ids, train_tiny_tokenizer, load_tokenizer, make_encoder
+    from .tokenizer import ARCH_TOKENS, add_image_tokens, load_tokenizer, make_encoder, token_ids, train_tiny_tokenizer
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -131,53 +131,90 @@ def train(args) -> int:
     set_seed(args.seed)
     preset = args.random_init or ("tiny" if args.tiny else None)
 
-    # ---- tokenizer + model
-    if resume_dir is not None:
-        mdir = resume_dir / "model"
-        tokenizer = AutoTokenizer.from_pretrained(mdir)
-        meta = json.loads((mdir / SPEC_FILE).read_text())
-        tokenizer.init_kwargs["obelics_base_vocab"] = meta["base_vocab"]
-        config = AutoConfig.from_pretrained(mdir)
-        arch = M.arch_of_config(config)
-        if arch != args.arch:
-            print(f"train: checkpoint {resume_dir} is {arch}, not --arch {args.arch}", file=sys.stderr)
-            return 2
-        model = M.model_class(arch)(config)
-        spec = ArchSpec.from_dict(meta["spec"])
-        origin = meta.get("origin", {})
-        say(f"resuming from {resume_dir}")
-    elif preset:
-        tok_dir = out / "tokenizer"
-        if acc.is_main_process and not (tok_dir / "tokenizer.json").is_file():
-            vocab = M.PRESETS[preset]["vocab"]
-            t0 = time.time()
-            tk = train_tiny_tokenizer(sample_texts(shards), vocab_size=vocab)
-            tk.save_pretrained(tok_dir)
-            (tok_dir / "base_vocab.txt").write_text(str(tk.init_kwargs["obelics_base_vocab"]))
-            say(f"trained a byte-level BPE tokenizer ({len(tk)} tokens) on the shards' text in {time.time()-t0:.1f}s")
-        acc.wait_for_everyone()
-        tokenizer = AutoTokenizer.from_pretrained(tok_dir)
-        tokenizer.init_kwargs["obelics_base_vocab"] = int((tok_dir / "base_vocab.txt").read_text())
-        model, spec = M.build_random(args.arch, preset, token_ids(tokenizer))
-        arch, origin = args.arch, {"random_init": preset}
-    else:
-        if not (args.vision_model and args.lm):
-            print("train: give --tiny (random init) or both --vision-model and --lm", file=sys.stderr)
-            return 2
-        tokenizer = load_tokenizer(args.tokenizer or args.lm)
-        try:
-            model, spec, origin = M.build_from_backbones(args.arch, args.vision_model, args.lm, tokenizer,
-                                                         token_ids(tokenizer))
-        except ValueError as e:
-            print(f"train: {e}", file=sys.stderr)
-            return 2
-        arch = args.arch
-        say(f"backbones: {origin}")
+    # ---- tokenizer + model + image processor
+    from .images import ImageConfigError, ImagePrep, configure, default_image_processor
+    from .processor import build_processor, load_processor
+
+    splitting = None if args.image_splitting is None else args.image_splitting == "on"
+    processor = None
+    try:
+        if resume_dir is not None:
+            mdir = resume_dir / "model"
+            meta = json.loads((mdir / SPEC_FILE).read_text())
+            processor = load_processor(mdir)
+            tokenizer = processor.tokenizer if processor is not None else AutoTokenizer.from_pretrained(mdir)
+            tokenizer.init_kwargs["obelics_base_vocab"] = meta["base_vocab"]
+            config = AutoConfig.from_pretrained(mdir)
+            arch = M.arch_of_config(config)
+            if args.arch and arch != args.arch:
+                print(f"train: checkpoint {resume_dir} is {arch}, not --arch {args.arch}", file=sys.stderr)
+                return 2
+            model = M.model_class(arch)(config)
+            spec = ArchSpec.from_dict(meta["spec"])
+            ip = processor.image_processor if processor is not None else default_image_processor(spec)
+            origin = meta.get("origin", {})
+            say(f"resuming from {resume_dir} (its processor and image settings)"
+                + ("; --image-longest-edge/--image-splitting are ignored" if args.image_longest_edge is not None
+                   or splitting is not None else ""))
+        elif args.init_from:
+            model, processor, arch, where = M.load_init(args.init_from)
+            if args.arch and arch != args.arch:
+                print(f"train: --init-from {args.init_from} is {arch}, not --arch {args.arch}", file=sys.stderr)
+                return 2
+            tokenizer = processor.tokenizer
+            own = Path(where) / SPEC_FILE
+            tokenizer.init_kwargs["obelics_base_vocab"] = (json.loads(own.read_text())["base_vocab"] if own.is_file()
+                                                           else tokenizer.vocab_size)
+            add_image_tokens(tokenizer, row_col=arch == "idefics3", only=ARCH_TOKENS[arch])
+            M.fit_embeddings(model, len(tokenizer))
+            spec = M.spec_for_init(model.config, processor)
+            ip = configure(processor.image_processor, spec, args.image_longest_edge, splitting)
+            origin = {"init_from": args.init_from}
+            say(f"initialised from {where} ({arch}, its processor)")
+        elif preset:
+            tok_dir = out / "tokenizer"
+            if acc.is_main_process and not (tok_dir / "tokenizer.json").is_file():
+                vocab = M.PRESETS[preset]["vocab"]
+                t0 = time.time()
+                tk = train_tiny_tokenizer(sample_texts(shards), vocab_size=vocab)
+                tk.save_pretrained(tok_dir)
+                (tok_dir / "base_vocab.txt").write_text(str(tk.init_kwargs["obelics_base_vocab"]))
+                say(f"trained a byte-level BPE tokenizer ({len(tk)} tokens) on the shards' text in "
+                    f"{time.time()-t0:.1f}s")
+            acc.wait_for_everyone()
+            tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+            tokenizer.init_kwargs["obelics_base_vocab"] = int((tok_dir / "base_vocab.txt").read_text())
+            model, spec = M.build_random(args.arch, preset, token_ids(tokenizer))
+            arch, origin = args.arch, {"random_init": preset}
+            ip = default_image_processor(spec, args.image_longest_edge, splitting)
+        else:
+            if not (args.vision_model and args.lm):
+                print("train: give --tiny (random init), --init-from, or both --vision-model and --lm",
+                      file=sys.stderr)
+                return 2
+            tokenizer = load_tokenizer(args.tokenizer or args.lm, row_col=args.arch == "idefics3")
+            try:
+                model, spec, origin = M.build_from_backbones(args.arch, args.vision_model, args.lm, tokenizer,
+                                                             token_ids(tokenizer))
+            except ValueError as e:
+                print(f"train: {e}", file=sys.stderr)
+                return 2
+            arch = args.arch
+            ip = default_image_processor(spec, args.image_longest_edge, splitting)
+            say(f"backbones: {origin}")
+    except (ImageConfigError, M.InitFromError) as e:
+        print(f"train: {e}", file=sys.stderr)
+        return 2
+    prep = ImagePrep(spec, ip)
+    if processor is None:
+        processor = build_processor(spec, tokenizer, prep)
     tok = token_ids(tokenizer)
     mode = "lora" if args.lora else ("all" if args.unfreeze == "all" else "frozen")
     policy = M.apply_policy(model, arch, mode, tok.base_vocab, lora_r=args.lora_r)
     say(f"model {arch}: {policy.total/1e6:.2f}M parameters, {policy.trainable/1e6:.2f}M trainable ({mode}); "
-        f"{spec.tokens_per_image} tokens/image, {spec.image_size}px; {len(shards)} shard(s)")
+        f"{spec.tokens_per_image} tokens/crop, {prep.tile}px crops, up to {prep.max_crops_per_image} crop(s)/image "
+        f"(longest edge {prep.longest_edge}px); {len(shards)} shard(s)")
+    max_crops = args.max_images * prep.max_crops_per_image
 
     warmup = args.warmup_steps if args.warmup_steps is not None else max(1, args.max_steps // 20)
     optimizer = torch.optim.AdamW(M.parameter_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.95),
@@ -200,15 +237,15 @@ def train(args) -> int:
         cursors, rotate = cf["streams"], int(cf["next_stream"])
 
     cfg = StreamConfig(shards=shards, spec=spec, tok=tok, encoder=make_encoder(tokenizer),
-                       max_seq_len=args.max_seq_len, max_images=args.max_images, batch_size=args.batch_size,
-                       shuffle_buffer=args.shuffle_buffer, seed=args.seed, shuffle=not args.no_shuffle,
-                       separator=tuple(tokenizer.encode("\n\n", add_special_tokens=False)))
+                       max_seq_len=args.max_seq_len, max_images=max_crops, batch_size=args.batch_size,
+                       shuffle_buffer=args.shuffle_buffer, seed=args.seed, shuffle=not args.no_shuffle, prep=prep)
     ds = make_dataset(cfg, rank=acc.process_index, world_size=acc.num_processes, cursors=cursors, rotate=rotate)
     W = args.num_workers
     loader = DataLoader(ds, batch_size=None, num_workers=W, prefetch_factor=4 if W else None,
                         persistent_workers=False)
     meta = {"arch": arch, "spec": spec.to_dict(), "base_vocab": tok.base_vocab, "origin": origin,
-            "trainable": mode, "max_seq_len": args.max_seq_len, "max_images": args.max_images}
+            "trainable": mode, "max_seq_len": args.max_seq_len, "max_images": args.max_images,
+            "max_crops_per_row": max_crops}
     settings = {k: v for k, v in vars(args).items() if not k.startswith("_") and not callable(v)}
 
     def save(step_: int) -> Path:
@@ -221,7 +258,7 @@ def train(args) -> int:
             unwrapped = acc.unwrap_model(model)
             unwrapped.save_pretrained(tmp / "model", state_dict=M.exportable_state_dict(unwrapped, state),
                                       safe_serialization=True)
-            tokenizer.save_pretrained(tmp / "model")
+            processor.save_pretrained(tmp / "model")  # tokenizer, image processor, chat template
             (tmp / "model" / SPEC_FILE).write_text(json.dumps(meta, indent=1))
         acc.wait_for_everyone()
         acc.save_state(str(tmp / "state"))

@@ -296,3 +296,71 @@ def check_name(arch: str) -> str:
         raise ValueError(f"--arch must be one of {ARCHS}")
     return arch
 
+
+
+# ------------------------------------------------------------------------------------------------ --init-from
+
+class InitFromError(ValueError):
+    """``--init-from`` names nothing loadable (reported as a usage error)."""
+
+
+def resolve_init_source(src: str) -> str:
+    """A ``save_pretrained`` folder, a ``checkpoint-N`` folder (or a training output dir) written by ``train``, or a
+    hub id -> what ``from_pretrained`` takes."""
+    from pathlib import Path
+
+    p = Path(src)
+    if p.exists():
+        if (p / "config.json").is_file():
+            return str(p)
+        if (p / "model" / "config.json").is_file():
+            return str(p / "model")
+        ck = sorted(c for c in p.glob("checkpoint-*") if (c / "model" / "config.json").is_file())
+        if ck:  # a training output dir: its newest checkpoint (zero-padded step numbers sort)
+            return str(ck[-1] / "model")
+        raise InitFromError(f"--init-from {src}: a folder without a model (no config.json, model/config.json or "
+                            f"checkpoint-N/)")
+    if src.startswith((".", "/", "~")) or src.count("/") > 1:
+        raise InitFromError(f"--init-from {src}: no such folder")
+    return src  # a hub id
+
+
+def load_init(src: str):
+    """Load a full Idefics/Idefics2/Idefics3 model and its processor -> (model, processor, arch, source dir/id).
+    Raises ``InitFromError`` for a missing folder, an unreachable hub id or an unknown architecture."""
+    from transformers import AutoConfig
+
+    from .processor import load_processor
+
+    where = resolve_init_source(src)
+    try:
+        config = AutoConfig.from_pretrained(where)
+    except (OSError, ValueError) as e:
+        raise InitFromError(f"--init-from {src}: cannot load a model config ({str(e).splitlines()[0]})") from None
+    try:
+        arch = arch_of_config(config)
+    except ValueError:
+        raise InitFromError(f"--init-from {src}: model type {getattr(config, 'model_type', '?')!r} is not one of "
+                            f"{ARCHS}") from None
+    processor = load_processor(where)
+    if processor is None or getattr(processor, "tokenizer", None) is None:
+        raise InitFromError(f"--init-from {src}: no processor (tokenizer + image processor) next to the model")
+    model = model_class(arch).from_pretrained(where)
+    return model, processor, arch, where
+
+
+def spec_for_init(config, processor) -> ArchSpec:
+    """The data-side spec of a loaded model: tokens per crop from its processor, tile size from its config."""
+    spec = spec_from_config(config)
+    n = int(getattr(processor, "image_seq_len", spec.tokens_per_image) or spec.tokens_per_image)
+    ip = processor.image_processor
+    mean = tuple(float(x) for x in getattr(ip, "image_mean", spec.image_mean))
+    std = tuple(float(x) for x in getattr(ip, "image_std", spec.image_std))
+    return ArchSpec(spec.arch, n, spec.image_size, mean, std)
+
+
+def fit_embeddings(model, vocab_size: int) -> None:
+    """Grow the model's token embeddings (and head) when the tokenizer gained tokens (e.g. ``<row_r_col_c>``)."""
+    emb = model.get_input_embeddings()
+    if emb.weight.shape[0] < vocab_size:
+        model.resize_token_embeddings(vocab_size, mean_resizing=True)

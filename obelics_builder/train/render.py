@@ -1,15 +1,22 @@
 """Per-architecture renderers: an interleaved document (text and image items in page order) -> token ids with
-atomic image runs.  Pure functions: no torch, no I/O.
+atomic image runs, token for token what the transformers processor of the arch produces for the document's text
+with one ``<image>`` per image (tests/test_train_processor.py checks it).  Pure functions: no torch, no I/O.
 
-Conventions (see the trainer notes):
+The document's text: consecutive text items are joined by a blank line ("\n\n"); each run of text between images
+is one segment, encoded alone (the processors' special tokens split the text there too).  Conventions:
 
-* ``idefics``  (v1, cross-attention): one ``<image>`` per image, wrapped ``<fake><image><fake>``; consecutive images
-  share the boundary token, so the second one adds only ``<image><fake>``.
-* ``idefics2``: ``<fake>`` + ``<image>`` x ``tokens_per_image`` + ``<fake>``, the doubled boundary between adjacent
-  images collapsed.
-* ``idefics3``: ``<fake><global-img>`` + ``<image>`` x ``tokens_per_image`` + ``<fake>`` per image (no splitting).
+* ``idefics``  (v1, cross-attention, ``IdeficsProcessor`` fed the items): one ``<image>`` per image, wrapped
+  ``<fake><image><fake>``; consecutive images share the boundary token, so the second one adds only
+  ``<image><fake>``; text segments are stripped of spaces.
+* ``idefics2`` (``Idefics2Processor``): ``<fake>`` + ``<image>`` x ``tokens_per_image`` + ``<fake>``, five such runs
+  (4 crops + the image) with image splitting; every doubled ``<fake><fake>`` collapsed; a text right after a
+  ``<fake>`` that starts with neither a space nor ``<`` gets a leading space.
+* ``idefics3`` (``Idefics3Processor``): an unsplit image is ``<fake><global-img>`` + ``<image>`` x n + ``<fake>``;
+  a split one is, per tile row, ``<fake><row_r_col_c>`` + ``<image>`` x n per tile and "\n", then "\n" and the
+  global image's run.
 
-Every document starts with BOS and ends with EOS; consecutive text items are joined by a blank line.
+Every document starts with BOS and ends with EOS.  An image item's value carries its crop layout (``crops``,
+``rows``, ``cols`` attributes of ``images.ImageRef``); any other value is one unsplit image.
 """
 from __future__ import annotations
 
@@ -53,46 +60,101 @@ class RenderedDoc:
     def n_images(self) -> int:
         return len(self.spans)
 
+    @property
+    def n_crops(self) -> int:
+        """Image slots the document fills in a batch (a split image counts each crop)."""
+        return sum(image_layout(v)[0] for v in self.images)
 
-def image_run(spec: ArchSpec, tok: TokenIds, after_image: bool) -> list[int]:
-    """The tokens one image contributes; ``after_image``: the previous item was an image (shared boundary)."""
+
+TEXT_SEPARATOR = "\n\n"
+
+
+def image_layout(value: Any) -> tuple[int, int, int]:
+    """(crops, rows, cols) of an image item's value (1, 0, 0 when it carries no layout)."""
+    return int(getattr(value, "crops", 1)), int(getattr(value, "rows", 0)), int(getattr(value, "cols", 0))
+
+
+def image_run(spec: ArchSpec, tok: TokenIds, after_image: bool, layout: tuple[int, int, int] = (1, 0, 0)) -> list[int]:
+    """The tokens one image contributes; ``after_image``: the previous item was an image (shared boundary for
+    idefics/idefics2)."""
     n = spec.tokens_per_image
+    crops, rows, cols = layout
     if spec.arch == "idefics":
         return ([] if after_image else [tok.fake]) + [tok.image] + [tok.fake]
     if spec.arch == "idefics2":
-        return ([] if after_image else [tok.fake]) + [tok.image] * n + [tok.fake]
+        run = [] if after_image else [tok.fake]
+        for _ in range(crops):
+            run += [tok.image] * n + [tok.fake]
+        return run
     if spec.arch == "idefics3":
-        return [tok.fake, tok.global_img] + [tok.image] * n + [tok.fake]
+        run: list[int] = []
+        if rows or cols:
+            for r in range(1, rows + 1):
+                for c in range(1, cols + 1):
+                    run += [tok.fake, tok.tile(r, c)] + [tok.image] * n
+                run += list(tok.newline)
+            run += list(tok.newline)
+        return run + [tok.fake, tok.global_img] + [tok.image] * n + [tok.fake]
     raise ValueError(f"unknown arch {spec.arch!r}; expected one of {ARCHS}")
 
 
-def render_document(items: Sequence[tuple[str, Any]], encode: Callable[[str], list[int]], tok: TokenIds,
-                    spec: ArchSpec, separator: Sequence[int] = (), source: str = "") -> RenderedDoc:
-    """``items``: ``("text", str)`` / ``("image", payload)`` in document order -> a ``RenderedDoc`` with BOS...EOS.
-    ``encode`` tokenizes a text without special tokens; ``separator`` is put between consecutive texts."""
-    ids: list[int] = [tok.bos]
-    spans: list[tuple[int, int]] = []
-    images: list[Any] = []
-    prev = None
+def document_segments(items: Sequence[tuple[str, Any]], arch: str) -> list[tuple[str, Any]]:
+    """Items -> segments: consecutive texts joined by ``TEXT_SEPARATOR``, the arch's text rules applied (v1: strip
+    spaces; idefics2: a leading space after an image), empty texts dropped; images kept as they are."""
+    out: list[tuple[str, Any]] = []
     for kind, value in items:
         if kind == "text":
             if not value:
                 continue
-            if prev == "text":
-                ids.extend(separator)
-            ids.extend(encode(value))
-            prev = "text"
+            if out and out[-1][0] == "text":
+                out[-1] = ("text", out[-1][1] + TEXT_SEPARATOR + value)
+            else:
+                out.append(("text", value))
         elif kind == "image":
-            run = image_run(spec, tok, after_image=(prev == "image"))
+            out.append(("image", value))
+        else:
+            raise ValueError(f"unknown item kind {kind!r}")
+    final: list[tuple[str, Any]] = []
+    for k, (kind, value) in enumerate(out):
+        if kind == "text":
+            if arch == "idefics":
+                value = value.strip(" ")
+            elif arch == "idefics2" and k > 0 and not (value[0].isspace() or value[0] == "<"):
+                value = " " + value
+            if not value:
+                continue
+        final.append((kind, value))
+    return final
+
+
+def render_segments(segments: Sequence[tuple[str, Any]], tok: TokenIds, spec: ArchSpec,
+                    source: str = "") -> RenderedDoc:
+    """Segments whose texts are already token ids (see ``document_segments``) -> a ``RenderedDoc`` with BOS...EOS."""
+    ids: list[int] = [tok.bos]
+    spans: list[tuple[int, int]] = []
+    images: list[Any] = []
+    prev = None
+    for kind, value in segments:
+        if kind == "text":
+            ids.extend(value)
+            prev = "text"
+        else:
+            run = image_run(spec, tok, after_image=(prev == "image"), layout=image_layout(value))
             start = len(ids)
             ids.extend(run)
             spans.append((start, len(ids)))
             images.append(value)
             prev = "image"
-        else:
-            raise ValueError(f"unknown item kind {kind!r}")
     ids.append(tok.eos)
     return RenderedDoc(ids=ids, spans=spans, images=images, source=source)
+
+
+def render_document(items: Sequence[tuple[str, Any]], encode: Callable[[str], list[int]], tok: TokenIds,
+                    spec: ArchSpec, source: str = "") -> RenderedDoc:
+    """``items``: ``("text", str)`` / ``("image", value)`` in document order -> a ``RenderedDoc`` with BOS...EOS.
+    ``encode`` tokenizes one text segment without special tokens."""
+    segs = [(k, encode(v) if k == "text" else v) for k, v in document_segments(items, spec.arch)]
+    return render_segments(segs, tok, spec, source)
 
 
 def usable(doc: RenderedDoc, eos: int | None = None) -> str | None:
@@ -114,15 +176,18 @@ def usable(doc: RenderedDoc, eos: int | None = None) -> str | None:
 
 
 def split_document(doc: RenderedDoc, max_len: int, max_images: int, bos: int, eos: int | None = None) -> tuple[list[RenderedDoc], dict]:
-    """Cut a rendered document into windows of at most ``max_len`` tokens and ``max_images`` images, never inside
-    an image run.  Windows after the first start with a fresh BOS (truncated windows carry no EOS).  Returns the
-    usable windows and a ``{reason: count}`` of dropped ones."""
+    """Cut a rendered document into windows of at most ``max_len`` tokens and ``max_images`` image crops (a split
+    image counts each crop and stays whole), never inside an image run.  Windows after the first start with a fresh
+    BOS (truncated windows carry no EOS).  Returns the usable windows and a ``{reason: count}`` of dropped ones."""
     dropped: dict[str, int] = {}
     if doc.n_images == 0:
         return [], {"no_image": 1}
+    crops = [image_layout(v)[0] for v in doc.images]
     if any(e - s > max_len - 1 for s, e in doc.spans):
         return [], {"image_longer_than_row": 1}
-    if len(doc.ids) <= max_len and doc.n_images <= max_images:
+    if max(crops) > max_images:
+        return [], {"image_more_crops_than_row": 1}
+    if len(doc.ids) <= max_len and sum(crops) <= max_images:
         why = usable(doc, eos)
         return ([doc], {}) if why is None else ([], {why: 1})
     span_at = {s: (e, k) for k, (s, e) in enumerate(doc.spans)}
@@ -133,11 +198,13 @@ def split_document(doc: RenderedDoc, max_len: int, max_images: int, bos: int, eo
         ids: list[int] = [] if first else [bos]
         spans: list[tuple[int, int]] = []
         images: list[Any] = []
+        used = 0
         while pos < n:
             if pos in span_at:
                 end, k = span_at[pos]
-                if len(spans) >= max_images or len(ids) + (end - pos) > max_len:
+                if used + crops[k] > max_images or len(ids) + (end - pos) > max_len:
                     break
+                used += crops[k]
                 spans.append((len(ids), len(ids) + end - pos))
                 images.append(doc.images[k])
                 ids.extend(doc.ids[pos:end])
