@@ -15,15 +15,28 @@ Examples:
   accelerate launch --multi_gpu --num_processes 8 -m obelics_builder.cli train --data 's3://bucket/out/dataset/webdataset/*.tar' \\
       --arch idefics3 --vision-model ... --lm ... --output-dir ./run --resume auto
 
+A mixture of sources (crawl outputs and image-text pair sets), weighted by their share of the tokens, as IDEFICS
+was trained:
+  obelics-build train --mix ./out:0.74 ./wiki:0.06 ./laion:0.17:epochs=1 ./pmd:0.03 --arch idefics --tiny ...
+  obelics-build train --mix mixture.yaml --eval-data ./heldout --eval-every 200 ...
+
 Logs go to stdout and DIR/log.jsonl; checkpoints to DIR/checkpoint-NNNNNNN/model (from_pretrained-loadable).
 Rerun with --resume auto to continue from the newest checkpoint (same data order).
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", nargs="+", required=True,
-                   help="crawl output folder (uses OUT/dataset/webdataset/*.tar, else OUT/dataset/data/*.parquet), "
-                        "or shard paths / globs / fsspec URLs")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", nargs="+",
+                     help="crawl output folder (uses OUT/dataset/webdataset/*.tar, else OUT/dataset/data/*.parquet), "
+                          "or shard paths / globs / fsspec URLs (one source; an image-text pair set works too)")
+    src.add_argument("--mix", nargs="+", metavar="PATH:WEIGHT[:epochs=N]",
+                     help="several sources instead of --data: PATH:WEIGHT[:key=value...] each, or one YAML file (a "
+                          "list of {path, weight, epochs}).  A PATH is what --data takes or an image-text pair set "
+                          "(WebDataset jpg/png + txt, or Parquet with image bytes + caption columns); a pair is "
+                          "rendered as its image then its caption.  Weights are proportions of TOKENS (normalised); "
+                          "epochs=N stops a source after N passes (the other weights renormalise); other keys: "
+                          "kind=docs|pairs, name=, image_column=, caption_column=")
     p.add_argument("--arch", required=True, choices=["idefics", "idefics2", "idefics3"])
     p.add_argument("--output-dir", required=True, help="checkpoints and log.jsonl go here")
     m = p.add_argument_group("model")
@@ -45,6 +58,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--shuffle-buffer", type=int, default=256, help="documents per shuffled block")
     d.add_argument("--no-shuffle", action="store_true")
     d.add_argument("--num-workers", type=int, default=2, help="data loader worker processes per device")
+    e = p.add_argument_group("validation")
+    e.add_argument("--eval-data", metavar="PATH",
+                   help="held-out shards (a crawl output, shard folder or pair set): validation loss and perplexity "
+                        "in the log every --eval-every steps and at the end")
+    e.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: at the end only)")
+    e.add_argument("--eval-batches", type=int, default=50,
+                   help="full batches of --eval-data per evaluation, always the same ones (0: all of one pass)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--max-steps", type=int, default=1000)
     o.add_argument("--lr", type=float, default=1e-4)
@@ -71,6 +91,25 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.lora and args.unfreeze == "all":
         print("train: --lora and --unfreeze all are exclusive", file=sys.stderr)
+        return 2
+    if args.eval_every < 0 or args.eval_batches < 0:
+        print("train: --eval-every and --eval-batches must be >= 0", file=sys.stderr)
+        return 2
+    if args.eval_every and not args.eval_data:
+        print("train: --eval-every needs --eval-data (the held-out shards)", file=sys.stderr)
+        return 2
+    from ..errors import UsageError
+
+    try:
+        from ..train.mix import plan_from_args
+    except ImportError as e:
+        print(f"train: missing dependency ({e}); install the extra: pip install 'obelics-builder[train]'",
+              file=sys.stderr)
+        return 2
+    try:  # every source resolved and checked before any work
+        args._mix_plan = plan_from_args(args)
+    except UsageError as e:
+        print(f"train: {e}", file=sys.stderr)
         return 2
     try:
         from ..train.loop import train
