@@ -340,3 +340,29 @@ def test_data_with_a_pair_set_is_one_source(sets, tmp_path):
     run = tmp_path / "run"
     assert run_train(["--data", str(sets["laion"])], "idefics2", run, "--max-steps", "2", "--save-every", "0") == 0
     assert all("source_tokens" not in r for r in read_log(run))
+
+
+def test_evaluate_is_deterministic_and_restores_train_mode(sets, base_cfg):
+    torch = pytest.importorskip("torch")
+    from obelics_builder.train import models as M
+    from obelics_builder.train.evaluate import eval_config, evaluate
+    from obelics_builder.train.loop import MODEL_INPUTS
+
+    torch.manual_seed(0)
+    model, _ = M.build_random("idefics2", "tiny", base_cfg.tok)
+    model.train()
+    src = MX.plan_from_args(argparse.Namespace(mix=None, data=[str(sets["crawl"])],
+                                               eval_data=str(sets["laion"]))).eval
+    assert src.kind == "pairs"  # a pair set can be the held-out set too
+    cfg = eval_config(base_cfg, list(src.shards), src.reader())
+    a = evaluate(model, cfg, 4, "cpu", MODEL_INPUTS)
+    assert model.training
+    b = evaluate(model, cfg, 4, "cpu", MODEL_INPUTS)
+    assert (a["eval_loss"], a["eval_tokens"], a["eval_batches"]) == (b["eval_loss"], b["eval_tokens"], 4)
+    assert a["eval_ppl"] == pytest.approx(math.exp(a["eval_loss"]), rel=1e-4) and a["eval_loss"] > 0
+    whole = evaluate(model, cfg, 0, "cpu", MODEL_INPUTS)  # 0: one full pass
+    assert whole["eval_batches"] > 4
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    assert evaluate(model, cfg, 4, "cpu", MODEL_INPUTS)["eval_loss"] != a["eval_loss"]
