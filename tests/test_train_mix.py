@@ -366,3 +366,14 @@ def test_evaluate_is_deterministic_and_restores_train_mode(sets, base_cfg):
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     assert evaluate(model, cfg, 4, "cpu", MODEL_INPUTS)["eval_loss"] != a["eval_loss"]
+
+
+def test_a_source_with_nothing_usable_is_an_error_not_a_hang(tmp_path, base_cfg):
+    from obelics_builder.train.data import DataError
+
+    bad = tmp_path / "bad"
+    write_pair_tars(bad, 8, per_shard=8, bad_every=1)  # no sample has a caption
+    plan = _plan([f"{bad}:1"])
+    assert plan.sources[0].kind == "pairs"  # an image member makes it a pair sample, caption or not
+    with pytest.raises(DataError, match="no document gives a usable row"):
+        _take(_mix_stream(plan, base_cfg), 1)

@@ -267,12 +267,12 @@ class StreamConfig:
     max_images: int = 5
     batch_size: int = 2
     shuffle_buffer: int = 256         # documents per shuffled block
+    reader: Any = None                # (path, start, counts) -> RawDocs; None: iter_shard (``mix`` sets pair readers)
+    max_epochs: int | None = None     # stop after this many passes over the shards (None: loop forever)
     seed: int = 0
     shuffle: bool = True
     separator: tuple[int, ...] = ()
     pad_to_max: bool = False
-    reader: Any = None                # (path, start, counts) -> RawDocs; None: iter_shard (``mix`` sets pair readers)
-    max_epochs: int | None = None     # stop after this many passes over the shards (None: loop forever)
 
 
 def consumer_shards(cfg: StreamConfig, epoch: int, consumer: int, n_consumers: int) -> list[tuple[str, int | None]]:
@@ -356,6 +356,7 @@ class RowStream:
         epoch, shard_pos, offset, skip = c.epoch, c.shard_pos, c.offset, c.rows_done
         docs_it = self._docs(epoch, shard_pos, offset)
         pending = None  # first doc of the next block, already pulled from the iterator
+        rowless_since = epoch  # the epoch since which no block gave a row
         while True:
             block: list[RawDoc] = []
             start = (epoch, shard_pos, offset)
@@ -375,6 +376,13 @@ class RowStream:
                 nxt = (self.cfg.max_epochs or 0, 0, 0)
             rows = self.block_rows(block, f"{cfg.seed}/{start[0]}/{start[1]}/{start[2]}")
             self.counts["documents"] += len(block)
+            if rows:
+                rowless_since = nxt[0]
+            elif nxt[0] >= rowless_since + 2:  # a whole epoch read and not one usable row
+                drops = {k: v for k, v in self.counts.items() if k.startswith("dropped_") or k.startswith("image_")}
+                raise DataError(f"consumer {self.consumer}/{self.n}: no document gives a usable row with "
+                                f"--max-seq-len {cfg.max_seq_len} and {cfg.max_images} image crop(s) per row "
+                                f"(rejections: {drops}); raise --max-seq-len or lower --image-longest-edge")
             name = self._shard_name(start[0], start[1])
             for i in range(skip, len(rows)):
                 if i + 1 < len(rows):

@@ -192,9 +192,12 @@ def plan_from_args(args) -> MixPlan:
     else:
         try:
             shards = resolve_shards(args.data)
-            kind = detect_kind(shards[0])
         except DataError as e:
             raise MixError(str(e)) from None
+        try:
+            kind = detect_kind(shards[0])
+        except DataError:  # an unreadable first shard: read as today (counted and skipped)
+            kind = "docs"
         plan = MixPlan([MixSource(path=" ".join(args.data), weight=1.0, shards=tuple(shards), kind=kind,
                                   name="data")], mixed=False)
     if getattr(args, "eval_data", None):

@@ -141,7 +141,7 @@ def detect_kind(shard: str) -> str:
     if kind == "tar":
         for _, _, members in tar_samples(shard, 0, Counter()):
             suffixes = {s.lower() for s in members}
-            if "txt" in suffixes and suffixes & set(PAIR_IMAGE_SUFFIXES):
+            if suffixes & set(PAIR_IMAGE_SUFFIXES):  # OBELICS samples keep images in KEY.images.tar
                 return "pairs"
             if "json" in suffixes:
                 return "docs"
