@@ -92,25 +92,6 @@ def run(args: argparse.Namespace) -> int:
     if args.lora and args.unfreeze == "all":
         print("train: --lora and --unfreeze all are exclusive", file=sys.stderr)
         return 2
-    if args.eval_every < 0 or args.eval_batches < 0:
-        print("train: --eval-every and --eval-batches must be >= 0", file=sys.stderr)
-        return 2
-    if args.eval_every and not args.eval_data:
-        print("train: --eval-every needs --eval-data (the held-out shards)", file=sys.stderr)
-        return 2
-    from ..errors import UsageError
-
-    try:
-        from ..train.mix import plan_from_args
-    except ImportError as e:
-        print(f"train: missing dependency ({e}); install the extra: pip install 'obelics-builder[train]'",
-              file=sys.stderr)
-        return 2
-    try:  # every source resolved and checked before any work
-        args._mix_plan = plan_from_args(args)
-    except UsageError as e:
-        print(f"train: {e}", file=sys.stderr)
-        return 2
     try:
         from ..train.loop import train
     except ImportError as e:
@@ -119,6 +100,20 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from ..train.data import DataError
 
+    if args.eval_every < 0 or args.eval_batches < 0:
+        print("train: --eval-every and --eval-batches must be >= 0", file=sys.stderr)
+        return 2
+    if args.eval_every and not args.eval_data:
+        print("train: --eval-every needs --eval-data (the held-out shards)", file=sys.stderr)
+        return 2
+    from ..errors import UsageError
+    from ..train.mix import plan_from_args
+
+    try:  # every source resolved and checked before any work
+        args._mix_plan = plan_from_args(args)
+    except UsageError as e:
+        print(f"train: {e}", file=sys.stderr)
+        return 2
     try:
         return train(args)
     except DataError as e:

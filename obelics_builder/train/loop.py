@@ -131,6 +131,8 @@ def train(args) -> int:
         print(f"train: {e}", file=sys.stderr)
         return 2
     shards = [s for src in plan.sources for s in src.shards]
+    if plan.mixed:
+        say(plan.describe())
     resume_dir = find_resume(out, args.resume)
     set_seed(args.seed)
     preset = args.random_init or ("tiny" if args.tiny else None)
@@ -182,8 +184,6 @@ def train(args) -> int:
     policy = M.apply_policy(model, arch, mode, tok.base_vocab, lora_r=args.lora_r)
     say(f"model {arch}: {policy.total/1e6:.2f}M parameters, {policy.trainable/1e6:.2f}M trainable ({mode}); "
         f"{spec.tokens_per_image} tokens/image, {spec.image_size}px; {len(shards)} shard(s)")
-    if plan.mixed:
-        say(plan.describe())
 
     warmup = args.warmup_steps if args.warmup_steps is not None else max(1, args.max_steps // 20)
     optimizer = torch.optim.AdamW(M.parameter_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.95),
