@@ -17,6 +17,12 @@ Examples:
       --arch idefics3 --vision-model ... --lm ... --output-dir ./run --resume auto
 
 Token layouts and pixels are those of the arch's transformers processor (Idefics3 images split into tiles).
+
+A mixture of sources (crawl outputs and image-text pair sets), weighted by their share of the tokens, as IDEFICS
+was trained:
+  obelics-build train --mix ./out:0.74 ./wiki:0.06 ./laion:0.17:epochs=1 ./pmd:0.03 --arch idefics --tiny ...
+  obelics-build train --mix mixture.yaml --eval-data ./heldout --eval-every 200 ...
+
 Logs go to stdout and DIR/log.jsonl; checkpoints to DIR/checkpoint-NNNNNNN/model (the model and its processor:
 AutoProcessor / from_pretrained-loadable).
 Rerun with --resume auto to continue from the newest checkpoint (same data order).
@@ -24,9 +30,17 @@ Rerun with --resume auto to continue from the newest checkpoint (same data order
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", nargs="+", required=True,
-                   help="crawl output folder (uses OUT/dataset/webdataset/*.tar, else OUT/dataset/data/*.parquet), "
-                        "or shard paths / globs / fsspec URLs")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", nargs="+",
+                     help="crawl output folder (uses OUT/dataset/webdataset/*.tar, else OUT/dataset/data/*.parquet), "
+                          "or shard paths / globs / fsspec URLs (one source; an image-text pair set works too)")
+    src.add_argument("--mix", nargs="+", metavar="PATH:WEIGHT[:epochs=N]",
+                     help="several sources instead of --data: PATH:WEIGHT[:key=value...] each, or one YAML file (a "
+                          "list of {path, weight, epochs}).  A PATH is what --data takes or an image-text pair set "
+                          "(WebDataset jpg/png + txt, or Parquet with image bytes + caption columns); a pair is "
+                          "rendered as its image then its caption.  Weights are proportions of TOKENS (normalised); "
+                          "epochs=N stops a source after N passes (the other weights renormalise); other keys: "
+                          "kind=docs|pairs, name=, image_column=, caption_column=")
     p.add_argument("--arch", choices=["idefics", "idefics2", "idefics3"],
                    help="model architecture (required unless --init-from gives it)")
     p.add_argument("--output-dir", required=True, help="checkpoints and log.jsonl go here")
@@ -60,6 +74,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--image-splitting", choices=["on", "off"], default=None,
                    help="idefics2: 4 crops + the image per image (default off, as its processor); idefics3: tiles + "
                         "the global image (default on)")
+    e = p.add_argument_group("validation")
+    e.add_argument("--eval-data", metavar="PATH",
+                   help="held-out shards (a crawl output, shard folder or pair set): validation loss and perplexity "
+                        "in the log every --eval-every steps and at the end")
+    e.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: at the end only)")
+    e.add_argument("--eval-batches", type=int, default=50,
+                   help="full batches of --eval-data per evaluation, always the same ones (0: all of one pass)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--max-steps", type=int, default=1000)
     o.add_argument("--lr", type=float, default=1e-4)
@@ -99,6 +120,20 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from ..train.data import DataError
 
+    if args.eval_every < 0 or args.eval_batches < 0:
+        print("train: --eval-every and --eval-batches must be >= 0", file=sys.stderr)
+        return 2
+    if args.eval_every and not args.eval_data:
+        print("train: --eval-every needs --eval-data (the held-out shards)", file=sys.stderr)
+        return 2
+    from ..errors import UsageError
+    from ..train.mix import plan_from_args
+
+    try:  # every source resolved and checked before any work
+        args._mix_plan = plan_from_args(args)
+    except UsageError as e:
+        print(f"train: {e}", file=sys.stderr)
+        return 2
     try:
         return train(args)
     except DataError as e:

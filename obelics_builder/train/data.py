@@ -135,29 +135,12 @@ def _doc_from_lists(texts, images, blobs, shard, offset, key, counts: Counter) -
     return RawDoc(shard=shard, offset=offset, key=key, items=items)
 
 
-def iter_tar(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
-    """WebDataset shard: members grouped by key (name up to the first dot of the base name); ``KEY.json`` holds
-    texts/images/metadata, ``KEY.images.tar`` the image files ``<pos>.<ext>`` (the layout of
-    ``obelics_builder.dataset.wds``; the earlier ``KEY.<pos>.<ext>`` members are read too).  Yields from sample
-    ``start``."""
+def tar_samples(path: str, start: int, counts: Counter) -> Iterator[tuple[int, str, dict[str, bytes]]]:
+    """``(offset, key, {suffix: bytes})`` of a WebDataset tar, members grouped by key (the name up to the first dot
+    of the base name), from sample ``start`` (earlier samples are skipped without reading their payload).  An
+    unreadable tar ends the shard (counted ``unreadable_shard``)."""
     offset = -1
     cur_key, members = None, {}
-
-    def finish():
-        if cur_key is None:
-            return None
-        if "json" not in members:
-            counts["sample_without_json"] += 1
-            return RawDoc(path, offset, cur_key, [])
-        try:
-            row, images = decode_sample(members)
-        except SampleError as e:
-            counts[e.reason] += 1
-            log.debug("%s %s: bad sample: %s", path, cur_key, e)
-            return RawDoc(path, offset, cur_key, [])
-        blobs = {pos: data for pos, (data, ext) in images.items() if ext.lower() in IMAGE_EXTS}
-        return _doc_from_lists(row["texts"], row["images"], blobs, path, offset, cur_key, counts)
-
     try:
         with _open(path) as f, tarfile.open(fileobj=f, mode="r|*") as tf:
             for m in tf:
@@ -171,9 +154,7 @@ def iter_tar(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
                 key = f"{d}/{key}" if d else key
                 if key != cur_key:
                     if cur_key is not None and offset >= start:
-                        doc = finish()
-                        if doc is not None:
-                            yield doc
+                        yield offset, cur_key, members
                     offset += 1
                     cur_key, members = key, {}
                 if offset < start:
@@ -181,12 +162,30 @@ def iter_tar(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
                 fh = tf.extractfile(m)
                 members[suffix] = fh.read() if fh is not None else b""
             if cur_key is not None and offset >= start:
-                doc = finish()
-                if doc is not None:
-                    yield doc
+                yield offset, cur_key, members
     except (tarfile.TarError, OSError, EOFError) as e:
         counts["unreadable_shard"] += 1
         log.warning("%s: unreadable tar after sample %d: %s", path, offset, e)
+
+
+def iter_tar(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
+    """WebDataset shard: ``KEY.json`` holds texts/images/metadata, ``KEY.images.tar`` the image files
+    ``<pos>.<ext>`` (the layout of ``obelics_builder.dataset.wds``; the earlier ``KEY.<pos>.<ext>`` members are read
+    too).  Yields from sample ``start``."""
+    for offset, key, members in tar_samples(path, start, counts):
+        if "json" not in members:
+            counts["sample_without_json"] += 1
+            yield RawDoc(path, offset, key, [])
+            continue
+        try:
+            row, images = decode_sample(members)
+        except SampleError as e:
+            counts[e.reason] += 1
+            log.debug("%s %s: bad sample: %s", path, key, e)
+            yield RawDoc(path, offset, key, [])
+            continue
+        blobs = {pos: data for pos, (data, ext) in images.items() if ext.lower() in IMAGE_EXTS}
+        yield _doc_from_lists(row["texts"], row["images"], blobs, path, offset, key, counts)
 
 
 def iter_parquet(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
@@ -270,6 +269,8 @@ class StreamConfig:
     max_images: int = 5               # image crops per packed row (a split image counts each crop)
     batch_size: int = 2
     shuffle_buffer: int = 256         # documents per shuffled block
+    reader: Any = None                # (path, start, counts) -> RawDocs; None: iter_shard (``mix`` sets pair readers)
+    max_epochs: int | None = None     # stop after this many passes over the shards (None: loop forever)
     seed: int = 0
     shuffle: bool = True
     pad_to_max: bool = False
@@ -302,12 +303,13 @@ class RowStream:
     # documents from a position, across shards and epochs
     def _docs(self, epoch: int, shard_pos: int, offset: int) -> Iterator[tuple[int, int, RawDoc]]:
         empty_epochs = 0
-        while True:
+        read = self.cfg.reader or iter_shard
+        while self.cfg.max_epochs is None or epoch < self.cfg.max_epochs:
             shards = consumer_shards(self.cfg, epoch, self.consumer, self.n)
             any_doc = False
             while shard_pos < len(shards):
                 path, stride = shards[shard_pos]
-                for doc in iter_shard(path, offset, self.counts):
+                for doc in read(path, offset, self.counts):
                     any_doc = True
                     if stride is not None and (doc.offset + stride) % self.n != self.consumer:
                         continue
@@ -377,8 +379,10 @@ class RowStream:
                 block.append(item[2])
             if pending is not None:
                 nxt = (pending[0], pending[1], pending[2].offset)
-            else:  # the iterator is infinite; only reached if it raised
-                nxt = start
+            elif not block:  # the documents ran out (``max_epochs`` passes done)
+                return
+            else:  # this is the last block: the cursor after it is the end of the last pass
+                nxt = (self.cfg.max_epochs or 0, 0, 0)
             rows = self.block_rows(block, f"{cfg.seed}/{start[0]}/{start[1]}/{start[2]}")
             self.counts["documents"] += len(block)
             if rows:
@@ -395,6 +399,8 @@ class RowStream:
                 else:
                     cur = Cursor(nxt[0], nxt[1], self._shard_name(nxt[0], nxt[1]), nxt[2], 0)
                 yield rows[i], cur
+            if pending is None:
+                return
             skip = 0
             epoch, shard_pos, offset = nxt
 

@@ -20,8 +20,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .data import Cursor, DataError, StreamConfig, batch_hash, make_dataset, resolve_shards, sample_texts
-from .render import ARCHS, ArchSpec
+from .data import DataError, StreamConfig, batch_hash
+from .evaluate import eval_batches, eval_config, evaluate
+from .mix import MixError, check_resume, make_mix_dataset, plan_from_args, tokens_by_source
+from .mix import sample_texts as mix_sample_texts
+from .render import ArchSpec
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +126,13 @@ def train(args) -> int:
     say = (lambda *a: print(*a, flush=True)) if acc.is_main_process else (lambda *a: None)
 
     try:
-        shards = resolve_shards(args.data)
-    except DataError as e:
+        plan = getattr(args, "_mix_plan", None) or plan_from_args(args)
+    except (DataError, MixError) as e:
         print(f"train: {e}", file=sys.stderr)
         return 2
+    shards = [s for src in plan.sources for s in src.shards]
+    if plan.mixed:
+        say(plan.describe())
     resume_dir = find_resume(out, args.resume)
     set_seed(args.seed)
     preset = args.random_init or ("tiny" if args.tiny else None)
@@ -176,7 +182,7 @@ def train(args) -> int:
             if acc.is_main_process and not (tok_dir / "tokenizer.json").is_file():
                 vocab = M.PRESETS[preset]["vocab"]
                 t0 = time.time()
-                tk = train_tiny_tokenizer(sample_texts(shards), vocab_size=vocab)
+                tk = train_tiny_tokenizer(mix_sample_texts(plan), vocab_size=vocab)
                 tk.save_pretrained(tok_dir)
                 (tok_dir / "base_vocab.txt").write_text(str(tk.init_kwargs["obelics_base_vocab"]))
                 say(f"trained a byte-level BPE tokenizer ({len(tk)} tokens) on the shards' text in "
@@ -235,11 +241,24 @@ def train(args) -> int:
         step = int(st["step"])
         cf = json.loads((resume_dir / f"cursor-rank{acc.process_index}.json").read_text())
         cursors, rotate = cf["streams"], int(cf["next_stream"])
+        try:
+            check_resume(plan, cursors)
+        except MixError as e:
+            print(f"train: --resume {resume_dir}: {e}", file=sys.stderr)
+            return 2
 
     cfg = StreamConfig(shards=shards, spec=spec, tok=tok, encoder=make_encoder(tokenizer),
                        max_seq_len=args.max_seq_len, max_images=max_crops, batch_size=args.batch_size,
                        shuffle_buffer=args.shuffle_buffer, seed=args.seed, shuffle=not args.no_shuffle, prep=prep)
-    ds = make_dataset(cfg, rank=acc.process_index, world_size=acc.num_processes, cursors=cursors, rotate=rotate)
+    ds = make_mix_dataset(plan, cfg, rank=acc.process_index, world_size=acc.num_processes, cursors=cursors,
+                          rotate=rotate)
+    eval_cfg = eval_config(cfg, list(plan.eval.shards), plan.eval.reader()) if plan.eval else None
+    if eval_cfg is not None and next(eval_batches(eval_cfg, 1), None) is None:
+        print(f"train: --eval-data {plan.eval.path}: no full batch of {args.batch_size} packed rows in it",
+              file=sys.stderr)
+        return 2
+    # a mixture whose every source has epochs can run out: the ranks then agree to stop at the same step
+    finite = all(s.epochs for s in plan.sources)
     W = args.num_workers
     loader = DataLoader(ds, batch_size=None, num_workers=W, prefetch_factor=4 if W else None,
                         persistent_workers=False)
@@ -284,13 +303,27 @@ def train(args) -> int:
     last_stream = None
     it = iter(loader)
     t_last, tokens_acc, last_saved = time.time(), 0, None
+    exhausted, last_eval = False, None
+
+    def run_eval(step_: int) -> None:
+        rec = {"step": step_, **evaluate(model, eval_cfg, args.eval_batches, acc.device, MODEL_INPUTS, acc.autocast)}
+        if acc.is_main_process:
+            print(json.dumps(rec), flush=True)
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+
     try:
         while step < args.max_steps:
             t_step = time.time()
             ces, zs, n_img, n_tok, n_pos, hashes = [], [], 0, 0, 0, []
             grad_norm = float("nan")
             for _ in range(args.grad_accum):
-                batch = next(it)
+                batch = next(it, None)
+                if finite and _any_rank(acc, batch is None):
+                    exhausted = True
+                    break
+                if batch is None:
+                    raise DataError("the training data stream ended")
                 cursors[str(batch["stream"])] = batch["cursor"]
                 last_stream = batch["stream"]
                 counts.update(batch["counts"])
@@ -312,6 +345,11 @@ def train(args) -> int:
                 n_img += int(batch["n_images"])
                 n_tok += int(batch["attention_mask"].sum())
                 n_pos += int(batch["attention_mask"].numel())
+            if exhausted:  # a partial accumulation is dropped, not applied
+                optimizer.zero_grad(set_to_none=True)
+                say(json.dumps({"step": step, "data_exhausted": True,
+                                "note": "every --mix source has done its epochs"}))
+                break
             scheduler.step()
             step += 1
             tokens_acc += n_tok
@@ -328,6 +366,12 @@ def train(args) -> int:
                        "images_per_batch": round(float(red[3]) / (P * args.grad_accum), 3),
                        "padding_frac": round(1.0 - float(red[4]) / max(1.0, float(red[5])), 4),
                        "step_s": round(time.time() - t_step, 4), "batch_hash": ",".join(hashes)}
+                if plan.mixed:
+                    seen = tokens_by_source(plan, cursors)
+                    tot = acc.reduce(_t.tensor([seen[n] for n in plan.names], dtype=_t.float64,
+                                               device=acc.device), "sum").tolist()
+                    rec["source_tokens"] = {n: int(v) for n, v in zip(plan.names, tot)}
+                    rec["source_share"] = {n: round(v / max(1.0, sum(tot)), 4) for n, v in zip(plan.names, tot)}
                 if not math.isfinite(rec["loss"]):
                     rec["warning"] = "non-finite loss"
                 if acc.is_main_process:
@@ -335,13 +379,29 @@ def train(args) -> int:
                     logf.write(json.dumps(rec) + "\n")
                     logf.flush()
                 t_last, tokens_acc = time.time(), 0
+            if eval_cfg is not None and args.eval_every and step % args.eval_every == 0:
+                run_eval(step)
+                last_eval = step
             if args.save_every and step % args.save_every == 0:
                 last_saved = save(step)
+        if eval_cfg is not None and last_eval != step:
+            run_eval(step)
         if last_saved is None or not last_saved.name.endswith(f"{step:07d}"):
             last_saved = save(step)
     finally:
         if logf:
             logf.close()
-    say(json.dumps({"done": True, "step": step, "checkpoint": str(last_saved),
-                    "data_counts": dict(counts)}))
+    done = {"done": True, "step": step, "checkpoint": str(last_saved), "data_counts": dict(counts)}
+    if plan.mixed:
+        done["source_tokens"] = tokens_by_source(plan, cursors)
+    say(json.dumps(done))
     return 0
+
+
+def _any_rank(acc, flag: bool) -> bool:
+    """True when ``flag`` is true on any process."""
+    if acc.num_processes == 1:
+        return flag
+    import torch
+
+    return bool(acc.reduce(torch.tensor([1.0 if flag else 0.0], device=acc.device), "sum").item() > 0)
