@@ -112,6 +112,9 @@ def test_stage_list_mistakes_are_one_clear_line(tmp_path, stages, message):
         data["stages"] = ["text_scroes" if s == "text_scores" else s for s in
                           yaml.safe_load((PIPELINES_DIR / "obelics.yaml").read_text())["stages"]]
         message = message.replace("stages[0]", "stages[2]")
+    else:  # the stage of one's own is appended: its index is the length of the packaged list
+        n = len(yaml.safe_load((PIPELINES_DIR / "obelics.yaml").read_text())["stages"])
+        message = message.replace("stages[14]", f"stages[{n}]")
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(ConfigError) as e:
