@@ -16,7 +16,8 @@ from PIL import Image
 
 from obelics_builder.images.consent import header_consent, x_robots_denies
 from obelics_builder.images.fetch import fetch_many, is_retryable
-from obelics_builder.images.ledger import apply_phash_groups, failed_retryable, retry_failed
+from obelics_builder.images.ledger import failed_retryable, retry_failed
+from obelics_builder.images.phash_groups import apply_phash_groups
 from obelics_builder.images.phash import near_duplicate_groups
 from obelics_builder.images.robots import parse_robots
 from obelics_builder.images.table import build_image_table

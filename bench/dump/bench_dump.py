@@ -251,7 +251,7 @@ def drive(spec_file: str) -> int:
 
     # the driver's peak before and after its two steps that hold a whole run's images in this process
     import obelics_builder.dataset as dataset
-    import obelics_builder.images.ledger as ledger
+    import obelics_builder.images.phash_groups as phash_groups
 
     marks: dict[str, float] = {}
 
@@ -266,7 +266,7 @@ def drive(spec_file: str) -> int:
                 marks[f"after_{name}"] = peak_rss_mb()
         setattr(module, name, wrapper)
 
-    marked(ledger, "apply_phash_groups")
+    marked(phash_groups, "apply_phash_groups")
     marked(dataset, "write_dataset")
     t0 = time.perf_counter()
     args = ["crawl", "--warc", *spec["warcs"], "--image-archive", spec["image_archive"], "--out", spec["out"],

@@ -49,7 +49,7 @@ TARGETS = {
     "obelics_builder.engine.dedup_reductions:near_duplicate_losers": "dedup: MinHash",
     "obelics_builder.engine.reductions:image_url_plan": "image: URL plan",
     "obelics_builder.engine.reductions:fetch_bucket_urls": "image: URL plan",
-    "obelics_builder.images.ledger:apply_phash_groups": "image: pHash groups",
+    "obelics_builder.images.phash_groups:apply_phash_groups": "image: pHash groups",
     "obelics_builder.engine.dedup_reductions:frequent_paragraphs": "final: run-wide",
     "obelics_builder.engine.dedup_reductions:keep_best_losers": "final: run-wide",
     "obelics_builder.plan.lookups:optout_lookups": "final: run-wide",

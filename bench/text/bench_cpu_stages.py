@@ -104,7 +104,7 @@ def _synthetic_fetch(item, recipe, out, archive_refs, fetch_overrides):
 
 def instrument() -> None:
     import obelics_builder.extract as ext
-    import obelics_builder.images.ledger as ledger
+    import obelics_builder.images.phash_groups as phash_groups
     import obelics_builder.io.parquet as iop
     import obelics_builder.optout.manifest as manifest
     import obelics_builder.pipeline as pl
@@ -122,7 +122,7 @@ def instrument() -> None:
         setattr(pl, name, timed("dedup", getattr(pl, name)))
     pl.image_url_plan = timed("images (synthetic)", pl.image_url_plan)
     pl._fetch_bucket = timed("images (synthetic)", _synthetic_fetch)
-    ledger.apply_phash_groups = timed("images (synthetic)", ledger.apply_phash_groups)
+    phash_groups.apply_phash_groups = timed("images (synthetic)", phash_groups.apply_phash_groups)
     for name in ("finalize_part", "frequent_paragraphs", "paragraphs_part", "keep_best_losers", "_optout_lookups",
                  "_publish"):
         setattr(pl, name, timed("final passes", getattr(pl, name)))

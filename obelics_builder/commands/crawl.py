@@ -183,22 +183,22 @@ def run(args: argparse.Namespace) -> int:
         result = run_pipeline(refs, recipe, args.out, engine, dump=dump, archive_refs=archive_refs,
                               fetch_overrides=overrides,
                               run_info={"mirror": mirror, "scheduler": args.scheduler or "LocalCluster"})
-    # inputs of which no record could be read are named; a run that could read none of them fails
-    from ..sources.warc import unreadable_report
+        # inputs of which no record could be read are named; a run that could read none of them fails
+        from ..sources.warc import unreadable_report
 
-    unreadable, none_read = unreadable_report(result["stages"].get("read", {}))
+        unreadable, none_read = unreadable_report(result["stages"].get("read", {}))
+        if not none_read and not args.no_dataset:  # on the cluster: its image-bytes buckets are tasks
+            from ..dataset import write_dataset
+
+            result["dataset"] = write_dataset(args.out, shard_size_bytes=plan["shard_size"],
+                                              embed_images=args.embed_images, webdataset=not args.no_webdataset,
+                                              engine=engine)
     for line in unreadable:
         print(f"crawl: {line}", file=sys.stderr)
     if none_read:
         print_summary(result, args.out, quiet=args.quiet)
         print(f"crawl: no input could be read ({len(refs)} WARC(s) given)", file=sys.stderr)
         return 1
-    if not args.no_dataset:
-        from ..dataset import write_dataset
-
-        shards = write_dataset(args.out, shard_size_bytes=plan["shard_size"], embed_images=args.embed_images,
-                               webdataset=not args.no_webdataset)
-        result["dataset"] = shards
     print_summary(result, args.out, quiet=args.quiet)
     return 0 if result["summary"]["accounted"] else 1
 

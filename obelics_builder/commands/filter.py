@@ -122,16 +122,16 @@ def run(args: argparse.Namespace) -> int:
     with Engine(scheduler=args.scheduler, workers=args.workers, quiet=args.quiet) as engine:
         result = run_pipeline(refs, recipe, out, engine, dump=info.get("dump"), archive_refs=archive,
                               fetch_overrides=info.get("fetch_overrides"), run_info=info.get("run_info"))
-    stale_note = None
-    if marked is not None:
-        if args.no_dataset:
-            stale_note = "not rebuilt (--no-dataset)"
-        elif options is None:
-            stale_note = "not rebuilt: its shards.json is missing or unreadable, so its options are unknown"
-        else:
-            from ..dataset import write_dataset
+        stale_note = None
+        if marked is not None:
+            if args.no_dataset:
+                stale_note = "not rebuilt (--no-dataset)"
+            elif options is None:
+                stale_note = "not rebuilt: its shards.json is missing or unreadable, so its options are unknown"
+            else:
+                from ..dataset import write_dataset
 
-            result["dataset"] = write_dataset(out, **options)
+                result["dataset"] = write_dataset(out, **options, engine=engine)
     print_summary(result, str(out), quiet=args.quiet)
     if stale_note:
         print(f"filter: {out / 'dataset'} is STALE, {stale_note}: `publish` refuses it; rebuild it with "

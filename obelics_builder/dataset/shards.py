@@ -18,12 +18,13 @@ listed in ``images``; only the file is missing.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import re
 import tarfile
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -32,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..schema import OBELICS_ARROW_SCHEMA, OBELICS_COLUMNS
+from .image_bytes import ImageBytes
 from .wds import SampleError, decode_sample, encode_sample
 
 DEFAULT_SHARD_SIZE = 500 * 10**6
@@ -130,68 +132,6 @@ def iter_rows(out: str | Path, batch_size: int = 256) -> Iterator[list[dict]]:
                 }
                 for i in range(batch.num_rows)
             ]
-
-
-class ImageStore:
-    """Image bytes by URL from ``OUT/images/table/part-*.parquet`` (rows with ``data`` set are usable).
-
-    Builds a URL -> (file, row group, row) index from the ``url`` column once, then reads only the row groups a
-    batch of documents needs (a small LRU cache bounded in bytes keeps recently used row groups).
-    """
-
-    def __init__(self, out: str | Path, cache_bytes: int = 512 * 2**20) -> None:
-        self.files = sorted((Path(out) / "images" / "table").glob("part-*.parquet"))
-        self.index: dict[str, tuple[int, int, int]] = {}
-        self.cache: OrderedDict[tuple[int, int], tuple[list, list, int]] = OrderedDict()
-        self.cache_bytes = cache_bytes
-        self.cached = 0
-        self._pf: dict[int, pq.ParquetFile] = {}
-        for fi, path in enumerate(self.files):
-            pf = pq.ParquetFile(path)
-            if "url" not in pf.schema_arrow.names or "data" not in pf.schema_arrow.names:
-                continue
-            self._pf[fi] = pf
-            for rg in range(pf.num_row_groups):
-                urls = pf.read_row_group(rg, columns=["url"]).column("url").to_pylist()
-                for row, url in enumerate(urls):
-                    if url is not None and url not in self.index:
-                        self.index[url] = (fi, rg, row)
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def _row_group(self, fi: int, rg: int) -> tuple[list, list]:
-        key = (fi, rg)
-        if key in self.cache:
-            self.cache.move_to_end(key)
-            return self.cache[key][:2]
-        pf = self._pf[fi]
-        cols = ["data", "format"] if "format" in pf.schema_arrow.names else ["data"]
-        t = pf.read_row_group(rg, columns=cols, use_threads=False)  # (Arrow's threads: ~2x the CPU for the bytes)
-        data = t.column("data").to_pylist()
-        fmts = t.column("format").to_pylist() if "format" in cols else [None] * len(data)
-        size = t.nbytes
-        self.cache[key] = (data, fmts, size)
-        self.cached += size
-        while self.cached > self.cache_bytes and len(self.cache) > 1:
-            _, (_d, _f, n) = self.cache.popitem(last=False)
-            self.cached -= n
-        return data, fmts
-
-    def get_many(self, urls: Iterable[str]) -> dict[str, tuple[bytes, str | None]]:
-        """``{url: (bytes, format)}`` for the URLs whose bytes are stored."""
-        wanted: dict[tuple[int, int], list[tuple[str, int]]] = {}
-        for url in set(u for u in urls if u):
-            loc = self.index.get(url)
-            if loc is not None:
-                wanted.setdefault(loc[:2], []).append((url, loc[2]))
-        found: dict[str, tuple[bytes, str | None]] = {}
-        for key in sorted(wanted):
-            data, fmts = self._row_group(*key)
-            for url, row in wanted[key]:
-                if data[row]:
-                    found[url] = (data[row], fmts[row])
-        return found
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -431,8 +371,12 @@ def _publish_shards(shards: list, final: list[Path], folder: Path, pattern: str)
 
 
 def write_dataset(out: str | Path, shard_size_bytes: int | str = DEFAULT_SHARD_SIZE, embed_images: bool = False,
-                  webdataset: bool = True, card: bool = True, license: str | None = None) -> dict:
+                  webdataset: bool = True, card: bool = True, license: str | None = None, engine=None) -> dict:
     """Write ``OUT/dataset/`` from ``OUT/documents`` and ``OUT/images/table``; returns the ``shards.json`` content.
+
+    The image bytes are looked up by URL in buckets by URL hash (:mod:`.image_bytes`), built first on ``engine``
+    (an :class:`~obelics_builder.engine.Engine`; None: in this process): memory is a batch of documents and their
+    images, whatever the size of the run.
 
     With ``card`` (default) also writes the dataset card ``README.md`` and ``funnel.png`` (needs ``OUT/stats.json``;
     without it the card says so).
@@ -442,7 +386,22 @@ def write_dataset(out: str | Path, shard_size_bytes: int | str = DEFAULT_SHARD_S
     root = out / "dataset"
     root.mkdir(parents=True, exist_ok=True)
     need_bytes = embed_images or webdataset
-    store = ImageStore(out) if need_bytes else None
+    with ImageBytes(out, engine) if need_bytes else contextlib.nullcontext() as store:
+        result = _write_shards(out, root, target, store, embed_images, webdataset)
+    from ..io.markers import write_json_atomic
+
+    write_json_atomic(root / "shards.json", result)
+    if card:
+        from .card import write_card
+
+        write_card(out, result, license=license)
+    from .stale import clear_stale
+
+    clear_stale(out)  # rebuilt from the current documents
+    return result
+
+
+def _write_shards(out: Path, root: Path, target: int, store, embed_images: bool, webdataset: bool) -> dict:
     pq_writer = ParquetShardWriter(root / "data", target, embed_images=embed_images)
     tar_writer = TarShardWriter(root / "webdataset", target) if webdataset else None
     summary = DatasetSummary(embed_images=embed_images, shard_size_bytes=target)
@@ -477,18 +436,7 @@ def write_dataset(out: str | Path, shard_size_bytes: int | str = DEFAULT_SHARD_S
     if not webdataset:  # tars of an earlier run would describe other documents
         for old in (root / "webdataset").glob("train-*.tar"):
             old.unlink()
-    result = summary.to_dict(root)
-    from ..io.markers import write_json_atomic
-
-    write_json_atomic(root / "shards.json", result)
-    if card:
-        from .card import write_card
-
-        write_card(out, result, license=license)
-    from .stale import clear_stale
-
-    clear_stale(out)  # rebuilt from the current documents
-    return result
+    return summary.to_dict(root)
 
 
 # ---------------------------------------------------------------------------------------------------------------

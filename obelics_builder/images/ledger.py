@@ -1,4 +1,4 @@
-"""The image table as a ledger: writing parts, near-duplicate marks, and ``--retry-failed``.
+"""The image table as a ledger: writing parts and ``--retry-failed``.
 
 Each ``OUT/images/table/part-NNNNN.parquet`` has a completion marker ``_done/part-NNNNN.json`` holding:
 
@@ -8,6 +8,8 @@ Each ``OUT/images/table/part-NNNNN.parquet`` has a completion marker ``_done/par
   marks).  The final step fingerprints its inputs with it, so a part changed by a retry or by new near-duplicate
   marks makes the documents of the run be rebuilt, and an unchanged part keeps them;
 * ``stats`` — the ``image_fetch`` stage counts of the part (recomputed after a retry).
+
+The run-wide near-duplicate marks are written by :mod:`.phash_groups` (waves of tasks over the parts).
 
 Rewrites are atomic per part: the marker is removed, the new table is written under a temporary name and renamed,
 then the new marker is written; a crash in between leaves the part without a marker, so the next run refetches it.
@@ -29,7 +31,6 @@ from ..stats import Stats
 from .fetch import is_retryable, run_sync
 from .hosts import SCHEDULING_KEYS
 from .nsfw import BatchScorer, detector_or_reason, nsfw_config
-from .phash import near_duplicate_groups
 from .table import build_image_table_async
 
 log = logging.getLogger("obelics_builder")
@@ -130,60 +131,6 @@ def write_table_part(folder: Path, key: str, rows: list[dict] | pa.Table, input_
     cfp = content_fingerprint(input_fp, table)
     write_marker(folder, key, {"fingerprint": cfp, "input_fingerprint": input_fp, "stats": stats})
     return cfp
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Run-wide near-duplicate marks
-# ---------------------------------------------------------------------------------------------------------------
-
-def apply_phash_groups(table_dir: str | Path, keys: list[str], max_distance: int = 4) -> dict:
-    """Group near-duplicate images over every part (see :mod:`.phash`) and store ``phash_group`` /
-    ``image_near_duplicate`` in the parts whose marks changed.  Returns ``{"groups", "near_duplicates",
-    "parts_rewritten"}``."""
-    table_dir = Path(table_dir)
-    cols = ["url", "sha256", "phash", "phash_group", "image_near_duplicate"]
-    per_part: dict[str, list[dict]] = {}
-    for key in keys:
-        p = table_dir / f"{key}.parquet"
-        if p.exists() and read_marker(table_dir, key) is not None:
-            per_part[key] = read_part(p, cols)
-    marks = near_duplicate_groups(((r["url"], r["sha256"], r["phash"]) for rows in per_part.values()
-                                   for r in rows), int(max_distance))
-    rewritten = 0
-    for key, rows in per_part.items():
-        changed = False
-        for r in rows:
-            group, dup = marks.get(r["url"], (None, None))
-            if r["phash_group"] != group or r["image_near_duplicate"] != dup:
-                changed = True
-                break
-        if not changed:
-            continue
-        marker = read_marker(table_dir, key) or {}
-        write_table_part(table_dir, key, _with_marks(table_dir / f"{key}.parquet", marks),
-                         marker.get("input_fingerprint", ""), marker.get("stats", {}))
-        rewritten += 1
-    return {"groups": len({g for g, _ in marks.values()}),
-            "near_duplicates": sum(1 for _, d in marks.values() if d), "parts_rewritten": rewritten}
-
-
-def _with_marks(path: Path, marks: dict) -> pa.Table | list[dict]:
-    """The part at ``path`` with its near-duplicate marks replaced, as an Arrow table: the other columns (the image
-    bytes) are not converted to Python objects and back.  Read on this thread: Arrow's threaded read of a part
-    holding the image bytes costs about twice the CPU for the same result.  A part written before a column existed
-    comes back as rows (:func:`read_part` fills the gaps)."""
-    table = pq.read_table(path, use_threads=False)
-    if not set(IMAGE_TABLE_COLUMNS) <= set(table.column_names):
-        rows = read_part(path)
-        for r in rows:
-            r["phash_group"], r["image_near_duplicate"] = marks.get(r["url"], (None, None))
-        return rows
-    table = table.select(list(IMAGE_TABLE_COLUMNS)).cast(IMAGE_TABLE_SCHEMA)
-    got = [marks.get(u, (None, None)) for u in table.column("url").to_pylist()]
-    for name, values in (("phash_group", [g for g, _ in got]), ("image_near_duplicate", [d for _, d in got])):
-        i = table.schema.get_field_index(name)
-        table = table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
-    return table
 
 
 # ---------------------------------------------------------------------------------------------------------------

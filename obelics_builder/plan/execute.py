@@ -195,9 +195,9 @@ def _image_phash(run: Run, step: Step) -> None:
         if done:
             return
         if distance >= 0:
-            from ..images.ledger import apply_phash_groups
+            from ..images.phash_groups import apply_phash_groups
 
-            apply_phash_groups(table, names, distance)
+            apply_phash_groups(table, names, distance, run.engine)
         after = content()
         if after is not None:
             write_marker(step.folder(run.out), "phash", {"fingerprint": after})
