@@ -160,7 +160,7 @@ class StageContext:
     #: a stage of one's own: the filter config's section of its name (its decisions; ``{}`` when absent)
     filters: dict = field(default_factory=dict)
     #: a stage of one's own after ``final``: the fetched image bytes by URL (``ctx.images.get_many(urls)`` ->
-    #: ``{url: (bytes, format)}``, :class:`obelics_builder.dataset.shards.ImageStore`); None elsewhere
+    #: ``{url: (bytes, format)}``, :class:`obelics_builder.io.image_store.ImageStore`); None elsewhere
     images: Any = None
     #: a stage of one's own: values it computed, kept across reruns of its step (:class:`obelics_builder.plan.cache.
     #: StageCache`: ``get(key)`` / ``put(key, value)``), so a rerun caused by a decision upstream recomputes nothing

@@ -210,7 +210,7 @@ class _LazyImages:
         return self._mine
 
     def _shared(self):
-        from ..dataset.shards import ImageStore
+        from ..io.image_store import ImageStore
 
         files = sorted(self.table_dir.glob("part-*.parquet"))
         key = (str(self.table_dir), tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
