@@ -27,6 +27,9 @@ from .warc_members import NotFast, parse_record, read_member, scan_members
 log = logging.getLogger("obelics_builder.sources")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: the WARC headers the index reads (lowercased), besides the type and target URI
+_FIELDS = frozenset({"warc-record-id", "warc-date", "warc-payload-digest", "warc-refers-to",
+                     "warc-refers-to-target-uri", "warc-refers-to-date"})
 
 
 def normalize_url(url: str) -> str:
@@ -135,7 +138,7 @@ class ImageArchive:
         return index
 
     def _records(self, ref: WarcRef) -> list[tuple[str, str, int, int | None, int, dict]]:
-        """``(type, key, offset, member length or None, HTTP status, WARC headers by lowercased name)`` of the
+        """``(type, key, offset, member length or None, HTTP status, the :data:`_FIELDS` headers)`` of the
         response and revisit records of one file: :mod:`.warc_members` when it reads the whole file, else warcio
         (which says why a file is damaged)."""
         if not ref.uri.startswith(("http://", "https://")):
@@ -170,7 +173,8 @@ class ImageArchive:
                         status = 0
                 heads = {}
                 for name, value in h.headers:
-                    heads.setdefault(name.lower(), value)
+                    if name.lower() in _FIELDS:
+                        heads.setdefault(name.lower(), value)
                 out.append((rec_type, key, it.get_record_offset(), None, status, heads))
         except Exception as exc:  # a damaged archive file keeps what was indexed before the damage
             self.index_errors += 1
@@ -281,7 +285,8 @@ def _records_fast(uri: str) -> list[tuple[str, str, int, int | None, int, dict]]
                 continue
             key = normalize_url(rec.warc.get("warc-target-uri") or "")
             if key:
-                out.append((rec.rec_type, key, m.offset, m.length, rec.status, rec.warc))
+                heads = {k: v for k, v in rec.warc.items() if k in _FIELDS}
+                out.append((rec.rec_type, key, m.offset, m.length, rec.status, heads))
     return out
 
 
