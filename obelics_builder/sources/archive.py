@@ -6,6 +6,10 @@ lowercased HTTP headers, decoded payload) read by seeking to the record.  A revi
 response it refers to (by ``WARC-Refers-To``, else ``WARC-Refers-To-Target-URI`` + ``WARC-Refers-To-Date``, else the
 target URI alone, else an identical ``WARC-Payload-Digest``); its own HTTP status and headers win when it has them.
 
+Per-record gzip WARCs (WARC/1.0, 1.1) are indexed and read by :mod:`.warc_members` (zlib member by member: the
+index keeps each record's gzip member length, a lookup inflates exactly that member); any other file, and any
+record that reader does not parse exactly like warcio (encoded payloads, folded headers...), goes through warcio.
+
 Thread-safe: the index is built under a lock and every lookup opens its own file handle.  Picklable: the index
 travels with the object once built.
 """
