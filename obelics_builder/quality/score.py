@@ -432,6 +432,10 @@ class _Paragraphs:
         scorer._add_models(out, paras, "node")
         return out
 
+    #: the keys of :meth:`_values` (the doc metrics without the models)
+    KEYS = ("number_words", "char_repetition", "word_repetition", "special_characters", "stopwords",
+            "flagged_words", "punctuation", "common_words")
+
     @staticmethod
     def _values(nw, stop, flag, common, length, special, punct, word_tokens, punct_min_words, crep, wrep) -> dict:
         sp, pu = M.ratios_from_counts(length, special, punct, word_tokens, punct_min_words)
@@ -558,13 +562,21 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
                      for sp, fs, ks in zip(spans, fails, kinds) if sp is not None
                      for j, (f, k) in enumerate(zip(fs, ks)) if f is None])
     doc_texts = [PARAGRAPH_SEP.join(all_paras[k] for k, read, _ in idx if read) for idx in kept]
-    doc_values = counts.doc_metrics(scorer, [[ref[k] for k, read, _ in idx if read] for idx in kept], doc_texts)
+    read_refs = [[ref[k] for k, read, _ in idx if read] for idx in kept]
+    doc_values = counts.doc_metrics(scorer, read_refs, doc_texts)
     prose_texts: list[str | None] = [None] * len(docs)
     prose_values: list[dict | None] = [None] * len(docs)
     if prose is not None:
         prose_texts = [PARAGRAPH_SEP.join(all_paras[k] for k, _, p in idx if p) for idx in kept]
-        prose_values = counts.doc_metrics(scorer, [[ref[k] for k, _, p in idx if p] for idx in kept], prose_texts,
-                                          models=False)
+        prose_refs = [[ref[k] for k, _, p in idx if p] for idx in kept]
+        # a document whose prose is the text its doc checks read (the same paragraphs: the same text) has the
+        # same metrics: copied, not computed twice
+        own = [d for d in range(len(docs)) if prose_refs[d] != read_refs[d]]
+        computed = iter(counts.doc_metrics(scorer, [prose_refs[d] for d in own], [prose_texts[d] for d in own],
+                                           models=False))
+        own_set = set(own)
+        prose_values = [next(computed) if d in own_set else {k: doc_values[d][k] for k in _Paragraphs.KEYS}
+                        for d in range(len(docs))]
     for doc, text, values, idx, ptext, pvalues in zip(docs, doc_texts, doc_values, kept, prose_texts, prose_values):
         kept_text = text
         if text_kinds is not None:  # the document's length counts every kept paragraph (see doc_text_key)

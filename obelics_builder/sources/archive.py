@@ -6,6 +6,10 @@ lowercased HTTP headers, decoded payload) read by seeking to the record.  A revi
 response it refers to (by ``WARC-Refers-To``, else ``WARC-Refers-To-Target-URI`` + ``WARC-Refers-To-Date``, else the
 target URI alone, else an identical ``WARC-Payload-Digest``); its own HTTP status and headers win when it has them.
 
+Per-record gzip WARCs (WARC/1.0, 1.1) are indexed and read by :mod:`.warc_members` (zlib member by member: the
+index keeps each record's gzip member length, a lookup inflates exactly that member); any other file, and any
+record that reader does not parse exactly like warcio (encoded payloads, folded headers...), goes through warcio.
+
 Thread-safe: the index is built under a lock and every lookup opens its own file handle.  Picklable: the index
 travels with the object once built.
 """
@@ -22,10 +26,14 @@ from urllib.parse import urlsplit, urlunsplit
 from warcio.archiveiterator import ArchiveIterator
 
 from .commoncrawl import HTTPStream, WarcRef, open_stream
+from .warc_members import NotFast, parse_record, read_member, scan_members
 
 log = logging.getLogger("obelics_builder.sources")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: the WARC headers the index reads (lowercased), besides the type and target URI
+_FIELDS = frozenset({"warc-record-id", "warc-date", "warc-payload-digest", "warc-refers-to",
+                     "warc-refers-to-target-uri", "warc-refers-to-date"})
 
 
 def normalize_url(url: str) -> str:
@@ -60,7 +68,8 @@ class _Entry:
     offset: int
     status: int
     kind: str  # "response" | "revisit"
-    target: tuple[int, int] | None = None  # (ref, offset) of the response holding the payload, for revisits
+    target: tuple | None = None  # (ref, offset[, length]) of the response holding the payload, for revisits
+    length: int | None = None  # the record's gzip member length (None: read it with warcio)
 
 
 class ImageArchive:
@@ -92,61 +101,34 @@ class ImageArchive:
 
     def _build(self) -> dict[str, _Entry]:
         index: dict[str, _Entry] = {}
-        by_id: dict[str, tuple[int, int]] = {}
-        by_url_date: dict[tuple[str, str], tuple[int, int]] = {}
-        by_url: dict[str, tuple[int, int]] = {}
-        by_digest: dict[str, tuple[int, int]] = {}
-        revisits: list[tuple[str, int, int, int, dict]] = []
+        by_id: dict[str, tuple] = {}
+        by_url_date: dict[tuple[str, str], tuple] = {}
+        by_url: dict[str, tuple] = {}
+        by_digest: dict[str, tuple] = {}
+        revisits: list[tuple[str, int, int, int, dict, int | None]] = []
         for i, ref in enumerate(self.refs):
-            try:
-                stream = open_stream(ref.uri)
-            except Exception as exc:
-                self.index_errors += 1
-                log.warning("image archive: cannot open %s: %s", ref.uri, exc)
-                continue
-            try:
-                it = ArchiveIterator(stream, arc2warc=True)
-                for record in it:
-                    rec_type = record.rec_type
-                    if rec_type not in ("response", "revisit"):
-                        continue
-                    h = record.rec_headers
-                    key = normalize_url(h.get_header("WARC-Target-URI") or "")
-                    if not key:
-                        continue
-                    status = 0
-                    if record.http_headers is not None and getattr(record.http_headers, "statusline", None):
-                        try:
-                            status = int(record.http_headers.get_statuscode())
-                        except (TypeError, ValueError):
-                            status = 0
-                    offset = it.get_record_offset()
-                    if rec_type == "response":
-                        loc = (i, offset)
-                        for rid in filter(None, [h.get_header("WARC-Record-ID")]):
-                            by_id.setdefault(rid.strip(), loc)
-                        by_url_date.setdefault((key, (h.get_header("WARC-Date") or "").strip()), loc)
-                        by_url.setdefault(key, loc)
-                        digest = h.get_header("WARC-Payload-Digest")
-                        if digest and status == 200:
-                            by_digest.setdefault(digest.strip(), loc)
-                        old = index.get(key)
-                        # first capture wins, except that a 200 replaces an earlier non-200
-                        if old is None or (old.status != 200 and status == 200):
-                            index[key] = _Entry(i, offset, status, "response")
-                    else:
-                        revisits.append((key, i, offset, status, {
-                            "id": (h.get_header("WARC-Refers-To") or "").strip(),
-                            "uri": normalize_url(h.get_header("WARC-Refers-To-Target-URI") or ""),
-                            "date": (h.get_header("WARC-Refers-To-Date") or "").strip(),
-                            "digest": (h.get_header("WARC-Payload-Digest") or "").strip(),
-                        }))
-            except Exception as exc:  # a damaged archive file keeps what was indexed before the damage
-                self.index_errors += 1
-                log.warning("image archive: %s", _index_failure(ref.name, stream, exc))
-            finally:
-                stream.close()
-        for key, i, offset, status, refs in revisits:
+            for rec_type, key, offset, length, status, h in self._records(ref):
+                if rec_type == "response":
+                    loc = (i, offset, length)
+                    for rid in filter(None, [h.get("warc-record-id")]):
+                        by_id.setdefault(rid.strip(), loc)
+                    by_url_date.setdefault((key, (h.get("warc-date") or "").strip()), loc)
+                    by_url.setdefault(key, loc)
+                    digest = h.get("warc-payload-digest")
+                    if digest and status == 200:
+                        by_digest.setdefault(digest.strip(), loc)
+                    old = index.get(key)
+                    # first capture wins, except that a 200 replaces an earlier non-200
+                    if old is None or (old.status != 200 and status == 200):
+                        index[key] = _Entry(i, offset, status, "response", length=length)
+                else:
+                    revisits.append((key, i, offset, status, {
+                        "id": (h.get("warc-refers-to") or "").strip(),
+                        "uri": normalize_url(h.get("warc-refers-to-target-uri") or ""),
+                        "date": (h.get("warc-refers-to-date") or "").strip(),
+                        "digest": (h.get("warc-payload-digest") or "").strip(),
+                    }, length))
+        for key, i, offset, status, refs, length in revisits:
             if key in index and index[key].status == 200:
                 continue
             target = (by_id.get(refs["id"]) if refs["id"] else None) \
@@ -156,8 +138,54 @@ class ImageArchive:
             if target is None:
                 continue
             if key not in index or index[key].status != 200:
-                index[key] = _Entry(i, offset, status, "revisit", target)
+                index[key] = _Entry(i, offset, status, "revisit", target, length=length)
         return index
+
+    def _records(self, ref: WarcRef) -> list[tuple[str, str, int, int | None, int, dict]]:
+        """``(type, key, offset, member length or None, HTTP status, the :data:`_FIELDS` headers)`` of the
+        response and revisit records of one file: :mod:`.warc_members` when it reads the whole file, else warcio
+        (which says why a file is damaged)."""
+        if not ref.uri.startswith(("http://", "https://")):
+            try:
+                return _records_fast(ref.uri)
+            except NotFast:
+                pass
+            except OSError:
+                pass  # (warcio's pass below reports it)
+        out = []
+        try:
+            stream = open_stream(ref.uri)
+        except Exception as exc:
+            self.index_errors += 1
+            log.warning("image archive: cannot open %s: %s", ref.uri, exc)
+            return out
+        try:
+            it = ArchiveIterator(stream, arc2warc=True)
+            for record in it:
+                rec_type = record.rec_type
+                if rec_type not in ("response", "revisit"):
+                    continue
+                h = record.rec_headers
+                key = normalize_url(h.get_header("WARC-Target-URI") or "")
+                if not key:
+                    continue
+                status = 0
+                if record.http_headers is not None and getattr(record.http_headers, "statusline", None):
+                    try:
+                        status = int(record.http_headers.get_statuscode())
+                    except (TypeError, ValueError):
+                        status = 0
+                heads = {}
+                for name, value in h.headers:
+                    if name.lower() in _FIELDS:
+                        heads.setdefault(name.lower(), value)
+                out.append((rec_type, key, it.get_record_offset(), None, status, heads))
+        except Exception as exc:  # a damaged archive file keeps what was indexed before the damage
+            self.index_errors += 1
+            log.warning("image archive: %s", _index_failure(ref.name, stream, exc))
+        finally:
+            stream.close()
+        return out
 
     # ---- queries ------------------------------------------------------------------------------------------------
     def __contains__(self, url: object) -> bool:
@@ -173,17 +201,24 @@ class ImageArchive:
         entry = self.index.get(normalize_url(url))
         if entry is None:
             return None
-        status, headers, body = self._read(entry.ref, entry.offset, want_body=entry.kind == "response")
+        status, headers, body = self._read(entry.ref, entry.offset, entry.kind == "response", entry.length)
         if entry.kind == "revisit":
-            t_status, t_headers, body = self._read(entry.target[0], entry.target[1], want_body=True)
+            t = entry.target
+            t_status, t_headers, body = self._read(t[0], t[1], True, t[2] if len(t) > 2 else None)
             if not status:
                 status, headers = t_status, t_headers
             elif not headers:
                 headers = t_headers
         return ArchiveHit(status=status, headers=headers, body=body)
 
-    def _read(self, ref_i: int, offset: int, want_body: bool) -> tuple[int, dict[str, str], bytes]:
+    def _read(self, ref_i: int, offset: int, want_body: bool,
+              length: int | None = None) -> tuple[int, dict[str, str], bytes]:
         ref = self.refs[ref_i]
+        if length is not None:
+            try:
+                return self._read_fast(ref.uri, offset, length, want_body)
+            except NotFast:
+                pass
         fh = _open_at(ref.uri, offset)
         try:
             record = next(iter(ArchiveIterator(fh, arc2warc=True)))
@@ -212,11 +247,21 @@ class ImageArchive:
         finally:
             fh.close()
 
+    def _read_fast(self, uri: str, offset: int, length: int, want_body: bool) -> tuple[int, dict[str, str], bytes]:
+        """What :meth:`_read` gives, by inflating the record's gzip member at once (:mod:`.warc_members`)."""
+        with open_stream(uri) as fh:
+            record, body = read_member(fh, offset, length, self.max_bytes + 1, want_body)
+        headers: dict[str, str] = {}
+        for name, value in record.http or ():
+            key = name.strip().lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        return record.status, headers, body
+
     # ---- persistence ------------------------------------------------------------------------------------------
     def save_index(self, path: str | Path) -> None:
         data = {
             "refs": [{"uri": r.uri, "name": r.name} for r in self.refs],
-            "index": {k: [e.ref, e.offset, e.status, e.kind, list(e.target) if e.target else None]
+            "index": {k: [e.ref, e.offset, e.status, e.kind, list(e.target) if e.target else None, e.length]
                       for k, e in sorted(self.index.items())},
         }
         path = Path(path)
@@ -228,9 +273,25 @@ class ImageArchive:
     def load_index(cls, path: str | Path, max_bytes: int = 20_000_000) -> "ImageArchive":
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         arch = cls([WarcRef(uri=r["uri"], name=r["name"]) for r in data["refs"]], max_bytes=max_bytes)
-        arch._index = {k: _Entry(v[0], v[1], v[2], v[3], tuple(v[4]) if v[4] else None)
+        arch._index = {k: _Entry(v[0], v[1], v[2], v[3], tuple(v[4]) if v[4] else None, *v[5:6])
                        for k, v in data["index"].items()}
         return arch
+
+
+def _records_fast(uri: str) -> list[tuple[str, str, int, int | None, int, dict]]:
+    """:meth:`ImageArchive._records` of a per-record gzip WARC by :func:`.warc_members.scan_members`; raises
+    :class:`.warc_members.NotFast` for any other file (warcio reads it then)."""
+    out = []
+    with open_stream(uri) as fh:
+        for m in scan_members(fh):
+            rec = parse_record(m.head, m.size)
+            if rec.rec_type not in ("response", "revisit"):
+                continue
+            key = normalize_url(rec.warc.get("warc-target-uri") or "")
+            if key:
+                heads = {k: v for k, v in rec.warc.items() if k in _FIELDS}
+                out.append((rec.rec_type, key, m.offset, m.length, rec.status, heads))
+    return out
 
 
 def _index_failure(name: str, stream, exc: Exception) -> str:
