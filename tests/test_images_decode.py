@@ -108,7 +108,9 @@ SWEEP = textwrap.dedent(
         except ImageRejected as exc:
             counts[exc.reason] += 1
         slowest = max(slowest, time.perf_counter() - t)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # this process's own peak (VmHWM: reset by exec); ru_maxrss would carry the forking pytest process's peak
+    hwm = [line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:")]
+    rss_mb = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"files": n, "counts": counts, "rss_mb": rss_mb, "slowest_s": slowest, "scored": scored}))
     """
 )

@@ -133,7 +133,10 @@ def test_bad_key_is_not_retried(server, caplog):
 
 
 def test_no_key_is_loud_never_silent(server, monkeypatch, caplog):
+    import obelics_builder.stats as stats_module
+
     monkeypatch.delenv("SPAWNING_OPTS_KEY", raising=False)
+    monkeypatch.setattr(stats_module, "_LOGGED_NOTES", set())  # notes log once per process: an earlier crawl may have
     ctx = StageContext("optout", stats=Stats())
     with caplog.at_level(logging.WARNING, logger="obelics_builder"):
         got = spawning_lookup(["https://x/optout"], {"url": server.url("/ok")}, ctx)
