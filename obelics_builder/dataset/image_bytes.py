@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..images.join import BucketReader, bucket_path, url_bucket
+from ..images.join import BucketReader, bucket_path, scatter_by_bucket
 from ..io.parquet import tmp_path_for
 
 COLUMNS = ["url", "data", "format"]
@@ -68,9 +68,7 @@ def scatter_bytes(item: tuple[int, str], dest: str, buckets: int) -> int:
     t = t.filter(pc.is_valid(t.column("url")))
     if t.num_rows == 0:
         return 0
-    ids = pa.array([url_bucket(u, buckets) for u in t.column("url").to_pylist()], pa.int32())
-    for b in pc.unique(ids).to_pylist():
-        _write(t.filter(pc.equal(ids, b)), Path(dest) / "_scatter" / f"{b:05d}" / f"{index:05d}.parquet")
+    scatter_by_bucket(t, dest, f"{index:05d}", buckets, _write)
     return t.num_rows
 
 

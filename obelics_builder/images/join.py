@@ -107,10 +107,16 @@ def scatter_part(path: str, dest: str, buckets: int) -> int:
     t = pq.read_table(path, columns=[c for c in JOIN_COLUMNS if c in names])
     if t.num_rows == 0:
         return 0
+    scatter_by_bucket(t, dest, path.stem, buckets, _write)
+    return t.num_rows
+
+
+def scatter_by_bucket(t: pa.Table, dest: str | Path, name: str, buckets: int, write) -> None:
+    """``t``'s rows by ``url_bucket`` of their ``url`` -> ``write(rows, DEST/_scatter/BBBBB/NAME.parquet)``, one
+    fragment per bucket they fall in (the scatter wave of a by-URL-hash regrouping)."""
     ids = pa.array([url_bucket(u, buckets) for u in t.column("url").to_pylist()], pa.int32())
     for b in pc.unique(ids).to_pylist():
-        _write(t.filter(pc.equal(ids, b)), Path(dest) / "_scatter" / f"{b:05d}" / f"{path.stem}.parquet")
-    return t.num_rows
+        write(t.filter(pc.equal(ids, b)), Path(dest) / "_scatter" / f"{b:05d}" / f"{name}.parquet")
 
 
 def gather_bucket(bucket: int, dest: str, row_group_rows: int) -> int:

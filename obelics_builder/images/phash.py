@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from PIL import Image
 
@@ -42,13 +42,9 @@ def _bands(n_bands: int, bits: int = 64) -> list[tuple[int, int]]:
     return out
 
 
-def near_duplicate_groups(rows: Iterable[tuple[str, str | None, str | None]], max_distance: int = 4
-                          ) -> dict[str, tuple[str, bool]]:
-    """``rows``: ``(url, sha256, phash_hex)``.  Returns ``url -> (group, is_near_duplicate)`` for hashed rows.
-
-    Rows without a pHash are left out.  ``max_distance < 0`` disables grouping (every row its own group).
-    """
-    items: list[tuple[str, str, int]] = []
+def hashed_rows(rows: Iterable[tuple[str, str | None, str | None]]) -> Iterator[tuple[str, str, int]]:
+    """``(url, sha256, phash_hex)`` rows -> ``(url, key, hash)`` for the rows with a valid pHash; the key is the
+    sha256, else the URL (the identity near-duplicate grouping works on)."""
     for url, sha, ph in rows:
         if not ph:
             continue
@@ -56,7 +52,16 @@ def near_duplicate_groups(rows: Iterable[tuple[str, str | None, str | None]], ma
             h = int(ph, 16)
         except ValueError:
             continue
-        items.append((url, sha or url, h))
+        yield url, sha or url, h
+
+
+def near_duplicate_groups(rows: Iterable[tuple[str, str | None, str | None]], max_distance: int = 4
+                          ) -> dict[str, tuple[str, bool]]:
+    """``rows``: ``(url, sha256, phash_hex)``.  Returns ``url -> (group, is_near_duplicate)`` for hashed rows.
+
+    Rows without a pHash are left out.  ``max_distance < 0`` disables grouping (every row its own group).
+    """
+    items = list(hashed_rows(rows))
     # union-find over distinct hash values
     values = sorted({h for _, _, h in items})
     parent = {h: h for h in values}

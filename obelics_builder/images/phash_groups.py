@@ -40,7 +40,7 @@ from ..io.image_table import IMAGE_TABLE_COLUMNS, IMAGE_TABLE_SCHEMA
 from ..io.markers import read_marker
 from ..io.parquet import tmp_path_for
 from .ledger import read_part, write_table_part
-from .phash import _bands
+from .phash import _bands, hashed_rows
 
 #: a 64-bit odd constant for mixing partition keys (golden ratio)
 MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -81,15 +81,9 @@ def _hashed(path: str) -> tuple[list[str], list[str], np.ndarray]:
     shas = t.column("sha256").to_pylist() if "sha256" in names else [None] * len(urls)
     phs = t.column("phash").to_pylist() if "phash" in names else [None] * len(urls)
     out_u, out_k, out_h = [], [], []
-    for url, sha, ph in zip(urls, shas, phs):
-        if not ph:
-            continue
-        try:
-            h = int(ph, 16)
-        except ValueError:
-            continue
+    for url, key, h in hashed_rows(zip(urls, shas, phs)):
         out_u.append(url)
-        out_k.append(sha or url)
+        out_k.append(key)
         out_h.append(h)
     return out_u, out_k, np.array(out_h, dtype=np.uint64)
 
