@@ -22,7 +22,7 @@ import logging
 import random
 import tarfile
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -201,20 +201,33 @@ def iter_parquet(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
                             f"(OUT/dataset/webdataset)")
         if not {"texts", "images"} <= names:
             raise DataError(f"{path}: not an OBELICS parquet shard (needs texts, images, image_bytes columns)")
-        row0 = 0
-        for rg in range(pf.num_row_groups):
-            n = pf.metadata.row_group(rg).num_rows
-            if row0 + n <= start:
-                row0 += n
-                continue
-            t = pf.read_row_group(rg, columns=["texts", "images", "image_bytes"]).to_pydict()
-            for i in range(n):
-                off = row0 + i
-                if off < start:
-                    continue
-                blobs = {j: b for j, b in enumerate(t["image_bytes"][i] or []) if b}
-                yield _doc_from_lists(t["texts"][i], t["images"][i], blobs, path, off, f"row{off}", counts)
-            row0 += n
+        for off, t, i in parquet_rows_from(pf, start, ["texts", "images", "image_bytes"]):
+            blobs = {j: b for j, b in enumerate(t["image_bytes"][i] or []) if b}
+            yield _doc_from_lists(t["texts"][i], t["images"][i], blobs, path, off, f"row{off}", counts)
+
+
+def parquet_rows_from(pf, start: int, columns: list[str]) -> Iterator[tuple[int, dict, int]]:
+    """The rows of a Parquet file from row ``start`` on, as ``(offset, row group as a dict of lists, index in it)``;
+    row groups before ``start`` are not read (a resumed cursor skips them)."""
+    row0 = 0
+    for rg in range(pf.num_row_groups):
+        n = pf.metadata.row_group(rg).num_rows
+        if row0 + n > start:
+            t = pf.read_row_group(rg, columns=columns).to_pydict()
+            for i in range(max(0, start - row0), n):
+                yield row0 + i, t, i
+        row0 += n
+
+
+def consumer_slot(rank: int, world_size: int, rotate: int) -> tuple[int, int, int]:
+    """In a DataLoader worker (or the main process): ``(logical worker, consumer index, consumers)``; the
+    logical worker names the cursor, rotated on resume so each cursor keeps its consumer."""
+    from torch.utils.data import get_worker_info
+
+    info = get_worker_info()
+    wid, W = (info.id, info.num_workers) if info else (0, 1)
+    logical = (wid + rotate) % W
+    return logical, rank * W + logical, world_size * W
 
 
 def iter_shard(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
@@ -436,14 +449,11 @@ def make_dataset(cfg: StreamConfig, rank: int = 0, world_size: int = 1, cursors:
                  rotate: int = 0):
     """A torch ``IterableDataset`` of collated batches (use ``DataLoader(ds, batch_size=None, num_workers=W)``)."""
     import torch
-    from torch.utils.data import IterableDataset, get_worker_info
+    from torch.utils.data import IterableDataset
 
     class PackedBatches(IterableDataset):
         def __iter__(self):
-            info = get_worker_info()
-            wid, W = (info.id, info.num_workers) if info else (0, 1)
-            logical = (wid + rotate) % W
-            consumer, n = rank * W + logical, world_size * W
+            logical, consumer, n = consumer_slot(rank, world_size, rotate)
             cur = Cursor.from_dict((cursors or {}).get(str(logical)) or (cursors or {}).get(logical))
             stream = RowStream(cfg, consumer, n, cur)
             for b in batches(stream, cfg):

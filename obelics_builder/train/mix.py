@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import UsageError, did_you_mean
-from .data import Cursor, DataError, RowStream, StreamConfig, iter_shard, make_dataset, resolve_shards
+from .data import Cursor, DataError, RowStream, StreamConfig, consumer_slot, iter_shard, make_dataset, resolve_shards
 from .data import sample_texts as _docs_sample_texts
 from .pairs import PairReader, detect_kind
 
@@ -278,7 +278,7 @@ def make_mix_dataset(plan: MixPlan, base: StreamConfig, rank: int = 0, world_siz
         return make_dataset(source_config(base, plan.sources[0], 0, mixed=False), rank, world_size, cursors, rotate)
     import numpy as np
     import torch
-    from torch.utils.data import IterableDataset, get_worker_info
+    from torch.utils.data import IterableDataset
 
     from .data import batches
 
@@ -287,10 +287,7 @@ def make_mix_dataset(plan: MixPlan, base: StreamConfig, rank: int = 0, world_siz
 
     class MixedBatches(IterableDataset):
         def __iter__(self):
-            info = get_worker_info()
-            wid, W = (info.id, info.num_workers) if info else (0, 1)
-            logical = (wid + rotate) % W
-            consumer, n = rank * W + logical, world_size * W
+            logical, consumer, n = consumer_slot(rank, world_size, rotate)
             raw = (cursors or {}).get(str(logical)) or (cursors or {}).get(logical)
             stream = MixStream(cfgs, names, weights, consumer, n, MixCursor.from_dict(names, raw))
             for b in batches(stream, base):

@@ -114,8 +114,6 @@ def composite_config(arch: str, tok: TokenIds, text: dict, vision: dict, p: dict
 
 def build_random(arch: str, preset: str, tok: TokenIds):
     """Random-init model of a preset -> (model, spec)."""
-    import transformers as tf
-
     p = PRESETS[preset]
     text = _text_cfg(p, tok)
     if arch == "idefics":

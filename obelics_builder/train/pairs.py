@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
 
-from .data import IMAGE_EXTS, DataError, RawDoc, _kind, _open, tar_samples
+from .data import IMAGE_EXTS, DataError, RawDoc, _kind, _open, parquet_rows_from, tar_samples
 
 IMAGE_COLUMNS = ("jpg", "png", "image", "image_bytes", "img", "jpeg", "webp")
 CAPTION_COLUMNS = ("caption", "txt", "text", "TEXT", "Caption")
@@ -108,22 +108,11 @@ def iter_pair_parquet(path: str, start: int, counts: Counter, image_column: str 
     with _open(path) as f:
         pf = pq.ParquetFile(f)
         icol, ccol = pair_columns(pf.schema_arrow, path, image_column, caption_column)
-        row0 = 0
-        for rg in range(pf.num_row_groups):
-            n = pf.metadata.row_group(rg).num_rows
-            if row0 + n <= start:
-                row0 += n
-                continue
-            t = pf.read_row_group(rg, columns=[icol, ccol]).to_pydict()
-            for i in range(n):
-                off = row0 + i
-                if off < start:
-                    continue
-                im = t[icol][i]
-                if isinstance(im, dict):
-                    im = im.get("bytes")
-                yield _pair(path, off, f"row{off}", im, _caption(t[ccol][i]), counts)
-            row0 += n
+        for off, t, i in parquet_rows_from(pf, start, [icol, ccol]):
+            im = t[icol][i]
+            if isinstance(im, dict):
+                im = im.get("bytes")
+            yield _pair(path, off, f"row{off}", im, _caption(t[ccol][i]), counts)
 
 
 def detect_kind(shard: str) -> str:
