@@ -239,11 +239,13 @@ def iter_shard(path: str, start: int, counts: Counter) -> Iterator[RawDoc]:
     raise DataError(f"{path}: not a .tar or .parquet shard")
 
 
-def sample_texts(shards: list[str], max_docs: int = 2000, max_chars: int = 4_000_000) -> list[str]:
-    """Texts of the first documents of ``shards`` (for training the ``--tiny`` tokenizer)."""
+def sample_texts(shards: list[str], max_docs: int = 2000, max_chars: int = 4_000_000, read=None) -> list[str]:
+    """Texts of the first documents of ``shards`` (for training the ``--tiny`` tokenizer); ``read(shard, start,
+    counts)`` iterates a shard's documents (default :func:`iter_shard`)."""
+    read = read or iter_shard
     out, n, chars, counts = [], 0, 0, Counter()
     for s in shards:
-        for doc in iter_shard(s, 0, counts):
+        for doc in read(s, 0, counts):
             for kind, v in doc.items:
                 if kind == "text":
                     out.append(v)

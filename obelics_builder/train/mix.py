@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import UsageError, did_you_mean
-from .data import Cursor, DataError, RowStream, StreamConfig, consumer_slot, iter_shard, make_dataset, resolve_shards
+from .data import Cursor, DataError, RowStream, StreamConfig, consumer_slot, make_dataset, resolve_shards
 from .data import sample_texts as _docs_sample_texts
 from .pairs import PairReader, detect_kind
 
@@ -330,19 +330,7 @@ def sample_texts(plan: MixPlan, max_docs: int = 2000, max_chars: int = 4_000_000
     per_docs, per_chars = max(1, max_docs // len(plan.sources)), max(1, max_chars // len(plan.sources))
     out: list[str] = []
     for s in plan.sources:
-        read = s.reader() or iter_shard
-        n = chars = 0
-        for shard in s.shards:
-            for doc in read(shard, 0, Counter()):
-                for kind, v in doc.items:
-                    if kind == "text":
-                        out.append(v)
-                        chars += len(v)
-                n += 1
-                if n >= per_docs or chars >= per_chars:
-                    break
-            if n >= per_docs or chars >= per_chars:
-                break
+        out.extend(_docs_sample_texts(list(s.shards), per_docs, per_chars, read=s.reader()))
     return out
 
 
