@@ -677,3 +677,20 @@ def test_page_kind_finds_product_declarations():
     assert page_kind('<script>{"@type": ["ProductGroup"]}</script><meta property="og:type" content="article">') == (True, True)
     assert page_kind('<script>{"@type": "ProductCollection"}</script>') == (False, False)
     assert page_kind('<p>@type Product</p>') == (False, False)
+
+
+def test_customer_reviews_are_boilerplate_on_product_pages_only():
+    # "review-card" blocks under a product's description are other people's opinions, not the product's text; on a
+    # page that is not a product's (a review site, an article) the same words name the content
+    reviews = "".join(f"<div class='review-card'><p class='review-card__content'>Review {i}: I bought this machine "
+                      f"for my small flat and it makes a lovely crema every morning, though the tank is small.</p>"
+                      f"</div>" for i in range(4))
+    body = ("<main><div class='pdp'><h1>Aurora 2 Espresso Machine</h1>" + "".join(f"<p>{p}</p>" for p in DESCRIPTION)
+            + f"</div><div class='pdp-extra'>{reviews}</div></main>")
+    ld = '<script type="application/ld+json">{"@type": "Product", "name": "Aurora 2"}</script>'
+    text = _text(extract_html("<html><head>" + ld + "</head><body>" + SITE_HEADER + body + SITE_FOOTER
+                              + "</body></html>", "https://shop.example.com/aurora-2"))
+    assert DESCRIPTION[0] in text and "Review 2: I bought" not in text
+    text = _text(extract_html("<html><head></head><body>" + SITE_HEADER + body + SITE_FOOTER + "</body></html>",
+                              "https://shop.example.com/aurora-2"))
+    assert DESCRIPTION[0] in text and "Review 2: I bought" in text

@@ -96,6 +96,26 @@ _RE_ANY_WORD = _words_re("|".join((_NEG_STRONG_WORDS, _NEG_HARD_WORDS, _NEG_NAV_
                                    r"sidebar|side-bar|widget|hidden|is-hidden|u-hidden|d-none|hide|invisible")))
 
 
+# words of customer reviews on a product page ("review-card", "reviewText", "js-ugc-container"): boilerplate there
+# (the page's text is the product's), but a review is an article's content on other pages
+_RE_PRODUCT_NEG = _words_re("review|ugc")
+_PRODUCT_HINT_CACHE: dict = {}
+
+
+def product_words_hint(cls: str | None, idv: str | None, w: int) -> int:
+    """On a product page: the hint bits ``w`` of a class and id, made strongly negative by a review word."""
+    key = (cls, idv)
+    neg = _PRODUCT_HINT_CACHE.get(key)
+    if neg is None:
+        if cls and ":" in cls:
+            cls = " ".join([c for c in cls.split() if ":" not in c])
+        neg = _RE_PRODUCT_NEG.search(((cls or "") + " " + (idv or "")).replace("_", "-").lower()) is not None
+        if len(_PRODUCT_HINT_CACHE) > 100_000:
+            _PRODUCT_HINT_CACHE.clear()
+        _PRODUCT_HINT_CACHE[key] = neg
+    return (w & ~POS) | NEG_STRONG if neg else w
+
+
 _ROLE_NEG = frozenset(("navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar",
                        "dialog", "alert", "toolbar"))
 TAG_HINT = {t: NEG_STRONG for t in _NEG_STRONG_TAGS}

@@ -39,7 +39,8 @@ from selectolax.lexbor import LexborHTMLParser
 
 from .boilerplate import (_HINT_CACHE, HIDDEN, LINKLIST_TAGS, LONG_ANCHOR, NAV_WORD, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0,
                           R_ND, R_OPEN, R_PARENT, R_T0, R_TAG, RECO_HEADINGS, RECO_LEVELS, TAG_HINT, class_words_hint,
-                          is_reco_heading, page_kind, select_content)
+                          is_reco_heading, page_kind, product_words_hint,
+                          select_content)
 from .images import (choose_source, clean_url_attr, document_base, image_node_meta, is_boilerplate_image,
                      parse_size, resolve_url)
 from .head import head_signals_lexbor
@@ -198,7 +199,7 @@ _WALK_KIND.update({t: _W_SKIP for t in SKIP_TAGS})
 _WALK_KIND.update({"br": _W_BR, "img": _W_IMG, "source": _W_SOURCE})
 
 
-def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
+def _walk(root, deadline, debug: bool = False, cards: bool = False, product_words: bool = False) -> _Page:
     """One pre-order pass with an explicit stack (no recursion): events, element records, container scores.
 
     Breaks: headings, paragraphs, blockquotes and code blocks end a paragraph, list items, table rows, <br> and
@@ -344,6 +345,8 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                         w = hint_cache.get((cls, idv))
                         if w is None:
                             w = class_words_hint(cls, idv)
+                        if product_words and not w & NEG_STRONG:
+                            w = product_words_hint(cls, idv, w)
                         h |= w
                 if h & HIDDEN:
                     h = (h & ~POS) | NEG_STRONG
@@ -481,6 +484,8 @@ CARD_LINKS = True
 CARD_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6", "p", "div"))
 #: not on pages declaring a schema.org product: their card grids are recommendations (other products)
 PRODUCT_NO_CARDS = True
+#: on pages declaring a product and not an article, customer reviews are boilerplate (boilerplate.product_words_hint)
+PRODUCT_WORDS = True
 
 def _image_meta(attrs: dict, sources: list | None, base: str, page_url: str, prefer_largest: bool):
     raw = choose_source(attrs, sources, prefer_largest)
@@ -585,7 +590,8 @@ def extract_default(html: str, page_url: str, deadline: float | None = None, *,
             if root is None:
                 return []
         article, product = page_kind(html)
-        pg = _walk(root, deadline, cards=CARD_LINKS and not article and not (PRODUCT_NO_CARDS and product))
+        pg = _walk(root, deadline, cards=CARD_LINKS and not article and not (PRODUCT_NO_CARDS and product),
+                   product_words=PRODUCT_WORDS and product and not article)
         pg.product = product
         pg.base = document_base(tree, html, page_url)
         _check(deadline)
