@@ -694,3 +694,17 @@ def test_customer_reviews_are_boilerplate_on_product_pages_only():
     text = _text(extract_html("<html><head></head><body>" + SITE_HEADER + body + SITE_FOOTER + "</body></html>",
                               "https://shop.example.com/aurora-2"))
     assert DESCRIPTION[0] in text and "Review 2: I bought" in text
+
+
+def test_repeated_code_blocks_are_not_deduped():
+    # documentation repeats its set-up lines in every example: a <pre> block with indented lines is code, kept each
+    # time; a plain paragraph repeated far from its first copy is still dropped
+    code = "<pre>def handler(event):\n    return respond(event, status=200)\n</pre>"
+    steps = "".join(f"<h2>Step {i}</h2><p>{b}</p><p>Run it with the local emulator, then deploy it as step {i} says.</p>{code}"
+                    for i, (_, b) in enumerate(SERVICES[:4]))
+    repeat = f"<p>{SERVICES[0][1]}</p>"
+    html = ("<html><head><title>Handlers</title></head><body>" + SITE_HEADER
+            + f"<main><h1>Writing handlers</h1>{steps}{repeat}</main>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://docs.example.dev/handlers"))
+    assert text.count("return respond(event, status=200)") == 4
+    assert text.count(SERVICES[0][1]) == 1
