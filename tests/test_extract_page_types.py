@@ -636,3 +636,75 @@ def test_short_repeated_paragraphs_far_apart_are_dropped():
     out = dedupe_paragraphs([("text", "\n\n".join(paras))])
     assert out == [("text", "\n\n".join(["Aurora 2", "Price", "$649.00", "A long description of the machine.",
                                          "Specifications", "1", "2", "3", "1"]))]
+
+
+def _product_strip_page(ld: str) -> str:
+    strip = "".join(f"<li><a href='/p/{i}'><div class='t'>Aurora {i} compact espresso machine, brushed steel "
+                    f"edition</div></a></li>" for i in range(3, 9))
+    return ("<html><head><title>Aurora 2</title>" + ld + "</head><body>" + SITE_HEADER
+            + "<main><div class='pdp'><h1>Aurora 2 Espresso Machine</h1>"
+            + "".join(f"<p>{p}</p>" for p in DESCRIPTION)
+            + f"</div><div class='strip'><ul>{strip}</ul></div></main>" + SITE_FOOTER + "</body></html>")
+
+
+def test_product_pages_drop_other_products_titles_outside_the_chosen_container():
+    # a page declaring a schema.org Product: a strip of other products' long titles (no heading to tell it is a
+    # recommendation) is not the page's content, as cards or long anchors would make it on other pages
+    ld = '<script type="application/ld+json">{"@context": "https://schema.org", "@type": "Product", "name": "A2"}</script>'
+    text = _text(extract_html(_product_strip_page(ld), "https://shop.example.com/aurora-2"))
+    for p in DESCRIPTION:
+        assert p in text
+    assert "Aurora 5 compact" not in text
+    # the same page without the declaration: long titles in <main> are a listing's items, kept
+    text = _text(extract_html(_product_strip_page(""), "https://shop.example.com/aurora-2"))
+    assert "Aurora 5 compact" in text
+    # a category page whose products are declared: its grid is most of the page, never dropped whole; items with
+    # more than their title link (a description) are kept, as everywhere
+    grid = "".join(f"<li><a href='/p/{i}'>Aurora {i} compact espresso machine, brushed steel edition</a> "
+                   f"<span>Fifteen bar pump, a steam wand and a {i}-cup water tank for busy mornings</span></li>"
+                   for i in range(20))
+    html = ("<html><head><title>Espresso</title>" + ld + "</head><body>" + SITE_HEADER
+            + "<main><div class='intro'><h1>Espresso machines</h1><p>" + DESCRIPTION[0] + "</p></div>"
+            + f"<div class='grid'><ul>{grid}</ul></div></main>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://shop.example.com/espresso/"))
+    assert "Aurora 15 compact" in text and DESCRIPTION[0] in text
+
+
+def test_page_kind_finds_product_declarations():
+    from obelics_builder.extract.boilerplate import page_kind
+    assert page_kind('<script>{"@type": "Product"}</script>') == (False, True)
+    assert page_kind('<div itemscope itemtype="https://schema.org/Product">') == (False, True)
+    assert page_kind('<script>{"@type": ["ProductGroup"]}</script><meta property="og:type" content="article">') == (True, True)
+    assert page_kind('<script>{"@type": "ProductCollection"}</script>') == (False, False)
+    assert page_kind('<p>@type Product</p>') == (False, False)
+
+
+def test_customer_reviews_are_boilerplate_on_product_pages_only():
+    # "review-card" blocks under a product's description are other people's opinions, not the product's text; on a
+    # page that is not a product's (a review site, an article) the same words name the content
+    reviews = "".join(f"<div class='review-card'><p class='review-card__content'>Review {i}: I bought this machine "
+                      f"for my small flat and it makes a lovely crema every morning, though the tank is small.</p>"
+                      f"</div>" for i in range(4))
+    body = ("<main><div class='pdp'><h1>Aurora 2 Espresso Machine</h1>" + "".join(f"<p>{p}</p>" for p in DESCRIPTION)
+            + f"</div><div class='pdp-extra'>{reviews}</div></main>")
+    ld = '<script type="application/ld+json">{"@type": "Product", "name": "Aurora 2"}</script>'
+    text = _text(extract_html("<html><head>" + ld + "</head><body>" + SITE_HEADER + body + SITE_FOOTER
+                              + "</body></html>", "https://shop.example.com/aurora-2"))
+    assert DESCRIPTION[0] in text and "Review 2: I bought" not in text
+    text = _text(extract_html("<html><head></head><body>" + SITE_HEADER + body + SITE_FOOTER + "</body></html>",
+                              "https://shop.example.com/aurora-2"))
+    assert DESCRIPTION[0] in text and "Review 2: I bought" in text
+
+
+def test_repeated_code_blocks_are_not_deduped():
+    # documentation repeats its set-up lines in every example: a <pre> block with indented lines is code, kept each
+    # time; a plain paragraph repeated far from its first copy is still dropped
+    code = "<pre>def handler(event):\n    return respond(event, status=200)\n</pre>"
+    steps = "".join(f"<h2>Step {i}</h2><p>{b}</p><p>Run it with the local emulator, then deploy it as step {i} says.</p>{code}"
+                    for i, (_, b) in enumerate(SERVICES[:4]))
+    repeat = f"<p>{SERVICES[0][1]}</p>"
+    html = ("<html><head><title>Handlers</title></head><body>" + SITE_HEADER
+            + f"<main><h1>Writing handlers</h1>{steps}{repeat}</main>" + SITE_FOOTER + "</body></html>")
+    text = _text(extract_html(html, "https://docs.example.dev/handlers"))
+    assert text.count("return respond(event, status=200)") == 4
+    assert text.count(SERVICES[0][1]) == 1

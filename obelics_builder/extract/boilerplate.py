@@ -96,6 +96,26 @@ _RE_ANY_WORD = _words_re("|".join((_NEG_STRONG_WORDS, _NEG_HARD_WORDS, _NEG_NAV_
                                    r"sidebar|side-bar|widget|hidden|is-hidden|u-hidden|d-none|hide|invisible")))
 
 
+# words of customer reviews on a product page ("review-card", "reviewText", "js-ugc-container"): boilerplate there
+# (the page's text is the product's), but a review is an article's content on other pages
+_RE_PRODUCT_NEG = _words_re("review|ugc")
+_PRODUCT_HINT_CACHE: dict = {}
+
+
+def product_words_hint(cls: str | None, idv: str | None, w: int) -> int:
+    """On a product page: the hint bits ``w`` of a class and id, made strongly negative by a review word."""
+    key = (cls, idv)
+    neg = _PRODUCT_HINT_CACHE.get(key)
+    if neg is None:
+        if cls and ":" in cls:
+            cls = " ".join([c for c in cls.split() if ":" not in c])
+        neg = _RE_PRODUCT_NEG.search(((cls or "") + " " + (idv or "")).replace("_", "-").lower()) is not None
+        if len(_PRODUCT_HINT_CACHE) > 100_000:
+            _PRODUCT_HINT_CACHE.clear()
+        _PRODUCT_HINT_CACHE[key] = neg
+    return (w & ~POS) | NEG_STRONG if neg else w
+
+
 _ROLE_NEG = frozenset(("navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar",
                        "dialog", "alert", "toolbar"))
 TAG_HINT = {t: NEG_STRONG for t in _NEG_STRONG_TAGS}
@@ -241,14 +261,37 @@ def _matches_at(html: str, hits: list, rx: re.Pattern) -> bool:
     return any(match(html, i) for i in hits[:_DECLARED_MAX_HITS])
 
 
+#: schema.org product items (JSON-LD ``@type`` or microdata ``itemtype``; matched at the occurrences of those)
+_RE_PRODUCT = re.compile(r"""@type["']\s*:\s*\[?\s*["'](?:Product|ProductGroup|IndividualProduct)["']|"""
+                         r"""itemtype=["']?https?://schema\.org/(?:Product|ProductGroup|IndividualProduct)\b""")
+
+
+def page_kind(html: str) -> tuple[bool, bool]:
+    """(:func:`declared_article`, whether the page declares a schema.org Product item), in one pass over the page."""
+    hits = _anchor_hits(html)
+    return _declared_article(html, hits), _declared_product(html, hits)
+
+
+def _declared_product(html: str, hits: tuple) -> bool:
+    match = _RE_PRODUCT.match
+    _, ld_hits, md_hits = hits
+    return (any(match(html, i) for i in ld_hits[:_DECLARED_MAX_HITS])
+            or any(match(html, i) for i in md_hits[:_DECLARED_MAX_HITS]))
+
+
 def declared_article(html: str) -> bool:
+    """Whether the page says it is an article (see :func:`_declared_article`)."""
+    return _declared_article(html, _anchor_hits(html))
+
+
+def _declared_article(html: str, hits: tuple) -> bool:
     """Whether the page says it is an article: a schema.org Article/BlogPosting/NewsArticle item, or ``og:type``
     article on a page whose schema.org data does not say it lists things (CollectionPage, ItemList...).
 
     The anchors are found in one pass over the page; the list-page test reuses the occurrences of ``@type`` and
     ``itemtype`` (the pattern starts with one of them)."""
     (_, og_rx), (_, ld_rx), (_, md_rx) = _DECLARED_ARTICLE
-    og_hits, ld_hits, md_hits = _anchor_hits(html)
+    og_hits, ld_hits, md_hits = hits
     if _matches_at(html, ld_hits, ld_rx) or _matches_at(html, md_hits, md_rx):
         return True
     if not _matches_at(html, og_hits, og_rx):
@@ -483,6 +526,10 @@ def _page_own_header(recs: list, i: int, root: int, core: int) -> bool:
     return False
 
 
+#: on pages declaring a schema.org product, the long-anchor exception of the link-list pruning (item titles) holds
+#: only inside the container chosen on its own merits, or for a list holding most of the root's text
+PRODUCT_ANCHOR_CORE = True
+
 #: <header> elements inside the root but outside the chosen container are dropped
 DROP_HEADERS = True
 
@@ -497,6 +544,10 @@ def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int
         total_prose = r[R_P1] - r[R_P0] or 1.0
     half, third = 0.5 * total_prose, 0.3 * total_prose
     incl = INCL_ANCHOR and pg.incl
+    # on a product page, lists of long links are other products (recommendations) unless the chosen container
+    # itself holds them
+    root_t = r[R_T1] - r[R_T0]
+    core_end = recs[core][R_END] if PRODUCT_ANCHOR_CORE and pg.product and core >= 0 else -1
     # content inside a subtree hidden by an inline style (shown by the page's script): hidden subtrees inside it
     # are judged like other strongly negative ones; otherwise they are dropped whatever they hold
     q = root
@@ -524,9 +575,11 @@ def _skips(pg, root: int, skip: set, total_prose: float | None = None, core: int
         else:
             t = c[R_T1] - c[R_T0]
             lc = c[R_L1] - c[R_L0]
-            drop = (t and c[R_TAG] in LINKLIST_TAGS and lc * 10 > t * 6
-                    and c[R_P1] - c[R_P0] < third and not (incl and (lc >= LINKLIST_MAX_ANCHOR * (c[R_N1] - c[R_N0])
-                                                       or c[R_G1] - c[R_G0] >= LONG_ANCHOR_SHARE * lc)))
+            drop = bool(t and c[R_TAG] in LINKLIST_TAGS and lc * 10 > t * 6 and c[R_P1] - c[R_P0] < third)
+            if drop and incl and (lc >= LINKLIST_MAX_ANCHOR * (c[R_N1] - c[R_N0])
+                                  or c[R_G1] - c[R_G0] >= LONG_ANCHOR_SHARE * lc):
+                # (a list holding most of the root's text is never dropped whole: its items are judged one by one)
+                drop = not (core_end < 0 or core < i < core_end or 2 * t > root_t)
         if drop:
             skip.add(i)
             nxt = c[R_END]

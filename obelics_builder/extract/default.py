@@ -39,7 +39,8 @@ from selectolax.lexbor import LexborHTMLParser
 
 from .boilerplate import (_HINT_CACHE, HIDDEN, LINKLIST_TAGS, LONG_ANCHOR, NAV_WORD, NEG_STRONG, POS, R_CLOSE, R_HINT, R_L0,
                           R_ND, R_OPEN, R_PARENT, R_T0, R_TAG, RECO_HEADINGS, RECO_LEVELS, TAG_HINT, class_words_hint,
-                          declared_article, is_reco_heading, select_content)
+                          is_reco_heading, page_kind, product_words_hint,
+                          select_content)
 from .images import (choose_source, clean_url_attr, document_base, image_node_meta, is_boilerplate_image,
                      parse_size, resolve_url)
 from .head import head_signals_lexbor
@@ -105,7 +106,7 @@ _K_EL, _K_BLOCK, _K_INLINE, _K_LINK = 0, 1, 2, 3
 class _Page:
     """Flat record of one walk: events, per-element records and container scores."""
 
-    __slots__ = ("events", "recs", "score", "base", "images", "cands", "debug", "blocks", "owner", "cls", "incl")
+    __slots__ = ("events", "recs", "score", "base", "images", "cands", "debug", "blocks", "owner", "cls", "incl", "product")
 
     def __init__(self, debug: bool = False):
         self.debug: list | None = [] if debug else None  # (class, id, role) per record, for diagnostics
@@ -118,6 +119,7 @@ class _Page:
         self.images: list = []  # event indices of the images
         self.cls: list = []  # class attribute of each record (None without one)
         self.incl = False  # inclusive rules (the page is not a declared article): set by select_content
+        self.product = False  # the page declares a schema.org product (boilerplate.declared_product)
         self.cands: list = []  # ids of the elements boilerplate.select_content may drop (in closing order)
 
 
@@ -197,7 +199,7 @@ _WALK_KIND.update({t: _W_SKIP for t in SKIP_TAGS})
 _WALK_KIND.update({"br": _W_BR, "img": _W_IMG, "source": _W_SOURCE})
 
 
-def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
+def _walk(root, deadline, debug: bool = False, cards: bool = False, product_words: bool = False) -> _Page:
     """One pre-order pass with an explicit stack (no recursion): events, element records, container scores.
 
     Breaks: headings, paragraphs, blockquotes and code blocks end a paragraph, list items, table rows, <br> and
@@ -343,6 +345,8 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
                         w = hint_cache.get((cls, idv))
                         if w is None:
                             w = class_words_hint(cls, idv)
+                        if product_words and not w & NEG_STRONG:
+                            w = product_words_hint(cls, idv, w)
                         h |= w
                 if h & HIDDEN:
                     h = (h & ~POS) | NEG_STRONG
@@ -478,6 +482,10 @@ def _walk(root, deadline, debug: bool = False, cards: bool = False) -> _Page:
 #: those blocks is not counted as link text
 CARD_LINKS = True
 CARD_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6", "p", "div"))
+#: not on pages declaring a schema.org product: their card grids are recommendations (other products)
+PRODUCT_NO_CARDS = True
+#: on pages declaring a product and not an article, customer reviews are boilerplate (boilerplate.product_words_hint)
+PRODUCT_WORDS = True
 
 def _image_meta(attrs: dict, sources: list | None, base: str, page_url: str, prefer_largest: bool):
     raw = choose_source(attrs, sources, prefer_largest)
@@ -581,8 +589,10 @@ def extract_default(html: str, page_url: str, deadline: float | None = None, *,
             root = tree.root
             if root is None:
                 return []
-        article = declared_article(html)
-        pg = _walk(root, deadline, cards=CARD_LINKS and not article)
+        article, product = page_kind(html)
+        pg = _walk(root, deadline, cards=CARD_LINKS and not article and not (PRODUCT_NO_CARDS and product),
+                   product_words=PRODUCT_WORDS and product and not article)
+        pg.product = product
         pg.base = document_base(tree, html, page_url)
         _check(deadline)
         roots, skip = select_content(pg, article)

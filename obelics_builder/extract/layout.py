@@ -136,6 +136,8 @@ def _flush(buf: list, out: list, base_grid: int, base_pre: int, pre: int) -> Non
 DEDUPE_MIN_CHARS = 5
 #: ... unless the earlier one is at most this many paragraphs before (a refrain, a point made again)
 DEDUPE_NEAR = 3
+#: ... and never paragraphs with indented lines (code blocks: only <pre> keeps leading whitespace)
+DEDUPE_KEEP_CODE = True
 
 
 def dedupe_paragraphs(out: list) -> list:
@@ -158,7 +160,8 @@ def dedupe_paragraphs(out: list) -> list:
         changed = False
         for para in val.split("\n\n"):
             n += 1
-            if len(para) >= DEDUPE_MIN_CHARS:
+            if len(para) >= DEDUPE_MIN_CHARS and not (DEDUPE_KEEP_CODE and ("\n " in para or "\n\t" in para
+                                                                             or para[:1] in " \t")):
                 key = para  # the layout has collapsed the whitespace already (except in <pre>)
                 j = first.get(key)
                 if j is not None and n - j > DEDUPE_NEAR:
