@@ -191,3 +191,39 @@ def test_the_streamed_content_fingerprint_is_the_table_one(tmp_path):
     empty = t.slice(0, 0)
     pq.write_table(empty, tmp_path / "e.parquet")
     assert content_fingerprint_of_file("fp", tmp_path / "e.parquet") == content_fingerprint("fp", empty)
+
+
+def test_the_readers_of_a_part_go_row_group_by_row_group(tmp_path, monkeypatch):
+    """A part in many row groups: the pHash apply rewrites it one row group at a time and the dataset's byte
+    scatter reads it one row group at a time with a small buffer (many fragments per bucket): the same results."""
+    from obelics_builder.dataset.image_bytes import BytesConfig, ImageBytes
+    from obelics_builder.images import join, phash_groups
+    from obelics_builder.images.ledger import write_table_part
+    from obelics_builder.io import image_table
+
+    monkeypatch.setattr(image_table, "ROW_GROUP_ROWS", 16)
+    rng = np.random.RandomState(3)
+    urls = sorted(f"https://h{i % 7}.example/{i}.jpg" for i in range(200))
+    rows = [{c: None for c in IMAGE_TABLE_COLUMNS} | {"url": u, "data": rng.bytes(int(rng.randint(1, 500))),
+                                                         "format": "jpeg", "sha256": f"{i:064x}"}
+            for i, u in enumerate(urls)]
+    folder = tmp_path / "images" / "table"
+    write_table_part(folder, "part-00000", [dict(r) for r in rows], "fp", {})
+    path = folder / "part-00000.parquet"
+    assert pq.ParquetFile(path).metadata.num_row_groups == 200 // 16 + 1
+    marks = {u: (f"g{i % 3}", i % 3 == 1) for i, u in enumerate(urls)}
+    pieces = phash_groups.with_marks(path, marks)
+    assert not isinstance(pieces, list)
+    marked = pa.concat_tables(list(pieces)).to_pylist()
+    assert [(r["phash_group"], r["image_near_duplicate"]) for r in marked] == [marks[u] for u in urls]
+    assert [r["data"] for r in marked] == [r["data"] for r in rows]
+    cfg = BytesConfig(bucket_bytes=8000, row_group_bytes=500)
+    with ImageBytes(tmp_path, None, cfg) as store:
+        whole = store.get_many(urls)
+    real = join.scatter_batches
+    monkeypatch.setattr("obelics_builder.dataset.image_bytes.scatter_batches",
+                        lambda *a, **k: real(*a, **{**k, "max_bytes": 2000}))
+    with ImageBytes(tmp_path, None, cfg) as store:
+        frags = list((store.folder / "_scatter").rglob("*.parquet"))
+        assert store.get_many(urls) == whole == {r["url"]: (r["data"], "jpeg") for r in rows}
+    assert not frags  # (gathered and removed: the buffer's write-outs are checked by the lookups above)

@@ -121,12 +121,13 @@ def scatter_by_bucket(t: pa.Table, dest: str | Path, name: str, buckets: int, wr
         write(t.filter(pc.equal(ids, b)), Path(dest) / "_scatter" / f"{b:05d}" / f"{name}.parquet")
 
 
-def scatter_batches(tables, dest: str | Path, name: str, buckets: int, write,
-                    max_bytes: int = SCATTER_BUFFER_BYTES) -> int:
+def scatter_batches(tables, dest: str | Path, name: str, buckets: int, write, max_bytes: int | None = None) -> int:
     """:func:`scatter_by_bucket` for a part read in pieces (``tables``, e.g. its row groups): the rows of each
     bucket are kept until the rows kept in all hold about ``max_bytes``, then written out, one fragment per bucket,
     ``DEST/_scatter/BBBBB/NAME-KKKKK.parquet`` (``K`` counts the write-outs: a bucket's fragments of one part keep
-    the part's row order in name order); returns the rows.  Memory: ``max_bytes`` and one piece, whatever the part."""
+    the part's row order in name order); returns the rows.  Memory: ``max_bytes`` (default
+    :data:`SCATTER_BUFFER_BYTES`) and one piece, whatever the part."""
+    max_bytes = SCATTER_BUFFER_BYTES if max_bytes is None else max_bytes
     pending: dict[int, list[pa.Table]] = {}
     held = rows = flushes = 0
 

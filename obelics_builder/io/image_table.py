@@ -45,8 +45,11 @@ def data_sizes(table: pa.Table) -> list[int]:
     return pc.fill_null(pc.binary_length(table.column("data")), 0).to_pylist()
 
 
-def bounded_slices(table: pa.Table, max_rows: int = ROW_GROUP_ROWS, max_bytes: int = ROW_GROUP_BYTES):
-    """``table`` as consecutive slices of at most ``max_rows`` rows and ``max_bytes`` of ``data`` (or one row)."""
+def bounded_slices(table: pa.Table, max_rows: int | None = None, max_bytes: int | None = None):
+    """``table`` as consecutive slices of at most ``max_rows`` rows and ``max_bytes`` of ``data`` (or one row);
+    the defaults :data:`ROW_GROUP_ROWS`, :data:`ROW_GROUP_BYTES`."""
+    max_rows = ROW_GROUP_ROWS if max_rows is None else max_rows
+    max_bytes = ROW_GROUP_BYTES if max_bytes is None else max_bytes
     sizes = data_sizes(table)
     start = acc = 0
     for i, n in enumerate(sizes):
@@ -65,8 +68,8 @@ class ImageTableWriter:
     ``with ImageTableWriter(path, schema) as w: w.write(table)...``; an empty file (schema, no rows) when nothing
     was written."""
 
-    def __init__(self, path, schema: pa.Schema = IMAGE_TABLE_SCHEMA, max_rows: int = ROW_GROUP_ROWS,
-                 max_bytes: int = ROW_GROUP_BYTES) -> None:
+    def __init__(self, path, schema: pa.Schema = IMAGE_TABLE_SCHEMA, max_rows: int | None = None,
+                 max_bytes: int | None = None) -> None:
         from .parquet import tmp_path_for  # (io.parquet imports the schema module: kept out of this leaf's imports)
 
         self.path = Path(path)
