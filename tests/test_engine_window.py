@@ -88,3 +88,44 @@ def test_near_dedup_steps_go_through_the_same_window(cluster):
             _run("distributed", _probe_pair, [(i, 0) for i in range(30)])
     assert 1 <= _SCHED["max"] <= IN_FLIGHT_PER_THREAD * 2
     assert _run("sync", _probe_pair, [(1, 1), (2, 2)]) == [3, 6]
+
+
+def _slow_odd(x: int) -> int:
+    time.sleep(0.02 if x % 7 == 0 else 0.001)
+    if x == 17:
+        raise ValueError("seventeen")
+    return x
+
+
+def test_fold_gets_every_result_in_input_order_and_keeps_none(cluster, monkeypatch):
+    """``fold``: results handed over in input order (the order stats are merged in, so stats.json does not depend
+    on which task finished first), none kept; no task starts more than FOLD_AHEAD items past the oldest result
+    not folded yet; a failed item is skipped and raised after the rest."""
+    import obelics_builder.engine.executor as executor
+
+    monkeypatch.setattr(executor, "FOLD_AHEAD", 5)
+    got: list[int] = []
+    with Engine(scheduler=cluster.scheduler_address, max_in_flight=4, quiet=True) as eng:
+        assert eng.map(_slow_odd, [i for i in range(120) if i != 17], fold=got.append) is None
+        assert got == [i for i in range(120) if i != 17]
+        got.clear()
+        with pytest.raises(RuntimeError, match="1 task\\(s\\) of _slow_odd failed; first on 17"):
+            eng.map(_slow_odd, list(range(40)), fold=got.append)
+        assert got == [i for i in range(40) if i != 17]
+    with Engine(scheduler="sync") as eng:
+        got.clear()
+        assert eng.map(_slow_odd, [1, 2, 3], fold=got.append) is None and got == [1, 2, 3]
+
+
+def test_windowed_never_starts_past_the_horizon(cluster):
+    from dask.distributed import Client
+
+    from obelics_builder.engine.executor import windowed
+
+    seen: list[int] = []
+    with Client(cluster.scheduler_address) as client:
+        items = [i for i in range(51) if i != 17]
+        for i, ok, _ in windowed(client, _slow_odd, items, 8, horizon=lambda: len(seen) + 3):
+            assert ok and i < len(seen) + 3
+            seen.append(i)
+    assert sorted(seen) == list(range(50))

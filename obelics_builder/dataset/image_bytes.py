@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..images.join import BucketReader, bucket_path, scatter_by_bucket
+from ..images.join import BucketReader, bucket_path, scatter_batches
 from ..io.parquet import tmp_path_for
 
 COLUMNS = ["url", "data", "format"]
@@ -57,19 +57,25 @@ def data_bytes(path: Path) -> int:
 
 
 def scatter_bytes(item: tuple[int, str], dest: str, buckets: int) -> int:
-    """One table part's (url, data, format) -> a fragment per bucket, with the part's index and each row's order."""
+    """One table part's (url, data, format) -> fragments per bucket, with the part's index and each row's order;
+    read one row group at a time (:func:`~obelics_builder.images.join.scatter_batches`: memory bounded whatever
+    the part's size)."""
     index, path = item
-    names = pq.ParquetFile(path).schema_arrow.names
-    t = pq.read_table(path, columns=[c for c in COLUMNS if c in names], use_threads=False)
-    if "format" not in names:
-        t = t.append_column("format", pa.nulls(t.num_rows, pa.string()))
-    t = t.append_column("_order", pa.array(range(t.num_rows), pa.int64()))
-    t = t.append_column("_file", pa.array([index] * t.num_rows, pa.int32()))
-    t = t.filter(pc.is_valid(t.column("url")))
-    if t.num_rows == 0:
-        return 0
-    scatter_by_bucket(t, dest, f"{index:05d}", buckets, _write)
-    return t.num_rows
+    pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+
+    def pieces():
+        order = 0
+        for g in range(pf.metadata.num_row_groups):
+            t = pf.read_row_group(g, columns=[c for c in COLUMNS if c in names], use_threads=False)
+            if "format" not in names:
+                t = t.append_column("format", pa.nulls(t.num_rows, pa.string()))
+            t = t.append_column("_order", pa.array(range(order, order + t.num_rows), pa.int64()))
+            t = t.append_column("_file", pa.array([index] * t.num_rows, pa.int32()))
+            order += t.num_rows
+            yield t.filter(pc.is_valid(t.column("url")))
+
+    return scatter_batches(pieces(), dest, f"{index:05d}", buckets, _write)
 
 
 def gather_bytes(bucket: int, dest: str, row_group_bytes: int) -> int:

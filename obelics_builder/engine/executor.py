@@ -12,6 +12,9 @@ log = logging.getLogger("obelics_builder")
 #: enough to keep every thread busy while results come back, while the scheduler's graph, the driver's futures and
 #: the tasks' arguments stay O(threads), not O(units) (a 90,000-WARC map is never one 90,000-task graph).
 IN_FLIGHT_PER_THREAD = 4
+#: ``Engine.map(..., fold=...)`` starts a task at most this many items past the oldest result not handed to ``fold``
+#: yet: the finished results waiting for an earlier one (to be folded in input order) are at most this many
+FOLD_AHEAD = 512
 
 
 class Engine:
@@ -92,12 +95,17 @@ class Engine:
 
     # ---- mapping ------------------------------------------------------------------------------------------------
     def map(self, fn: Callable, items: Sequence[Any], *args: Any, desc: str = "",
-            progress: Callable[[Any], dict] | None = None, **kwargs: Any) -> list[Any]:
+            progress: Callable[[Any], dict] | None = None, fold: Callable[[Any], Any] | None = None,
+            **kwargs: Any) -> list[Any] | None:
         """``[fn(item, *args, **kwargs) for item in items]`` on the cluster, results in input order.
 
         A task that raises is retried by Dask on worker loss (``retries=2``); an exception inside a task is raised here
         after all other tasks finish, so completed work is kept (markers) and a rerun resumes.  ``progress(result)``
         returns counters (e.g. records, documents, images) shown, summed over finished tasks, beside the bar.
+
+        ``fold(result)``: each result is handed to it in input order (as soon as it and those before it are done)
+        and not kept; the map returns None.  The driver then holds at most :data:`FOLD_AHEAD` results, however many
+        items (e.g. a step's per-WARC stats merged into running totals instead of a list of one per WARC).
         """
         totals: dict[str, int] = {}
 
@@ -110,28 +118,44 @@ class Engine:
 
         items = list(items)
         if not items:
-            return []
+            return None if fold is not None else []
         bar = self._bar(desc, len(items))
         try:
             if self.client is None:
                 out = []
                 for it in items:
-                    out.append(fn(it, *args, **kwargs))
-                    advance(out[-1])
-                return out
-            results: list[Any] = [None] * len(items)
+                    value = fn(it, *args, **kwargs)
+                    advance(value)
+                    if fold is not None:
+                        fold(value)
+                    else:
+                        out.append(value)
+                return None if fold is not None else out
+            results: list[Any] = [None] * len(items) if fold is None else []
+            waiting: dict[int, Any] = {}  # with fold: finished results waiting for an earlier one
+            folded = [0]  # with fold: the items whose result went to fold (or failed)
+            failed = object()
             errors = []
-            for i, ok, value in windowed(self.client, _call, items, self.in_flight_cap(),
-                                         name=getattr(fn, "__name__", "task"), fn=fn, args=args, kwargs=kwargs):
-                if ok:
-                    results[i] = value
-                else:
+            cap = self.in_flight_cap()
+            horizon = None if fold is None else (lambda: folded[0] + max(cap, FOLD_AHEAD))
+            for i, ok, value in windowed(self.client, _call, items, cap, name=getattr(fn, "__name__", "task"),
+                                         horizon=horizon, fn=fn, args=args, kwargs=kwargs):
+                if not ok:
                     errors.append((items[i], value))
-                advance(results[i])
+                advance(value if ok else None)
+                if fold is None:
+                    results[i] = value if ok else None
+                    continue
+                waiting[i] = value if ok else failed
+                while folded[0] in waiting:
+                    got = waiting.pop(folded[0])
+                    folded[0] += 1
+                    if got is not failed:
+                        fold(got)
             if errors:
                 item, e = errors[0]
                 raise RuntimeError(f"{len(errors)} task(s) of {desc or fn.__name__} failed; first on {item!r}: {e!r}") from e
-            return results
+            return None if fold is not None else results
         finally:
             bar.close()
 
@@ -153,22 +177,34 @@ def in_flight_cap(client) -> int:
     return IN_FLIGHT_PER_THREAD * max(1, threads)
 
 
-def windowed(client, task: Callable, items: Sequence[Any], cap: int, name: str = "task", **kwargs: Any):
+def windowed(client, task: Callable, items: Sequence[Any], cap: int, name: str = "task",
+             horizon: Callable[[], int] | None = None, **kwargs: Any):
     """``task(item, **kwargs)`` for every item on ``client``, at most ``cap`` tasks submitted and unfinished at once
     (each finished task makes room for the next item): yields ``(index, True, result)`` or ``(index, False,
-    exception)`` as tasks finish.  Retried twice on worker loss; a finished task's result is released at once."""
+    exception)`` as tasks finish.  Retried twice on worker loss; a finished task's result is released at once.
+    ``horizon()`` (optional): no item at this index or past it is started now (asked again after each yield; it
+    must grow once every started task has been yielded, or the items past it are never run)."""
     from dask.distributed import as_completed
 
     tag = os.urandom(4).hex()
     pending: dict[str, int] = {}  # key of a submitted, unfinished task -> its item's index
+    nxt = 0
 
     def submit(i: int):
         fut = client.submit(task, items[i], retries=2, pure=False, key=f"{name}-{tag}-{i}", **kwargs)
         pending[fut.key] = i
         return fut
 
-    nxt = min(max(1, cap), len(items))
-    window = as_completed([submit(i) for i in range(nxt)])
+    def more() -> list:
+        nonlocal nxt
+        stop = len(items) if horizon is None else min(len(items), horizon())
+        out = []
+        while len(pending) < max(1, cap) and nxt < stop:
+            out.append(submit(nxt))
+            nxt += 1
+        return out
+
+    window = as_completed(more())
     for fut in window:
         i = pending.pop(fut.key)
         try:
@@ -176,10 +212,14 @@ def windowed(client, task: Callable, items: Sequence[Any], cap: int, name: str =
         except Exception as e:  # noqa: BLE001 - handed to the caller
             got = (i, False, e)
         fut.release()
-        if nxt < len(items):
-            window.add(submit(nxt))
-            nxt += 1
+        for f in more():
+            window.add(f)
         yield got
+        if horizon is not None:
+            for f in more():
+                window.add(f)
+    if nxt < len(items):
+        raise RuntimeError(f"windowed: {len(items) - nxt} items never started (horizon {horizon()} did not grow)")
 
 
 def _call(item: Any, fn: Callable, args: tuple, kwargs: dict) -> Any:

@@ -45,6 +45,8 @@ from ..io.parquet import tmp_path_for
 
 #: the marker of the step (in the bucket folder)
 MARKER = "buckets"
+#: the bytes of rows a streamed scatter (:func:`scatter_batches`) keeps before it writes them out
+SCATTER_BUFFER_BYTES = 32 * 2 ** 20
 #: the columns the buckets hold: the table's, but the image bytes (the final step never reads them)
 JOIN_COLUMNS = [c for c in IMAGE_TABLE_COLUMNS if c != "data"]
 
@@ -117,6 +119,38 @@ def scatter_by_bucket(t: pa.Table, dest: str | Path, name: str, buckets: int, wr
     ids = pa.array([url_bucket(u, buckets) for u in t.column("url").to_pylist()], pa.int32())
     for b in pc.unique(ids).to_pylist():
         write(t.filter(pc.equal(ids, b)), Path(dest) / "_scatter" / f"{b:05d}" / f"{name}.parquet")
+
+
+def scatter_batches(tables, dest: str | Path, name: str, buckets: int, write, max_bytes: int | None = None) -> int:
+    """:func:`scatter_by_bucket` for a part read in pieces (``tables``, e.g. its row groups): the rows of each
+    bucket are kept until the rows kept in all hold about ``max_bytes``, then written out, one fragment per bucket,
+    ``DEST/_scatter/BBBBB/NAME-KKKKK.parquet`` (``K`` counts the write-outs: a bucket's fragments of one part keep
+    the part's row order in name order); returns the rows.  Memory: ``max_bytes`` (default
+    :data:`SCATTER_BUFFER_BYTES`) and one piece, whatever the part."""
+    max_bytes = SCATTER_BUFFER_BYTES if max_bytes is None else max_bytes
+    pending: dict[int, list[pa.Table]] = {}
+    held = rows = flushes = 0
+
+    def flush() -> None:
+        nonlocal held, flushes
+        for b, ts in sorted(pending.items()):
+            write(pa.concat_tables(ts), Path(dest) / "_scatter" / f"{b:05d}" / f"{name}-{flushes:05d}.parquet")
+        pending.clear()
+        held, flushes = 0, flushes + 1
+
+    for t in tables:
+        if t.num_rows == 0:
+            continue
+        rows += t.num_rows
+        ids = pa.array([url_bucket(u, buckets) for u in t.column("url").to_pylist()], pa.int32())
+        for b in pc.unique(ids).to_pylist():
+            pending.setdefault(b, []).append(t.filter(pc.equal(ids, b)))
+        held += t.nbytes
+        if held >= max_bytes:
+            flush()
+    if pending:
+        flush()
+    return rows
 
 
 def gather_bucket(bucket: int, dest: str, row_group_rows: int) -> int:

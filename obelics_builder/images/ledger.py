@@ -17,16 +17,16 @@ then the new marker is written; a crash in between leaves the part without a mar
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io.image_table import IMAGE_TABLE_COLUMNS, IMAGE_TABLE_SCHEMA, image_table_compression
+from ..io.image_table import IMAGE_TABLE_COLUMNS, IMAGE_TABLE_SCHEMA, ImageTableWriter
 from ..io.markers import fingerprint, marker_path, read_marker, write_marker
-from ..io.parquet import write_table_atomic
 from ..stats import Stats
 from .fetch import is_retryable, run_sync
 from .hosts import SCHEDULING_KEYS
@@ -70,7 +70,7 @@ def fetch_input_fingerprint(urls: list[str], fetch_cfg: dict, filters_config: di
 def fetch_rows(urls: list[str], archive: Any, fetch_cfg: dict, filters_config: dict,
                getaddrinfo=None, **kwargs: Any) -> tuple[list[dict], str | None]:
     """Fetch, decode, filter, hash and NSFW-score ``urls``; returns (rows, note when NSFW scoring is disabled).
-    ``kwargs``: ``robots_store``, ``gate``, ``on_rows``, ``checkpoint_every`` (see
+    ``kwargs``: ``robots_store``, ``gate``, ``on_rows``, ``checkpoint_every``, ``keep_rows`` (see
     :func:`~.table.build_image_table_async`)."""
     if not urls:
         return [], None
@@ -107,6 +107,28 @@ def content_fingerprint(input_fp: str, table: pa.Table) -> str:
     return fingerprint(input_fp, data)
 
 
+def content_fingerprint_of_file(input_fp: str, path: str | Path, batch_rows: int = 8192) -> str:
+    """:func:`content_fingerprint` of the part at ``path``, read one column and one batch at a time: the same
+    digest (the same JSON text, hashed as it is produced) without holding the part's columns."""
+    pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+    h = hashlib.sha256()
+    h.update(json.dumps(input_fp, sort_keys=True, default=str).encode())
+    h.update(b"\x00{")
+    for i, c in enumerate(sorted(c for c in CONTENT_COLUMNS if c in names)):  # json.dumps(sort_keys=True)'s order
+        h.update((", " if i else "").encode() + json.dumps(c).encode() + b": [")
+        first = True
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=[c]):
+            values = batch.column(0).to_pylist()
+            if values:
+                h.update(b"" if first else b", ")
+                h.update(json.dumps(values, default=str)[1:-1].encode())
+                first = False
+        h.update(b"]")
+    h.update(b"}\x00")
+    return h.hexdigest()[:16]
+
+
 def rows_to_table(rows: list[dict]) -> pa.Table:
     return pa.table({c: [r.get(c) for r in rows] for c in IMAGE_TABLE_COLUMNS}, schema=IMAGE_TABLE_SCHEMA)
 
@@ -122,14 +144,26 @@ def read_part(path: Path, columns: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def write_table_part(folder: Path, key: str, rows: list[dict] | pa.Table, input_fp: str, stats: dict) -> str:
-    """Write a part and its marker (see module docstring); returns the content fingerprint."""
+def write_table_part(folder: Path, key: str, rows: list[dict] | pa.Table | Iterable[pa.Table], input_fp: str,
+                     stats: dict | Callable[[], dict]) -> str:
+    """Write a part and its marker (see module docstring); returns the content fingerprint.
+
+    ``rows``: a list of rows, a table, or an iterable of tables (streamed: the part is never whole in memory),
+    written in row groups of bounded size (:class:`~obelics_builder.io.image_table.ImageTableWriter`).  ``stats``:
+    the marker's stats, or a function giving them once ``rows`` has been consumed."""
     folder = Path(folder)
-    table = rows if isinstance(rows, pa.Table) else rows_to_table(rows)
+    if isinstance(rows, list):
+        rows = rows_to_table(rows)
+    tables = [rows] if isinstance(rows, pa.Table) else rows
+    schema = rows.schema if isinstance(rows, pa.Table) else IMAGE_TABLE_SCHEMA
     marker_path(folder, key).unlink(missing_ok=True)
-    write_table_atomic(table, folder / f"{key}.parquet", image_table_compression(table.column_names))
-    cfp = content_fingerprint(input_fp, table)
-    write_marker(folder, key, {"fingerprint": cfp, "input_fingerprint": input_fp, "stats": stats})
+    path = folder / f"{key}.parquet"
+    with ImageTableWriter(path, schema) as writer:
+        for table in tables:
+            writer.write(table)
+    cfp = content_fingerprint_of_file(input_fp, path)
+    write_marker(folder, key, {"fingerprint": cfp, "input_fingerprint": input_fp,
+                               "stats": stats() if callable(stats) else stats})
     return cfp
 
 

@@ -30,6 +30,7 @@ import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -270,23 +271,30 @@ def marks_changed(path: Path, marks: dict[str, tuple[str, bool]]) -> bool:
     return any(marks.get(u, (None, None)) != (g, d) for u, g, d in zip(t.column("url").to_pylist(), groups, dups))
 
 
-def with_marks(path: Path, marks: dict) -> pa.Table | list[dict]:
-    """The part at ``path`` with its near-duplicate marks replaced, as an Arrow table: the other columns (the image
-    bytes) are not converted to Python objects and back.  Read on this thread: Arrow's threaded read of a part
-    holding the image bytes costs about twice the CPU for the same result.  A part written before a column existed
-    comes back as rows (:func:`.ledger.read_part` fills the gaps)."""
-    table = pq.read_table(path, use_threads=False)
-    if not set(IMAGE_TABLE_COLUMNS) <= set(table.column_names):
+def with_marks(path: Path, marks: dict) -> Iterator[pa.Table] | list[dict]:
+    """The part at ``path`` with its near-duplicate marks replaced, as Arrow tables, one row group at a time (the
+    part is never whole in memory; its row groups are bounded when it was written by
+    :func:`.ledger.write_table_part`): the other columns (the image bytes) are not converted to Python objects and
+    back.  Read on this thread: Arrow's threaded read of a part holding the image bytes costs about twice the CPU
+    for the same result.  A part written before a column existed comes back as rows (:func:`.ledger.read_part`
+    fills the gaps)."""
+    pf = pq.ParquetFile(path)
+    if not set(IMAGE_TABLE_COLUMNS) <= set(pf.schema_arrow.names):
         rows = read_part(path)
         for r in rows:
             r["phash_group"], r["image_near_duplicate"] = marks.get(r["url"], (None, None))
         return rows
-    table = table.select(list(IMAGE_TABLE_COLUMNS)).cast(IMAGE_TABLE_SCHEMA)
-    got = [marks.get(u, (None, None)) for u in table.column("url").to_pylist()]
-    for name, values in (("phash_group", [g for g, _ in got]), ("image_near_duplicate", [d for _, d in got])):
-        i = table.schema.get_field_index(name)
-        table = table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
-    return table
+    return _with_marks(pf, marks)
+
+
+def _with_marks(pf: pq.ParquetFile, marks: dict) -> Iterator[pa.Table]:
+    for rg in range(pf.metadata.num_row_groups):
+        table = pf.read_row_group(rg, use_threads=False).select(list(IMAGE_TABLE_COLUMNS)).cast(IMAGE_TABLE_SCHEMA)
+        got = [marks.get(u, (None, None)) for u in table.column("url").to_pylist()]
+        for name, values in (("phash_group", [g for g, _ in got]), ("image_near_duplicate", [d for _, d in got])):
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
+        yield table
 
 
 # ---- the step ----------------------------------------------------------------------------------------------------

@@ -55,6 +55,8 @@ TABLE_COLUMNS = (
 )
 
 RESIZE_MODES = ("no", "keep_ratio", "center_crop", "border")
+#: a build with ``on_rows`` hands its final rows over at least once per this many bytes of images they hold
+CHECKPOINT_BYTES = 64 * 2 ** 20
 _SAVE_FORMAT = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
 
@@ -238,10 +240,17 @@ async def build_image_table_async(
     gate: list | None = None,
     on_rows: Any = None,
     checkpoint_every: int = 1000,
+    checkpoint_bytes: int = CHECKPOINT_BYTES,
+    keep_rows: bool = True,
 ) -> list[dict]:
     """The rows of ``urls`` (see :func:`build_image_table`).  ``on_rows(rows)`` (optional, run in the decode pool)
-    gets the rows that are final (decoded, NSFW-scored) every ``checkpoint_every`` URLs, each row once (a fetch task
-    saves them so that a resumed task does not fetch them again)."""
+    gets the rows that are final (decoded, NSFW-scored) every ``checkpoint_every`` URLs or ``checkpoint_bytes`` of
+    image bytes, whichever comes first, each row once (a fetch task saves them so that a resumed task does not fetch
+    them again).  ``keep_rows=False`` (with ``on_rows``): the rows are not kept nor returned (a list of None), the
+    last ones are handed to ``on_rows`` at the end too: memory is what waits for a checkpoint, whatever the number
+    of URLs."""
+    if not keep_rows and on_rows is None:
+        raise ValueError("keep_rows=False needs on_rows (the rows would be lost)")
     unique = list(dict.fromkeys(u for u in urls if u))
     img_cfg = image_filter_config(filter_cfg)
     for k in ("image_size", "resize_mode"):  # resize settings live with the fetch settings
@@ -254,17 +263,20 @@ async def build_image_table_async(
     side = scorer.side if scorer is not None else None
     cache: dict = {}
     unsaved: list[dict] = []
+    unsaved_bytes = [0]
 
     def settled(row: dict) -> bool:
         return scorer is None or row["reason"] is not None or scorer.settled(row)
 
-    async def checkpoint() -> None:
-        if on_rows is None or len(unsaved) < max(1, int(checkpoint_every)):
+    async def checkpoint(final: bool = False) -> None:
+        if on_rows is None or not unsaved or (not final and len(unsaved) < max(1, int(checkpoint_every))
+                                              and unsaved_bytes[0] < checkpoint_bytes):
             return
         ready = [r for r in unsaved if settled(r)]
         if ready:
             keep = {id(r) for r in ready}
             unsaved[:] = [r for r in unsaved if id(r) not in keep]
+            unsaved_bytes[0] = sum(len(r["data"] or b"") for r in unsaved)
             await loop.run_in_executor(pool, on_rows, ready)
 
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="image-decode") as pool:
@@ -280,8 +292,9 @@ async def build_image_table_async(
                     if batch:
                         await loop.run_in_executor(pool, scorer.score, batch)
             unsaved.append(row)
+            unsaved_bytes[0] += len(row["data"] or b"")
             await checkpoint()
-            return row
+            return row if keep_rows else None
 
         rows = await fetch_many_async(unique, archive, fetch_cfg, getaddrinfo=getaddrinfo, on_result=on_result,
                                       robots_store=robots_store, gate=gate)
@@ -290,6 +303,8 @@ async def build_image_table_async(
             if not batch:
                 break
             await loop.run_in_executor(pool, scorer.score, batch)
+        if not keep_rows:
+            await checkpoint(final=True)
         return rows
 
 

@@ -137,11 +137,13 @@ def read_documents(path: str | Path) -> list[dict]:
     return from_arrow(pq.read_table(path))
 
 
-def write_table_atomic(table: pa.Table, path: str | Path, compression: str | dict[str, str] = "zstd") -> Path:
-    """``table`` -> ``path`` (a temporary name, then a rename); ``compression``: one codec, or one per column."""
+def write_table_atomic(table: pa.Table, path: str | Path, compression: str | dict[str, str] = "zstd",
+                       row_group_size: int | None = None) -> Path:
+    """``table`` -> ``path`` (a temporary name, then a rename); ``compression``: one codec, or one per column;
+    ``row_group_size``: rows per row group (None: Arrow's default)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path_for(path)
-    pq.write_table(table, tmp, compression=compression)
+    pq.write_table(table, tmp, compression=compression, row_group_size=row_group_size)
     os.replace(tmp, path)
     return path

@@ -101,8 +101,9 @@ class Run:
         fps = {u.key: fp for u, fp in planned}
         self.reports.append(StepReport(step, None if None in fps.values() else whole(fps), len(units), sum(done)))
         if not self.dry:
-            for s in self.engine.map(task, [(u.item, fp) for u, fp in planned], *args, desc=desc, progress=progress):
-                self.stats.merge(s)
+            # each unit's stats folded into the run's as they come (in unit order), not kept in a list
+            self.engine.map(task, [(u.item, fp) for u, fp in planned], *args, desc=desc, progress=progress,
+                            fold=self.stats.merge)
         if step.output == "input":
             self.fps[step.name] = fps
         else:  # what the markers say the units wrote (unknown for a unit that is still to run)
