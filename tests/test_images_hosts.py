@@ -295,3 +295,33 @@ def test_plan_of_millions_of_urls_keeps_the_driver_flat(tmp_path):
             seen[h] = seen.get(h, 0) + 1
     assert seen.pop("huge.example") == 3 and seen.pop("large.example") == 2
     assert set(seen.values()) == {1} and len(seen) == len(sizes) - 2
+
+
+def test_robots_store_rechecks_after_taking_the_lock(tmp_path):
+    """A task that found no answer, then took the lock after another task stored its answer and let go of the lock
+    (the race behind a second robots.txt request of a split host under load), uses that answer."""
+    import asyncio
+
+    from obelics_builder.images.robots import RobotsStore
+
+    url = "http://a.test/robots.txt"
+
+    class Racing(RobotsStore):
+        looked = 0
+
+        def load(self, u):
+            self.looked += 1
+            if self.looked == 1:  # our first look: nothing yet; the other task finishes right after it
+                RobotsStore.save(self, u, 200, ROBOTS, None)
+                return None
+            return super().load(u)
+
+    asked: list[str] = []
+
+    async def fetch(u):
+        asked.append(u)
+        return 200, b"User-agent: *\nDisallow: /\n", None
+
+    store = Racing(tmp_path)
+    assert asyncio.run(store.fetch(url, fetch)) == (200, ROBOTS, None)
+    assert asked == [] and not list(tmp_path.glob("*.lock"))

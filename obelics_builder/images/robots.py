@@ -257,6 +257,9 @@ class RobotsStore:
             self.save(url, *answer)
             return answer
         try:
+            hit = self.load(url)  # another task may have stored its answer and let go of the lock since we looked
+            if hit is not None:
+                return hit
             answer = await fetch(url)
             self.save(url, *answer)
             return answer
