@@ -485,9 +485,21 @@ class _Paragraphs:
         return out
 
 
-def _repeats(all_paras: list[str], spans: list[tuple[int, int] | None]) -> list[list[float] | None]:
+def repeat_key(p: str) -> str:
+    """What :func:`_repeats` compares: the stripped paragraph; a sentence of ``_TEMPLATE_MIN_WORDS`` words or more
+    without its numbers (a templated copy: the same text with other numbers).  The words are counted only up to
+    that many (``split`` with a limit: the count is the same whenever it matters)."""
+    key = p.strip()
+    if len(key.split(None, _TEMPLATE_MIN_WORDS - 1)) >= _TEMPLATE_MIN_WORDS:
+        key = _DIGITS.sub("0", key)
+    return key
+
+
+def _repeats(all_paras: list[str], spans: list[tuple[int, int] | None],
+             keys: list[str] | None = None) -> list[list[float] | None]:
     """``node_repeated`` of one document: per paragraph, how many identical paragraphs (after stripping) come
-    before it in the document (extractors repeat a page's responsive copies, and pages repeat their own blocks)."""
+    before it in the document (extractors repeat a page's responsive copies, and pages repeat their own blocks);
+    ``keys``: :func:`repeat_key` of each of ``all_paras`` when the caller has them."""
     seen: dict[str, int] = {}
     out: list[list[float] | None] = []
     for sp in spans:
@@ -495,12 +507,10 @@ def _repeats(all_paras: list[str], spans: list[tuple[int, int] | None]) -> list[
             out.append(None)
             continue
         counts = []
-        for p in all_paras[sp[0]:sp[0] + sp[1]]:
-            key = p.strip()
-            if len(key.split()) >= _TEMPLATE_MIN_WORDS:  # a templated sentence: the same text with other numbers
-                key = _DIGITS.sub("0", key)
+        for k in range(sp[0], sp[0] + sp[1]):
+            key = repeat_key(all_paras[k]) if keys is None else keys[k]
             n = seen.get(key, 0)
-            counts.append(float(n) if p != END_OF_DOCUMENT else 0.0)
+            counts.append(float(n) if all_paras[k] != END_OF_DOCUMENT else 0.0)
             seen[key] = n + 1
         out.append(counts)
     return out
@@ -550,12 +560,15 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
             for doc in docs:
                 doc.pop(col, None)
     structure = StructureConfig.from_config(cfg)
+    if structure.enabled:  # the repeat key of each unique paragraph, once
+        unique_keys = [repeat_key(p) for p in unique]
+        repeat_keys = [unique_keys[r] for r in ref]
     for doc, spans in zip(docs, layout):
         if structure.enabled:
             doc[KIND_COLUMN] = document_kinds(
                 doc["texts"], [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans],
                 doc["node_words"], structure)
-            doc[REPEATED_COLUMN] = _repeats(all_paras, spans)
+            doc[REPEATED_COLUMN] = _repeats(all_paras, spans, repeat_keys)
         else:
             doc.pop(KIND_COLUMN, None)
             doc.pop(REPEATED_COLUMN, None)
