@@ -74,6 +74,18 @@ def test_word_repetition_fast_equals(texts, n):
         assert M.word_repetition_ratio_fast(w, n) == M.word_repetition_ratio(w, n)
 
 
+def test_word_repetition_packed_keys_equal():
+    """Long word lists (the packed-key path, both sides of its 63-bit limit, heavy and no repetition) give the
+    definition's ratio."""
+    rnd = random.Random(3)
+    lists = [[rnd.choice("abcdefghij") for _ in range(rnd.randint(150, 900))] for _ in range(40)]
+    lists += [[str(rnd.randint(0, 10 ** 6)) for _ in range(rnd.randint(150, 3000))] for _ in range(10)]
+    lists += [[f"w{i}" for i in range(5000)], [f"w{i % 700}" for i in range(5000)], ["x"] * 400]
+    for w in lists:
+        for n in (2, 5, 8, 13):
+            assert M.word_repetition_ratio_fast(w, n) == M.word_repetition_ratio(w, n)
+
+
 def test_char_class_counts(texts):
     cc = M.char_class_counts(texts)
     for i, t in enumerate(texts):

@@ -188,7 +188,7 @@ def final_cleaning_stage(docs: list[dict], ctx) -> list[dict]:
                 ok = verdicts.get(para)
                 if ok is None:
                     words = get_words(para)
-                    ratio = sum(1 for w in words if w in spam_words) / len(words) if words else 0.0
+                    ratio = sum(map(spam_words.__contains__, words)) / len(words) if words else 0.0
                     ok = verdicts[para] = ratio < spam_max
                 keep.append(ok)
             if not all(keep):

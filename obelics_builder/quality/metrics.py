@@ -428,15 +428,47 @@ def char_class_counts(texts: list[str]) -> dict[str, list[int]]:
     return out
 
 
+#: From this many word n-grams on, :func:`word_repetition_ratio_fast` counts them as packed integer keys (numpy)
+#: instead of tuples: about 2x faster on documents (~800 words), slower on short paragraphs.
+_PACKED_MIN_GRAMS = 200
+
+
 def word_repetition_ratio_fast(words: list[str], n: int = 5) -> float:
-    """:func:`word_repetition_ratio` for words without spaces (as :func:`get_words` returns them)."""
+    """:func:`word_repetition_ratio` for words without spaces (as :func:`get_words` returns them).
+
+    Long texts: each word gets the index of its first occurrence (``b`` bits for the text's distinct words), an
+    n-gram the ``n`` indices packed in one 64-bit integer (when ``n * b <= 63``; else tuples, as for short texts):
+    equal n-grams are exactly equal keys, so the counts, and the ratio, are the same."""
     total = len(words) - n + 1
     if total <= 0 or n <= 0:
         return 0.0
+    if total >= _PACKED_MIN_GRAMS and n > 1:
+        index = {w: i for i, w in enumerate(dict.fromkeys(words))}
+        bits = max(1, (len(index) - 1).bit_length())
+        if bits * n <= 63:
+            return _packed_repetition(_np.fromiter(map(index.__getitem__, words), dtype=_np.uint64,
+                                                   count=len(words)), n, bits, total)
     grams = list(zip(*(words[i:] for i in range(n)))) if n > 1 else words
     if len(set(grams)) == total:
         return 0.0
     return sum(c for c in Counter(grams).values() if c > 1) / total
+
+
+def _packed_repetition(codes: _np.ndarray, n: int, bits: int, total: int) -> float:
+    """The word repetition ratio from word indices (``bits`` bits each): n-grams as packed keys, sorted, counted."""
+    key = codes[:total].copy()
+    shift = _np.uint64(bits)
+    for i in range(1, n):
+        key <<= shift
+        key |= codes[i:i + total]
+    key.sort()
+    new = _np.empty(total, dtype=_np.bool_)
+    new[0] = True
+    _np.not_equal(key[1:], key[:-1], out=new[1:])
+    if new.all():
+        return 0.0
+    sizes = _np.diff(_np.append(_np.flatnonzero(new), total))
+    return int(sizes[sizes > 1].sum()) / total
 
 
 def ratios_from_counts(length: int, special: int, punct: int, word_tokens: int, punct_min_words: int) -> tuple:

@@ -421,15 +421,29 @@ class _Paragraphs:
         self.flag = [sum(map(scorer.flagged.__contains__, w)) for w in self.words]
         self.common = [sum(map(scorer.common.__contains__, w)) for w in self.words]
 
-    def metrics(self, scorer: Scorer, paras: list[str]) -> list[dict[str, float]]:
+    def columns(self, scorer: Scorer, paras: list[str]) -> dict[str, list[float]]:
+        """The node metrics of ``paras`` (the paragraphs this object counted) as one list per check (check name ->
+        one float per paragraph; the model checks only those the config applies): the values :meth:`_values` gives,
+        built column by column instead of a dict per paragraph."""
         p = scorer.params["node"]
-        crep = M.char_repetition_ratios(paras, p["char_n"])
-        out = []
-        for i, words in enumerate(self.words):
-            out.append(self._values(len(words), self.stop[i], self.flag[i], self.common[i], self.length[i],
-                                    self.special[i], self.punct[i], self.word_tokens[i], p["punct_min_words"],
-                                    crep[i], M.word_repetition_ratio_fast(words, p["word_n"])))
-        scorer._add_models(out, paras, "node")
+        n_words = [len(w) for w in self.words]
+        word_n, pmw = p["word_n"], p["punct_min_words"]
+        wrep = M.word_repetition_ratio_fast
+        ratios = [M.ratios_from_counts(*c, pmw) for c in zip(self.length, self.special, self.punct, self.word_tokens)]
+        out = {
+            "number_words": [float(nw) for nw in n_words],
+            "char_repetition": [float(v) for v in M.char_repetition_ratios(paras, p["char_n"])],
+            # (a paragraph with fewer than ``word_n`` words has no n-gram: 0.0, as the function returns)
+            "word_repetition": [float(wrep(w, word_n)) if nw >= word_n > 0 else 0.0
+                                for w, nw in zip(self.words, n_words)],
+            "special_characters": [float(sp) for sp, _ in ratios],
+            "stopwords": [c / nw if nw else 0.0 for c, nw in zip(self.stop, n_words)],
+            "flagged_words": [c / nw if nw else 0.0 for c, nw in zip(self.flag, n_words)],
+            "punctuation": [float(pu) for _, pu in ratios],
+            "common_words": [c / nw if nw else 0.0 for c, nw in zip(self.common, n_words)],
+        }
+        for check, values in node_model_values(scorer, paras, scorer.node_models).items():
+            out[check] = [float(v) for v in values]
         return out
 
     #: the keys of :meth:`_values` (the doc metrics without the models)
@@ -471,9 +485,21 @@ class _Paragraphs:
         return out
 
 
-def _repeats(all_paras: list[str], spans: list[tuple[int, int] | None]) -> list[list[float] | None]:
+def repeat_key(p: str) -> str:
+    """What :func:`_repeats` compares: the stripped paragraph; a sentence of ``_TEMPLATE_MIN_WORDS`` words or more
+    without its numbers (a templated copy: the same text with other numbers).  The words are counted only up to
+    that many (``split`` with a limit: the count is the same whenever it matters)."""
+    key = p.strip()
+    if len(key.split(None, _TEMPLATE_MIN_WORDS - 1)) >= _TEMPLATE_MIN_WORDS:
+        key = _DIGITS.sub("0", key)
+    return key
+
+
+def _repeats(all_paras: list[str], spans: list[tuple[int, int] | None],
+             keys: list[str] | None = None) -> list[list[float] | None]:
     """``node_repeated`` of one document: per paragraph, how many identical paragraphs (after stripping) come
-    before it in the document (extractors repeat a page's responsive copies, and pages repeat their own blocks)."""
+    before it in the document (extractors repeat a page's responsive copies, and pages repeat their own blocks);
+    ``keys``: :func:`repeat_key` of each of ``all_paras`` when the caller has them."""
     seen: dict[str, int] = {}
     out: list[list[float] | None] = []
     for sp in spans:
@@ -481,12 +507,10 @@ def _repeats(all_paras: list[str], spans: list[tuple[int, int] | None]) -> list[
             out.append(None)
             continue
         counts = []
-        for p in all_paras[sp[0]:sp[0] + sp[1]]:
-            key = p.strip()
-            if len(key.split()) >= _TEMPLATE_MIN_WORDS:  # a templated sentence: the same text with other numbers
-                key = _DIGITS.sub("0", key)
+        for k in range(sp[0], sp[0] + sp[1]):
+            key = repeat_key(all_paras[k]) if keys is None else keys[k]
             n = seen.get(key, 0)
-            counts.append(float(n) if p != END_OF_DOCUMENT else 0.0)
+            counts.append(float(n) if all_paras[k] != END_OF_DOCUMENT else 0.0)
             seen[key] = n + 1
         out.append(counts)
     return out
@@ -523,11 +547,11 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
     ref = [slot.setdefault(p, len(slot)) for p in all_paras]
     unique = list(slot)
     counts = _Paragraphs(scorer, unique)
-    unique_values = counts.metrics(scorer, unique)
+    unique_values = counts.columns(scorer, unique)
     node_keys = [c for c in CHECKS if c not in MODEL_CHECKS or c in scorer.node_models]
     for check in node_keys:
         name = f"node_{CHECKS[check]}"
-        flat = [float(v[check]) for v in unique_values]
+        flat = unique_values[check]
         flat = [flat[r] for r in ref]
         for doc, spans in zip(docs, layout):
             doc[name] = [None if span is None else flat[span[0]:span[0] + span[1]] for span in spans]
@@ -536,12 +560,15 @@ def text_score_stage(docs: list[dict], ctx) -> list[dict]:
             for doc in docs:
                 doc.pop(col, None)
     structure = StructureConfig.from_config(cfg)
+    if structure.enabled:  # the repeat key of each unique paragraph, once
+        unique_keys = [repeat_key(p) for p in unique]
+        repeat_keys = [unique_keys[r] for r in ref]
     for doc, spans in zip(docs, layout):
         if structure.enabled:
             doc[KIND_COLUMN] = document_kinds(
                 doc["texts"], [None if sp is None else all_paras[sp[0]:sp[0] + sp[1]] for sp in spans],
                 doc["node_words"], structure)
-            doc[REPEATED_COLUMN] = _repeats(all_paras, spans)
+            doc[REPEATED_COLUMN] = _repeats(all_paras, spans, repeat_keys)
         else:
             doc.pop(KIND_COLUMN, None)
             doc.pop(REPEATED_COLUMN, None)
