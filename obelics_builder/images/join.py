@@ -116,9 +116,15 @@ def scatter_part(path: str, dest: str, buckets: int) -> int:
 def scatter_by_bucket(t: pa.Table, dest: str | Path, name: str, buckets: int, write) -> None:
     """``t``'s rows by ``url_bucket`` of their ``url`` -> ``write(rows, DEST/_scatter/BBBBB/NAME.parquet)``, one
     fragment per bucket they fall in (the scatter wave of a by-URL-hash regrouping)."""
+    for b, rows in by_bucket(t, buckets):
+        write(rows, Path(dest) / "_scatter" / f"{b:05d}" / f"{name}.parquet")
+
+
+def by_bucket(t: pa.Table, buckets: int):
+    """``(bucket, rows)`` for each ``url_bucket`` of ``t``'s ``url`` column that holds rows."""
     ids = pa.array([url_bucket(u, buckets) for u in t.column("url").to_pylist()], pa.int32())
     for b in pc.unique(ids).to_pylist():
-        write(t.filter(pc.equal(ids, b)), Path(dest) / "_scatter" / f"{b:05d}" / f"{name}.parquet")
+        yield b, t.filter(pc.equal(ids, b))
 
 
 def scatter_batches(tables, dest: str | Path, name: str, buckets: int, write, max_bytes: int | None = None) -> int:
@@ -142,9 +148,8 @@ def scatter_batches(tables, dest: str | Path, name: str, buckets: int, write, ma
         if t.num_rows == 0:
             continue
         rows += t.num_rows
-        ids = pa.array([url_bucket(u, buckets) for u in t.column("url").to_pylist()], pa.int32())
-        for b in pc.unique(ids).to_pylist():
-            pending.setdefault(b, []).append(t.filter(pc.equal(ids, b)))
+        for b, part in by_bucket(t, buckets):
+            pending.setdefault(b, []).append(part)
         held += t.nbytes
         if held >= max_bytes:
             flush()
