@@ -203,13 +203,18 @@ def _worker_pids(dask_worker=None) -> int:
     return os.getpid()
 
 
+def proc_status_mb(field: str) -> float:
+    """A size field of this process's /proc/self/status (``VmHWM``, ``VmRSS``...) in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status (Linux only)")
+
+
 def peak_rss_mb(_dask_worker=None) -> float:
     """This process's own peak RSS: ``VmHWM`` of /proc/self/status.  Not ``ru_maxrss``: Linux keeps that across
     ``execve``, so a process started by fork + exec reports its parent's RSS at the fork when it never grew past it."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+    return proc_status_mb("VmHWM")
 
 
 def drive(spec_file: str) -> int:

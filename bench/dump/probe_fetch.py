@@ -24,20 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-SHARED = REPO.parent / "shared"
-for _p in (REPO, REPO / "bench" / "pipeline"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-MB = 2 ** 20
-
-
-def status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+# bench_dump (beside this file) puts the repository and bench/pipeline on sys.path and in PYTHONPATH
+from bench_dump import MB, SHARED  # noqa: E402
+from bench_dump import proc_status_mb as status_mb  # noqa: E402
 
 
 def make_inputs(folder: Path, n: int, variants: int = 120, seed: int = 0) -> dict:
@@ -116,8 +105,7 @@ def main(argv=None) -> int:
     if a.child:
         child(a.child, a.tracemalloc, a.checkpoint_urls, not a.no_nsfw)
         return 0
-    env = {**os.environ, "PYTHONPATH": str(REPO) + (os.pathsep + os.environ["PYTHONPATH"]
-                                                      if os.environ.get("PYTHONPATH") else "")}
+    env = dict(os.environ)  # PYTHONPATH holds the repository (bench_dump)
     for n in a.urls:
         folder = Path(tempfile.mkdtemp(prefix=f"probe-fetch-{n}-", dir=a.tmp))
         try:
