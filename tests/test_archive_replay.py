@@ -38,6 +38,28 @@ def test_normalize_url():
     assert normalize_url("https://example.com:8443/x") == "https://example.com:8443/x"
 
 
+def test_normalize_url_fast_path_equals_the_parsed_key(substitutes):
+    """The as-is fast path gives the key the parse gives: on the sample's URLs and on seeded random strings built
+    from the characters where the two could differ (case, ports, user info, brackets, empty queries, fragments,
+    surrounding <> and spaces, tabs, Unicode spaces, controls)."""
+    import random
+
+    from obelics_builder.sources.archive import _KEY_AS_IS, _normalize_url_parsed
+
+    urls = list(substitutes)
+    assert sum(1 for u in urls if _KEY_AS_IS.fullmatch(u)) > len(urls) // 2  # the fast path is taken
+    rng = random.Random(7)
+    alphabet = list("aZ09._~-/?#:@[]<> \t\n%!$&'()*+,;=\u00e9\u3000\x85\x7f\x00") + [
+        "http://", "https://", "HTTP://", "//", ":80", ":443", "www.", ".com", "/a/b.jpg"]
+    for _ in range(60_000):
+        u = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        if rng.random() < 0.7:
+            u = rng.choice(["http://", "https://", "HTTP://", "http://Ex.com", "https://a.b.c/", ""]) + u
+        urls.append(u)
+    for u in urls:
+        assert normalize_url(u) == _normalize_url_parsed(u), u
+
+
 def test_substituted_urls_resolve_to_jpeg(archive, substitutes):
     assert len(substitutes) > 1000
     assert all(u in archive for u in substitutes)
