@@ -1,6 +1,7 @@
 """Cluster connection and task mapping with progress."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -15,6 +16,25 @@ IN_FLIGHT_PER_THREAD = 4
 #: ``Engine.map(..., fold=...)`` starts a task at most this many items past the oldest result not handed to ``fold``
 #: yet: the finished results waiting for an earlier one (to be folded in input order) are at most this many
 FOLD_AHEAD = 512
+
+
+#: the task functions after whose first run in this process the heap was frozen (:func:`settle`)
+_SETTLED: set[str] = set()
+
+
+def settle(fn: Callable) -> None:
+    """After the first task of a kind in this process, move every object alive then (imports, models, word lists,
+    tables: what the next tasks reuse) to the cyclic garbage collector's permanent generation (``gc.freeze``), so
+    that the full collections of a long run scan what its tasks allocate, not the ~120,000 objects of the start-up
+    each time (bench/pipeline's crawl: 0.37 -> 0.03 CPU-s of full collections).  Frozen objects are still freed by
+    reference counting.  A young collection first, so that fresh garbage is not frozen; at most once per task kind
+    per process (a recipe's twenty or so steps), so what it keeps does not grow with the run."""
+    name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+    if name in _SETTLED:
+        return
+    _SETTLED.add(name)
+    gc.collect(1)
+    gc.freeze()
 
 
 class Engine:
@@ -125,6 +145,7 @@ class Engine:
                 out = []
                 for it in items:
                     value = fn(it, *args, **kwargs)
+                    settle(fn)
                     advance(value)
                     if fold is not None:
                         fold(value)
@@ -223,4 +244,6 @@ def windowed(client, task: Callable, items: Sequence[Any], cap: int, name: str =
 
 
 def _call(item: Any, fn: Callable, args: tuple, kwargs: dict) -> Any:
-    return fn(item, *args, **kwargs)
+    value = fn(item, *args, **kwargs)
+    settle(fn)
+    return value
