@@ -81,7 +81,7 @@ def scatter_bytes(item: tuple[int, str], dest: str, buckets: int) -> int:
 def gather_bytes(bucket: int, dest: str, row_group_bytes: int) -> int:
     """A bucket's fragments -> ``bucket-BBBBB.parquet``: one row per URL (the first), sorted by URL."""
     folder = Path(dest) / "_scatter" / f"{bucket:05d}"
-    frags = [pq.read_table(f) for f in sorted(folder.glob("*.parquet"))] if folder.exists() else []
+    frags = [pq.read_table(f, use_threads=False) for f in sorted(folder.glob("*.parquet"))] if folder.exists() else []
     if not frags:
         return 0
     t = pa.concat_tables(frags)

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from ..schema import OBELICS_ARROW_SCHEMA, OBELICS_COLUMNS
 from .image_bytes import ImageBytes
-from .wds import SampleError, decode_sample, encode_sample
+from .wds import COPY_BUFSIZE, SampleError, decode_sample, encode_sample
 
 DEFAULT_SHARD_SIZE = 500 * 10**6
 
@@ -265,6 +265,7 @@ class TarShardWriter:
         self.current = ShardInfo(self.folder / f".train-{i:05d}.tar.tmp")
         self.fileobj = open(self.current.path, "wb")
         self.tar = tarfile.open(fileobj=self.fileobj, mode="w", format=tarfile.USTAR_FORMAT)
+        self.tar.copybufsize = COPY_BUFSIZE  # a member's bytes in one read and one write, not 16 KB steps
 
     def _add(self, name: str, data: bytes) -> None:
         info = tarfile.TarInfo(name)

@@ -42,6 +42,10 @@ def dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+#: tarfile's copy buffer for a member's bytes (its default, 16 KB, copies an image in Python-level steps)
+COPY_BUFSIZE = 4 << 20
+
+
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = size
@@ -57,6 +61,7 @@ def pack_images(images: dict[int, tuple[bytes, str]]) -> bytes:
     metadata, no padding after the end-of-archive blocks, so the same images give the same bytes)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        tar.copybufsize = COPY_BUFSIZE
         for pos in sorted(images):
             data, ext = images[pos]
             tar.addfile(_tarinfo(f"{int(pos)}.{ext}", len(data)), io.BytesIO(data))
