@@ -64,3 +64,22 @@ def test_one_bucket_and_no_table(tmp_path):
         assert store.reader.buckets == 1 and store.get_many(urls) == _naive(parts)
     with ImageBytes(tmp_path / "empty") as store:
         assert store.get_many(urls) == {}
+
+
+def test_a_bucket_fed_by_one_sorted_part(tmp_path):
+    """One URL-sorted table part (a run of one fetch unit): the buckets keep its order without moving the bytes,
+    and give the same bytes as the index; an unsorted part beside it still sorts."""
+    rnd = random.Random(9)
+    folder = tmp_path / "images" / "table"
+    folder.mkdir(parents=True)
+    urls = sorted(f"https://h{i % 7}.example/{i}.jpg" for i in range(200))
+    rows = [{"url": u, "data": rnd.randbytes(rnd.randint(1, 500)), "format": "JPEG"} for u in urls]
+    pq.write_table(pa.Table.from_pylist(rows), folder / "part-00000.parquet")
+    for cfg in (BytesConfig(), BytesConfig(bucket_bytes=3000, row_group_bytes=500)):
+        with ImageBytes(tmp_path, None, cfg) as store:
+            assert store.get_many(urls) == _naive([rows])
+    shuffled = rows[:]
+    rnd.shuffle(shuffled)
+    pq.write_table(pa.Table.from_pylist(shuffled[:50]), folder / "part-00001.parquet")
+    with ImageBytes(tmp_path) as store:
+        assert store.get_many(urls) == _naive([rows, shuffled[:50]])

@@ -85,11 +85,17 @@ def gather_bytes(bucket: int, dest: str, row_group_bytes: int) -> int:
     if not frags:
         return 0
     t = pa.concat_tables(frags)
-    t = t.sort_by([("url", "ascending"), ("_file", "ascending"), ("_order", "ascending")])
+    # sorted on the light columns; the bytes are moved only when the order changes (a bucket fed by one URL-sorted
+    # table part, as in a run of one fetch unit, is in order already) or a URL repeats
+    order = pc.sort_indices(t.select(["url", "_file", "_order"]),
+                            sort_keys=[("url", "ascending"), ("_file", "ascending"), ("_order", "ascending")])
+    if not pc.all(pc.equal(order, pa.array(range(t.num_rows), pa.uint64()))).as_py():
+        t = t.take(order)
     if t.num_rows > 1:  # keep the first of each URL run
         urls = t.column("url")
-        same = pc.equal(urls.slice(1), urls.slice(0, t.num_rows - 1))
-        t = t.filter(pa.concat_arrays([pa.array([True]), pc.invert(same.combine_chunks())]))
+        same = pc.equal(urls.slice(1), urls.slice(0, t.num_rows - 1)).combine_chunks()
+        if pc.any(same).as_py():
+            t = t.filter(pa.concat_arrays([pa.array([True]), pc.invert(same)]))
     t = t.select(COLUMNS)
     path = bucket_path(dest, bucket)
     tmp = tmp_path_for(path)
