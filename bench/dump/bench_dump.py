@@ -229,13 +229,9 @@ def drive(spec_file: str) -> int:
     workers_rss: dict[str, float] = {}
 
     def kill_one_worker(engine) -> None:
-        markers = spec.get("kill_worker_after_markers")
-        if markers is not None:  # work done, work left: a timer would depend on the machine's speed and load
-            parts = Path(spec["out"]) / "parts"
-            while len(list(parts.glob("*/_done/*.json"))) < markers:
-                time.sleep(0.05)
-        else:
-            time.sleep(spec["kill_worker_after_s"])
+        # work done, work left: a timer would depend on the machine's speed and load (a fast run ended before one)
+        while markers_done(Path(spec["out"])) < spec["kill_worker_after_markers"]:
+            time.sleep(0.05)
         try:
             pids = sorted(engine.client.run(_worker_pids).values())
             os.kill(pids[0], signal.SIGKILL)
@@ -248,7 +244,7 @@ def drive(spec_file: str) -> int:
         enter(self)
         counter = _task_counter(self.cluster.scheduler)
         self.cluster.scheduler.add_plugin(counter)
-        if spec.get("kill_worker_after_s") is not None or spec.get("kill_worker_after_markers") is not None:
+        if spec.get("kill_worker_after_markers") is not None:
             threading.Thread(target=kill_one_worker, args=(self,), daemon=True).start()
         return self
 
@@ -300,24 +296,29 @@ def drive(spec_file: str) -> int:
     return 0
 
 
-def run_crawl(inputs: dict, out: Path, workers: int, kill_worker_after_s: float | None = None,
-              interrupt_after_markers: int | None = None, kill_worker_after_markers: int | None = None) -> dict:
-    """One driver subprocess; with ``interrupt_after_markers`` its whole process group is killed as soon as that many
-    completion markers exist under ``OUT/parts`` (work done, work left: a timer would depend on the machine's load),
-    and ``{}`` returned (also ``{}`` when the run ended before, which the caller can tell by ``OUT/stats.json``)."""
+def markers_done(out: Path) -> int:
+    """The completion markers under ``OUT/parts`` (every step's, so far)."""
+    return len(list((out / "parts").glob("*/_done/*.json")))
+
+
+def run_crawl(inputs: dict, out: Path, workers: int, interrupt_after_markers: int | None = None,
+              kill_worker_after_markers: int | None = None) -> dict:
+    """One driver subprocess.  With ``interrupt_after_markers`` its whole process group is killed as soon as that
+    many completion markers exist under ``OUT/parts`` and ``{}`` returned (also ``{}`` when the run ended before,
+    which the caller can tell by ``OUT/stats.json``); with ``kill_worker_after_markers`` the driver kills one worker
+    (SIGKILL) at that many markers.  Work done and work left, not a timer, which depends on the machine's load."""
+    from gen_inputs import compile_package
+
     spec = {"warcs": inputs["warcs"], "image_archive": inputs["image_archive"], "out": str(out), "workers": workers,
-            "result": str(out) + ".result.json", "kill_worker_after_s": kill_worker_after_s,
-            "kill_worker_after_markers": kill_worker_after_markers}
+            "result": str(out) + ".result.json", "kill_worker_after_markers": kill_worker_after_markers}
     spec_file = Path(str(out) + ".spec.json")
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
-    # the package's bytecode first, as an installed package has it (see bench/pipeline: with PYTHONDONTWRITEBYTECODE
-    # set, the driver and every worker would compile ~120 modules from source, ~0.25 CPU-s each, in every run)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "obelics_builder")], capture_output=True)
+    compile_package(REPO)  # the driver and every worker would otherwise compile the package in every run
     p = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--drive", str(spec_file)],
                          start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if interrupt_after_markers is not None:
         while p.poll() is None:
-            if len(list((out / "parts").glob("*/_done/*.json"))) >= interrupt_after_markers:
+            if markers_done(out) >= interrupt_after_markers:
                 os.killpg(p.pid, signal.SIGKILL)  # the driver, its scheduler and every worker: a crash, no cleanup
                 p.wait()
                 return {}
@@ -440,7 +441,7 @@ def final_line(runs: list[dict], project_warcs: int) -> dict:
             "projection": projection(runs, project_warcs)}
 
 
-def fault_runs(inputs: dict, tmp: Path, workers: int, reference: dict, ref_wall: float, corrupt_n: int,
+def fault_runs(inputs: dict, tmp: Path, workers: int, reference: dict, corrupt_n: int,
                folder: Path) -> dict:
     """Kill a worker; kill and resume the whole run; a few corrupt WARCs.  Each compared with ``reference``."""
     res = {"reference": reference}
@@ -542,7 +543,7 @@ def main(argv=None) -> int:
                   f"load {load:.1f} -> {fig['load_1min']:.1f}", file=sys.stderr, flush=True)
             if args.faults and faults is None:
                 ref = {**output_hashes(out), "pages_read": fig["pages"]}
-                faults = fault_runs(inputs, tmp, args.workers, ref, res["wall_s"], args.corrupt, folder)
+                faults = fault_runs(inputs, tmp, args.workers, ref, args.corrupt, folder)
                 for name, f in faults.items():
                     print(f"[faults] {name}: {json.dumps(f)}", file=sys.stderr, flush=True)
             if not args.keep:

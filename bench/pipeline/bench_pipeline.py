@@ -73,11 +73,9 @@ def run_ours(inputs_file: Path, work: Path) -> dict:
     result_file = work / "ours.json"
     env = {**os.environ, "PYTHONPATH": str(REPO) + (os.pathsep + os.environ["PYTHONPATH"]
                                                      if os.environ.get("PYTHONPATH") else "")}
-    # the package's bytecode first, as an installed package has it (pip compiles at install; a checkout writes it
-    # on its first import unless PYTHONDONTWRITEBYTECODE is set): otherwise the start-up pays ~0.25 CPU-s compiling
-    # ~120 modules from source in every run, which the peer's installed package never does
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "obelics_builder")], capture_output=True,
-                   env=env)
+    from gen_inputs import compile_package
+
+    compile_package(REPO, env)
     c0, t0 = children_cpu(), time.perf_counter()
     p = subprocess.run([sys.executable, str(HERE / "run_ours.py"), str(inputs_file), str(work), str(result_file)],
                        capture_output=True, text=True, env=env, cwd=str(work))

@@ -45,7 +45,7 @@ _KEY_AS_IS = re.compile(r"https?://[a-z0-9._~!$&'()*+,;=%-]+/[^\x00-\x20\x7f#]*(
 
 def normalize_url(url: str) -> str:
     """Index key: fragment dropped, scheme and host lowercased, default port dropped, surrounding <> removed."""
-    if url and not url[-1].isspace() and _KEY_AS_IS.fullmatch(url):  # most URLs: the same key as the general path below, 7x cheaper
+    if url and not url[-1].isspace() and _KEY_AS_IS.fullmatch(url):  # most URLs; ~14x cheaper than the parse
         return url
     return _normalize_url_parsed(url)
 
